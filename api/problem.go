@@ -1,0 +1,82 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/gin-gonic/gin"
+)
+
+// Problem is an RFC 9457 problem detail. Type is stable: clients switch on it.
+type Problem struct {
+	Type     string               `json:"type"`
+	Title    string               `json:"title"`
+	Status   int                  `json:"status"`
+	Detail   string               `json:"detail,omitempty"`
+	Instance string               `json:"instance,omitempty"`
+	Errors   []catalog.FieldError `json:"errors,omitempty"`
+	// Request names the existing request, for idempotency conflicts.
+	Request string `json:"request,omitempty"`
+}
+
+func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
+
+// problemType makes the stable type URI of a problem slug.
+func problemType(slug string) string { return "urn:esm:problem:" + slug }
+
+func newProblem(status int, slug, title, detail string) *Problem {
+	return &Problem{Type: problemType(slug), Title: title, Status: status, Detail: detail}
+}
+
+func errUnauthorized(detail string) *Problem {
+	return newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized", detail)
+}
+
+func errForbidden(detail string) *Problem {
+	return newProblem(http.StatusForbidden, "forbidden", "Forbidden", detail)
+}
+
+func errNotFound(detail string) *Problem {
+	return newProblem(http.StatusNotFound, "not-found", "Not found", detail)
+}
+
+func errConflict(detail string) *Problem {
+	return newProblem(http.StatusConflict, "conflict", "Conflict", detail)
+}
+
+func errBadRequest(detail string) *Problem {
+	return newProblem(http.StatusBadRequest, "malformed", "Malformed request", detail)
+}
+
+// errValidation is a 422 naming each field and the rule it breaks.
+func errValidation(detail string, fields ...catalog.FieldError) *Problem {
+	p := newProblem(http.StatusUnprocessableEntity, "validation", "Validation failed", detail)
+	p.Errors = fields
+	return p
+}
+
+func errUnavailable(detail string) *Problem {
+	return newProblem(http.StatusServiceUnavailable, "unavailable", "Service unavailable", detail)
+}
+
+// writeProblem sends p as application/problem+json.
+func writeProblem(c *gin.Context, p *Problem) {
+	p.Instance = c.Request.URL.Path
+	// Gin's JSON renderer keeps a Content-Type that is already set.
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(p.Status, p)
+}
+
+// fail answers with err: a *Problem as it is, anything else as a 500 that hides the cause from
+// the caller and logs it.
+func (s *Server) fail(c *gin.Context, err error) {
+	var p *Problem
+	if errors.As(err, &p) {
+		writeProblem(c, p)
+		return
+	}
+	s.log.ErrorContext(c.Request.Context(), "internal error", "path", c.Request.URL.Path, "error", err)
+	writeProblem(c, newProblem(http.StatusInternalServerError, "internal", "Internal error", "the server failed; the error is logged"))
+}

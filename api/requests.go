@@ -1,0 +1,384 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/workflows"
+	"github.com/gin-gonic/gin"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Priorities a request may have.
+var priorities = []string{"low", "normal", "high", "critical"}
+
+type submitBody struct {
+	Service  string         `json:"service"`
+	Form     map[string]any `json:"form"`
+	Quantity *int           `json:"quantity"`
+	Priority string         `json:"priority"`
+}
+
+// submitted is the answer to a submission.
+type submitted struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Service string `json:"service"`
+	Version int    `json:"version"`
+}
+
+const maxIdempotencyKey = 200
+
+// submit creates a request: validate against the current definition, reserve a number for the
+// (requester, Idempotency-Key), then update-with-start the workflow, which answers once the
+// request is in the read model.
+func (s *Server) submit(c *gin.Context) {
+	ctx := c.Request.Context()
+	me := principal(c)
+	var body submitBody
+	if p := decodeBody(c, &body); p != nil {
+		writeProblem(c, p)
+		return
+	}
+	var fields []catalog.FieldError
+	if body.Service == "" {
+		fields = append(fields, catalog.FieldError{Field: "/service", Rule: "required", Detail: "name the service to request"})
+	}
+	quantity := 1
+	if body.Quantity != nil {
+		quantity = *body.Quantity
+		if quantity < 1 {
+			fields = append(fields, catalog.FieldError{Field: "/quantity", Rule: "minimum", Detail: "must be at least 1"})
+		}
+	}
+	if body.Priority == "" {
+		body.Priority = "normal"
+	} else if !slices.Contains(priorities, body.Priority) {
+		fields = append(fields, catalog.FieldError{Field: "/priority", Rule: "enum", Detail: fmt.Sprintf("must be one of %v", priorities)})
+	}
+	key := c.GetHeader("Idempotency-Key")
+	if len(key) > maxIdempotencyKey {
+		fields = append(fields, catalog.FieldError{Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", maxIdempotencyKey)})
+	}
+	if body.Service == "" {
+		writeProblem(c, errValidation("the request is not valid", fields...))
+		return
+	}
+	svc, err := s.store.CurrentService(ctx, body.Service)
+	if errors.Is(err, store.ErrNotFound) {
+		writeProblem(c, errNotFound(fmt.Sprintf("there is no service %q in the catalog", body.Service)))
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	form, err := catalog.CompileForm(svc.Definition.Request.Form)
+	if err != nil {
+		s.fail(c, fmt.Errorf("service %s v%d form: %w", svc.Definition.Key, svc.Version, err))
+		return
+	}
+	for _, fe := range form.Validate(body.Form) {
+		fe.Field = "/form" + fe.Field
+		fields = append(fields, fe)
+	}
+	if len(fields) > 0 {
+		writeProblem(c, errValidation("the request is not valid", fields...))
+		return
+	}
+	if body.Form == nil {
+		body.Form = map[string]any{}
+	}
+
+	if key == "" {
+		key = randomKey()
+	}
+	fp := fingerprint(body.Service, body.Form, quantity, body.Priority)
+	sub, created, err := s.store.ReserveSubmission(ctx, me.ID, key, fp, s.now())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	id := catalog.RequestID(sub.Number)
+	if sub.Fingerprint != fp {
+		p := newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
+			fmt.Sprintf("Idempotency-Key %q was used for a different submission, %s", key, id))
+		p.Request = id
+		writeProblem(c, p)
+		return
+	}
+	if !created {
+		// A retry: answer with the request the key already made, if its workflow exists. If the
+		// first attempt died before starting it, start it now under the reserved number.
+		if st, err := s.liveState(ctx, id); err == nil {
+			c.Header("Idempotent-Replayed", "true")
+			c.Header("Location", "/v1/requests/"+id)
+			c.JSON(http.StatusOK, submitted{ID: id, Status: st.Status, Service: st.Service.Key, Version: st.Service.Version})
+			return
+		}
+	}
+
+	def := svc.Definition
+	start := s.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:                       workflows.RequestWorkflowID(id),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		StaticSummary:            fmt.Sprintf("%s: %s for %s", id, def.Name, me.Name),
+		StaticDetails:            fmt.Sprintf("Service %s v%d (%s), requested by %s (%s), priority %s", def.Key, svc.Version, def.Department, me.Name, me.ID, body.Priority),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.AttrService.ValueSet(def.Key),
+			workflows.AttrDepartment.ValueSet(def.Department),
+			workflows.AttrStatus.ValueSet(catalog.StatusPendingApproval),
+			workflows.AttrPriority.ValueSet(body.Priority),
+		),
+	}, workflows.ServiceRequest, workflows.RequestInput{
+		Number: sub.Number, Version: svc.Version, Definition: def, Requester: me,
+		Form: body.Form, Quantity: quantity, Priority: body.Priority,
+	})
+	handle, err := s.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateName:   workflows.SubmitUpdate,
+			UpdateID:     workflows.SubmitUpdateID,
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args:         []any{workflows.SubmitInput{}},
+		},
+	})
+	if err != nil {
+		s.failWorkflow(c, id, fmt.Errorf("start %s: %w", id, err))
+		return
+	}
+	var res workflows.SubmitResult
+	if err := handle.Get(ctx, &res); err != nil {
+		s.failWorkflow(c, id, fmt.Errorf("submit %s: %w", id, err))
+		return
+	}
+	c.Header("Location", "/v1/requests/"+id)
+	status := http.StatusCreated
+	if !created {
+		c.Header("Idempotent-Replayed", "true")
+		status = http.StatusOK
+	}
+	c.JSON(status, submitted{ID: res.ID, Status: res.Status, Service: res.Service, Version: res.Version})
+}
+
+func randomKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "auto-" + hex.EncodeToString(b)
+}
+
+// fingerprint identifies what was submitted, so a reused Idempotency-Key with another body is
+// caught.
+func fingerprint(service string, form map[string]any, quantity int, priority string) string {
+	b, _ := json.Marshal([]any{service, form, quantity, priority})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// liveState asks the request's workflow for its state.
+func (s *Server) liveState(ctx context.Context, id string) (catalog.RequestState, error) {
+	var st catalog.RequestState
+	v, err := s.temporal.QueryWorkflow(ctx, workflows.RequestWorkflowID(id), "", workflows.StateQuery, workflows.StateQueryInput{})
+	if err != nil {
+		return st, err
+	}
+	err = v.Get(&st)
+	return st, err
+}
+
+// visible loads a request the caller may see, or answers 404 (never revealing that it exists).
+func (s *Server) visible(c *gin.Context, id string) (catalog.RequestState, bool) {
+	if _, ok := catalog.ParseRequestID(id); !ok {
+		writeProblem(c, errNotFound(fmt.Sprintf("%q is not a request id (REQ- and six or more digits)", id)))
+		return catalog.RequestState{}, false
+	}
+	st, err := s.store.Request(c.Request.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !canSee(principal(c), st)) {
+		writeProblem(c, errNotFound(fmt.Sprintf("no request %s", id)))
+		return st, false
+	}
+	if err != nil {
+		s.fail(c, err)
+		return st, false
+	}
+	return st, true
+}
+
+// canSee: the requester, anyone asked to approve, the fulfiller groups, and operators.
+func canSee(p catalog.Person, st catalog.RequestState) bool {
+	if p.ID == st.Requester.ID || p.HasRole(catalog.RoleOperator) {
+		return true
+	}
+	for _, a := range st.Approvals {
+		for _, ap := range a.Approvers {
+			if ap.ID == p.ID {
+				return true
+			}
+		}
+	}
+	for _, t := range st.Tasks {
+		if p.InGroup(t.Group) {
+			return true
+		}
+	}
+	return false
+}
+
+// getRequest answers a running request from its workflow (never stale) and a closed one from
+// the read model, which holds its final state.
+func (s *Server) getRequest(c *gin.Context) {
+	st, ok := s.visible(c, c.Param("id"))
+	if !ok {
+		return
+	}
+	if !catalog.Terminal(st.Status) {
+		live, err := s.liveState(c.Request.Context(), st.ID)
+		if err == nil {
+			st = live
+		} else {
+			s.log.WarnContext(c.Request.Context(), "query failed; answering from the read model", "request", st.ID, "error", err)
+			c.Header("Warning", `110 - "answered from the read model: the workflow did not answer"`)
+		}
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+type requestList struct {
+	Items      []store.RequestRow `json:"items"`
+	NextCursor string             `json:"next_cursor,omitempty"`
+}
+
+// listRequests lists the caller's requests, newest first, a page at a time.
+func (s *Server) listRequests(c *gin.Context) {
+	me := principal(c)
+	limit, p := queryInt(c, "limit", 20, 1, 100)
+	if p != nil {
+		writeProblem(c, p)
+		return
+	}
+	f := store.RequestFilter{Requester: me.ID, Status: c.Query("status"), Service: c.Query("service"), Limit: limit + 1}
+	if f.Status != "" && !slices.Contains(catalog.Statuses, f.Status) {
+		writeProblem(c, errValidation("a query parameter is not valid", catalog.FieldError{
+			Field: "status", Rule: "enum", Detail: fmt.Sprintf("must be one of %v", catalog.Statuses)}))
+		return
+	}
+	if cur := c.Query("cursor"); cur != "" {
+		n, ok := catalog.ParseRequestID(cur)
+		if !ok {
+			writeProblem(c, errValidation("a query parameter is not valid", catalog.FieldError{
+				Field: "cursor", Rule: "format", Detail: "must be a next_cursor from a previous page"}))
+			return
+		}
+		f.Before = n
+	}
+	rows, err := s.store.ListRequests(c.Request.Context(), f)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := requestList{Items: rows}
+	if len(rows) > limit {
+		out.Items = rows[:limit]
+		out.NextCursor = rows[limit-1].ID
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+type decisionBody struct {
+	Decision string `json:"decision"`
+	Comment  string `json:"comment"`
+}
+
+// decide sends an approver's decision as a workflow update. The workflow's validator refuses
+// anyone who is not an open step's approver before anything enters the history.
+func (s *Server) decide(c *gin.Context) {
+	st, ok := s.visible(c, c.Param("id"))
+	if !ok {
+		return
+	}
+	var body decisionBody
+	if p := decodeBody(c, &body); p != nil {
+		writeProblem(c, p)
+		return
+	}
+	switch body.Decision {
+	case catalog.DecisionApprove, catalog.DecisionReject:
+	case "":
+		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/decision", Rule: "required", Detail: "approve or reject"}))
+		return
+	default:
+		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/decision", Rule: "enum", Detail: "must be approve or reject"}))
+		return
+	}
+	if body.Decision == catalog.DecisionReject && body.Comment == "" {
+		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "required", Detail: "a rejection needs a reason"}))
+		return
+	}
+	var res workflows.DecisionResult
+	err := s.update(c.Request.Context(), st.ID, workflows.DecideUpdate, workflows.DecisionInput{
+		Actor: ref(principal(c)), Decision: body.Decision, Comment: body.Comment,
+	}, &res)
+	if err != nil {
+		s.failWorkflow(c, st.ID, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": st.ID, "status": res.Status, "step": res.Step})
+}
+
+// update runs a workflow update to completion and decodes its result.
+func (s *Server) update(ctx context.Context, id, name string, arg, result any) error {
+	h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.RequestWorkflowID(id),
+		UpdateName:   name,
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args:         []any{arg},
+	})
+	if err != nil {
+		return err
+	}
+	return h.Get(ctx, result)
+}
+
+// failWorkflow maps an error from a workflow call to a problem: the workflow's own refusals
+// keep their meaning; a closed workflow is a conflict.
+func (s *Server) failWorkflow(c *gin.Context, id string, err error) {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		msg := app.Message()
+		switch app.Type() {
+		case workflows.ErrForbidden:
+			writeProblem(c, errForbidden(msg))
+			return
+		case workflows.ErrConflict:
+			writeProblem(c, errConflict(msg))
+			return
+		case workflows.ErrNotFound:
+			writeProblem(c, errNotFound(msg))
+			return
+		case workflows.ErrInvalid:
+			writeProblem(c, errValidation(msg))
+			return
+		}
+	}
+	// The server answers NotFound for an update to a workflow that has completed.
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		writeProblem(c, errConflict(fmt.Sprintf("request %s is closed", id)))
+		return
+	}
+	s.fail(c, err)
+}

@@ -1,0 +1,111 @@
+// Package api is the HTTP front door: a Gin router under /v1 with bearer-token auth and
+// problem+json errors. It starts and talks to workflows through client.Client and reads the
+// catalog and the read model through the store. api/openapi.yaml is the contract.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/esmhq/esm/store"
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+)
+
+//go:embed openapi.yaml
+var openapiDoc []byte
+
+// OpenAPI returns the API's OpenAPI document.
+func OpenAPI() []byte { return openapiDoc }
+
+// Config holds what the server needs.
+type Config struct {
+	Store    *store.Store
+	Temporal client.Client
+	// JWTSecret verifies HS256 bearer tokens.
+	JWTSecret []byte
+	Logger    *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the ESM API.
+type Server struct {
+	store    *store.Store
+	temporal client.Client
+	secret   []byte
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New returns a server.
+func New(cfg Config) *Server {
+	s := &Server{store: cfg.Store, temporal: cfg.Temporal, secret: cfg.JWTSecret, log: cfg.Logger, now: cfg.Now}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// Handler returns the router.
+func (s *Server) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.CustomRecovery(func(c *gin.Context, v any) {
+		s.log.ErrorContext(c.Request.Context(), "panic", "path", c.Request.URL.Path, "panic", v)
+		writeProblem(c, newProblem(http.StatusInternalServerError, "internal", "Internal error", "the server failed; the error is logged"))
+	}))
+	r.Use(s.logRequests)
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) { writeProblem(c, errNotFound("no such route: "+c.Request.URL.Path)) })
+	r.NoMethod(func(c *gin.Context) {
+		writeProblem(c, newProblem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path))
+	})
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapiDoc) })
+
+	v1 := r.Group("/v1", s.authenticate)
+	v1.GET("/catalog/services", s.listServices)
+	v1.GET("/catalog/services/:key", s.getService)
+	v1.POST("/requests", s.submit)
+	v1.GET("/requests", s.listRequests)
+	v1.GET("/requests/:id", s.getRequest)
+	v1.POST("/requests/:id/decision", s.decide)
+	v1.GET("/approvals", s.listApprovals)
+	v1.GET("/tasks", s.listTasks)
+	v1.POST("/tasks/:id/claim", s.claimTask)
+	v1.POST("/tasks/:id/complete", s.completeTask)
+	return r
+}
+
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	s.log.InfoContext(c.Request.Context(), "http", "method", c.Request.Method, "route", c.FullPath(),
+		"path", c.Request.URL.Path, "status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds())
+}
+
+func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+// readyz answers 200 only when both the database and Temporal answer.
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		writeProblem(c, errUnavailable("database: "+err.Error()))
+		return
+	}
+	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		writeProblem(c, errUnavailable("temporal: "+err.Error()))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": s.store.Dialect()})
+}

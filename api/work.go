@@ -1,0 +1,101 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/workflows"
+	"github.com/gin-gonic/gin"
+)
+
+// listApprovals is the caller's inbox: approvals waiting on them, oldest first.
+func (s *Server) listApprovals(c *gin.Context) {
+	limit, p := queryInt(c, "limit", 50, 1, 200)
+	if p != nil {
+		writeProblem(c, p)
+		return
+	}
+	items, err := s.store.PendingApprovals(c.Request.Context(), []string{principal(c).ID}, limit)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items})
+}
+
+var taskStates = []string{catalog.TaskOpen, catalog.TaskClaimed, catalog.TaskDone}
+
+// listTasks is the queue of the caller's groups (?group= narrows to one, ?state= to one state;
+// by default open and claimed tasks).
+func (s *Server) listTasks(c *gin.Context) {
+	me := principal(c)
+	limit, p := queryInt(c, "limit", 50, 1, 200)
+	if p != nil {
+		writeProblem(c, p)
+		return
+	}
+	groups := me.Groups
+	if g := c.Query("group"); g != "" {
+		if !me.InGroup(g) {
+			writeProblem(c, errForbidden(fmt.Sprintf("you are not in group %s", g)))
+			return
+		}
+		groups = []string{g}
+	}
+	states := []string{catalog.TaskOpen, catalog.TaskClaimed}
+	if st := c.Query("state"); st != "" {
+		if !slices.Contains(taskStates, st) {
+			writeProblem(c, errValidation("a query parameter is not valid", catalog.FieldError{
+				Field: "state", Rule: "enum", Detail: fmt.Sprintf("must be one of %v", taskStates)}))
+			return
+		}
+		states = []string{st}
+	}
+	items, err := s.store.TaskQueue(c.Request.Context(), groups, states, limit)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items})
+}
+
+type completeBody struct {
+	Outputs map[string]any `json:"outputs"`
+}
+
+func (s *Server) claimTask(c *gin.Context) { s.taskUpdate(c, workflows.ClaimTaskUpdate, false) }
+
+func (s *Server) completeTask(c *gin.Context) { s.taskUpdate(c, workflows.CompleteTaskUpdate, true) }
+
+// taskUpdate claims or completes a task through its request's workflow. Someone who can see the
+// request but is not in the task's group gets 403 from the workflow's validator.
+func (s *Server) taskUpdate(c *gin.Context, update string, withBody bool) {
+	reqID, taskID, ok := catalog.ParseTaskRef(c.Param("id"))
+	if !ok {
+		writeProblem(c, errNotFound(fmt.Sprintf("%q is not a task id (REQ-000042.task)", c.Param("id"))))
+		return
+	}
+	st, ok := s.visible(c, reqID)
+	if !ok {
+		return
+	}
+	var body completeBody
+	if withBody && c.Request.ContentLength != 0 {
+		if p := decodeBody(c, &body); p != nil {
+			writeProblem(c, p)
+			return
+		}
+	}
+	me := principal(c)
+	var res workflows.TaskResult
+	err := s.update(c.Request.Context(), st.ID, update, workflows.TaskInput{
+		Actor: ref(me), Groups: me.Groups, Task: taskID, Outputs: body.Outputs,
+	}, &res)
+	if err != nil {
+		s.failWorkflow(c, st.ID, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": res.Task.Ref, "task": res.Task, "request": res.Request, "status": res.Status})
+}

@@ -1,0 +1,234 @@
+package catalog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Bundle is everything read from a set of catalog files: the directory and the services.
+type Bundle struct {
+	Departments []Department
+	Groups      []Group
+	People      []Person
+	Services    []Definition
+
+	// where remembers the file and the index inside it of every item, for error messages.
+	serviceAt, personAt, groupAt, deptAt map[string]loc
+}
+
+type loc struct {
+	file string
+	idx  int
+}
+
+func (l loc) path(section, field string) string {
+	return fmt.Sprintf("%s[%d].%s", section, l.idx, field)
+}
+
+// file is the shape of one catalog file; any section may be absent.
+type file struct {
+	Departments []Department `yaml:"departments"`
+	Groups      []Group      `yaml:"groups"`
+	People      []Person     `yaml:"people"`
+	Services    []Definition `yaml:"services"`
+}
+
+// Load reads every .yaml and .yml file under the given paths (files or directories, walked in
+// lexical order) into one bundle and validates it. Nothing is returned half-read: on any error
+// the bundle is nil and the error lists every problem found, each naming its file.
+func Load(paths ...string) (*Bundle, error) {
+	b := newBundle()
+	e := &errs{}
+	for _, root := range paths {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+				return nil
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			b.add(path, data, e)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read catalog: %w", err)
+		}
+	}
+	if len(e.list) == 0 {
+		b.validate(e)
+	}
+	if err := e.err(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Parse reads one catalog document (YAML or JSON) named name, for tests and the API.
+func Parse(name string, data []byte) (*Bundle, error) {
+	b := newBundle()
+	e := &errs{}
+	b.add(name, data, e)
+	if len(e.list) == 0 {
+		b.validate(e)
+	}
+	if err := e.err(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func newBundle() *Bundle {
+	return &Bundle{serviceAt: map[string]loc{}, personAt: map[string]loc{}, groupAt: map[string]loc{}, deptAt: map[string]loc{}}
+}
+
+func (b *Bundle) add(name string, data []byte, e *errs) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	for {
+		var f file
+		err := dec.Decode(&f)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			e.list = append(e.list, FieldError{File: name, Rule: "yaml", Detail: err.Error()})
+			return
+		}
+		for i, d := range f.Departments {
+			b.Departments = append(b.Departments, d)
+			dup(e, loc{name, i}, b.deptAt, "departments", d.Key)
+		}
+		for i, g := range f.Groups {
+			b.Groups = append(b.Groups, g)
+			dup(e, loc{name, i}, b.groupAt, "groups", g.Key)
+		}
+		for i, p := range f.People {
+			b.People = append(b.People, p)
+			dup(e, loc{name, i}, b.personAt, "people", p.ID)
+		}
+		for i, s := range f.Services {
+			s.Normalize()
+			b.Services = append(b.Services, s)
+			dup(e, loc{name, i}, b.serviceAt, "services", s.Key)
+		}
+	}
+}
+
+func dup(e *errs, at loc, seen map[string]loc, section, key string) {
+	if prev, ok := seen[key]; ok {
+		e.list = append(e.list, FieldError{File: at.file, Field: fmt.Sprintf("%s[%d]", section, at.idx), Rule: "unique",
+			Detail: fmt.Sprintf("%q is also defined in %s", key, prev.file)})
+		return
+	}
+	seen[key] = at
+}
+
+// validate checks every item and every reference between items.
+func (b *Bundle) validate(e *errs) {
+	depts := map[string]bool{}
+	for _, d := range b.Departments {
+		depts[d.Key] = true
+	}
+	groups := map[string]bool{}
+	for _, g := range b.Groups {
+		groups[g.Key] = true
+	}
+	people := map[string]bool{}
+	for _, p := range b.People {
+		people[p.ID] = true
+	}
+	for _, d := range b.Departments {
+		at := b.deptAt[d.Key]
+		e.file = at.file
+		p := fmt.Sprintf("departments[%d]", at.idx)
+		if !keyPattern.MatchString(d.Key) {
+			e.add(p+".key", "pattern", "must be lowercase letters, digits and dashes (%q)", d.Key)
+		}
+		if d.Head != "" && !people[d.Head] {
+			e.add(p+".head", "reference", "no person %q in the directory", d.Head)
+		}
+	}
+	for _, g := range b.Groups {
+		at := b.groupAt[g.Key]
+		e.file = at.file
+		p := fmt.Sprintf("groups[%d]", at.idx)
+		if !keyPattern.MatchString(g.Key) {
+			e.add(p+".key", "pattern", "must be lowercase letters, digits and dashes (%q)", g.Key)
+		}
+		if !depts[g.Department] {
+			e.add(p+".department", "reference", "no department %q", g.Department)
+		}
+	}
+	for _, pp := range b.People {
+		at := b.personAt[pp.ID]
+		e.file = at.file
+		p := fmt.Sprintf("people[%d]", at.idx)
+		if !keyPattern.MatchString(pp.ID) {
+			e.add(p+".id", "pattern", "must be lowercase letters, digits and dashes (%q)", pp.ID)
+		}
+		if pp.Name == "" {
+			e.add(p+".name", "required", "a person needs a name")
+		}
+		if !depts[pp.Department] {
+			e.add(p+".department", "reference", "no department %q", pp.Department)
+		}
+		if pp.Manager != "" && !people[pp.Manager] {
+			e.add(p+".manager", "reference", "no person %q in the directory", pp.Manager)
+		}
+		for j, g := range pp.Groups {
+			if !groups[g] {
+				e.add(fmt.Sprintf("%s.groups[%d]", p, j), "reference", "no group %q", g)
+			}
+		}
+	}
+	for _, s := range b.Services {
+		at := b.serviceAt[s.Key]
+		se := &errs{file: at.file}
+		s.validate(se)
+		if s.Department != "" && !depts[s.Department] {
+			se.add("department", "reference", "no department %q", s.Department)
+		}
+		if s.Owner != "" && !people[s.Owner] {
+			se.add("owner", "reference", "no person %q in the directory", s.Owner)
+		}
+		for j, st := range s.Approval.Steps {
+			p := fmt.Sprintf("approval.steps[%d].approvers", j)
+			if st.Approvers.Group != "" && !groups[st.Approvers.Group] {
+				se.add(p+".group", "reference", "no group %q", st.Approvers.Group)
+			}
+			for k, id := range st.Approvers.People {
+				if !people[id] {
+					se.add(fmt.Sprintf("%s.people[%d]", p, k), "reference", "no person %q in the directory", id)
+				}
+			}
+		}
+		for j, t := range s.Fulfilment.Tasks {
+			if t.Group != "" && !groups[t.Group] {
+				se.add(fmt.Sprintf("fulfilment.tasks[%d].group", j), "reference", "no group %q", t.Group)
+			}
+		}
+		if s.Help.Group != "" && !groups[s.Help.Group] {
+			se.add("help.group", "reference", "no group %q", s.Help.Group)
+		}
+		// Paths inside a service are relative to it; say which service.
+		for _, fe := range se.list {
+			fe.Field = at.path("services", fe.Field)
+			e.list = append(e.list, fe)
+		}
+	}
+	e.file = ""
+	sort.SliceStable(e.list, func(i, j int) bool { return e.list[i].File < e.list[j].File })
+}

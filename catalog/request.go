@@ -1,0 +1,163 @@
+package catalog
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Request statuses, as the API and the read model spell them.
+const (
+	StatusPendingApproval    = "pending_approval"
+	StatusInFulfilment       = "in_fulfilment"
+	StatusWaitingOnRequester = "waiting_on_requester"
+	StatusResolved           = "resolved"
+	StatusRejected           = "rejected"
+	StatusCancelled          = "cancelled"
+	StatusFailed             = "failed"
+)
+
+// Statuses lists every request status.
+var Statuses = []string{StatusPendingApproval, StatusInFulfilment, StatusWaitingOnRequester,
+	StatusResolved, StatusRejected, StatusCancelled, StatusFailed}
+
+// Terminal reports whether a request in this status will never change again.
+func Terminal(status string) bool {
+	switch status {
+	case StatusResolved, StatusRejected, StatusCancelled, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// Decisions and the states of approvals and tasks.
+const (
+	DecisionApprove = "approve"
+	DecisionReject  = "reject"
+
+	ApprovalPending  = "pending"
+	ApprovalApproved = "approved"
+	ApprovalRejected = "rejected"
+
+	TaskWaiting = "waiting" // its turn has not come
+	TaskOpen    = "open"    // in the group's queue, unclaimed
+	TaskClaimed = "claimed" // someone is working on it
+	TaskDone    = "done"
+)
+
+// RequestID formats a request number as the API shows it: REQ-000042.
+func RequestID(number int64) string { return fmt.Sprintf("REQ-%06d", number) }
+
+// ParseRequestID is the inverse of RequestID.
+func ParseRequestID(id string) (int64, bool) {
+	rest, ok := strings.CutPrefix(id, "REQ-")
+	if !ok || len(rest) < 6 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || n <= 0 || RequestID(n) != id {
+		return 0, false
+	}
+	return n, true
+}
+
+// TaskRef names one task of one request, as the API shows it: REQ-000042.prepare.
+func TaskRef(requestID, taskID string) string { return requestID + "." + taskID }
+
+// ParseTaskRef splits a TaskRef.
+func ParseTaskRef(ref string) (requestID, taskID string, ok bool) {
+	requestID, taskID, ok = strings.Cut(ref, ".")
+	if !ok {
+		return "", "", false
+	}
+	if _, valid := ParseRequestID(requestID); !valid || !keyPattern.MatchString(taskID) {
+		return "", "", false
+	}
+	return requestID, taskID, true
+}
+
+// ServiceRef is the pinned service of a request.
+type ServiceRef struct {
+	Key        string `json:"key"`
+	Name       string `json:"name"`
+	Department string `json:"department"`
+	Version    int    `json:"version"`
+}
+
+// PersonRef is a snapshot of a person taken when it mattered (at submission, at a decision).
+type PersonRef struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Department string `json:"department,omitempty"`
+}
+
+// RequestState is the whole state of one request: what its workflow's Query answers, what the
+// read model stores, and what GET /v1/requests/{id} returns.
+type RequestState struct {
+	ID          string          `json:"id"`
+	Number      int64           `json:"number"`
+	Service     ServiceRef      `json:"service"`
+	Requester   PersonRef       `json:"requester"`
+	Form        map[string]any  `json:"form"`
+	Quantity    int             `json:"quantity"`
+	Priority    string          `json:"priority"`
+	Status      string          `json:"status"`
+	Stage       string          `json:"stage"`
+	Reason      string          `json:"reason,omitempty"`
+	SubmittedAt time.Time       `json:"submitted_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	ClosedAt    *time.Time      `json:"closed_at,omitempty"`
+	Approvals   []ApprovalState `json:"approvals"`
+	Tasks       []TaskState     `json:"tasks"`
+	Timeline    []Event         `json:"timeline"`
+	// Seq counts the request's transitions; the read model never replaces a newer Seq with an
+	// older one.
+	Seq int64 `json:"seq"`
+}
+
+// Title is a one-line description: "Laptop for Alice Chen".
+func (r RequestState) Title() string { return r.Service.Name + " for " + r.Requester.Name }
+
+// ApprovalState is one approval step of one request.
+type ApprovalState struct {
+	Step      int        `json:"step"`
+	Name      string     `json:"name"`
+	Mode      string     `json:"mode"`
+	Status    string     `json:"status"`
+	Approvers []Approver `json:"approvers"`
+	OpenedAt  time.Time  `json:"opened_at"`
+	ClosedAt  *time.Time `json:"closed_at,omitempty"`
+}
+
+// Approver is one person asked to decide a step, and their decision once made.
+type Approver struct {
+	PersonRef
+	Decision  string     `json:"decision,omitempty"`
+	Comment   string     `json:"comment,omitempty"`
+	DecidedAt *time.Time `json:"decided_at,omitempty"`
+}
+
+// TaskState is one fulfilment task of one request.
+type TaskState struct {
+	// Ref is the task's id in the API: REQ-000042.prepare.
+	Ref      string         `json:"ref"`
+	ID       string         `json:"id"`
+	Name     string         `json:"name"`
+	Group    string         `json:"group"`
+	Kind     string         `json:"kind"`
+	State    string         `json:"state"`
+	Assignee string         `json:"assignee,omitempty"`
+	Outputs  map[string]any `json:"outputs,omitempty"`
+	OpenedAt *time.Time     `json:"opened_at,omitempty"`
+	ClosedAt *time.Time     `json:"closed_at,omitempty"`
+}
+
+// Event is one entry of a request's audit trail.
+type Event struct {
+	Seq    int       `json:"seq"`
+	At     time.Time `json:"at"`
+	Type   string    `json:"type"`
+	Actor  string    `json:"actor,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+}

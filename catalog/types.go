@@ -1,0 +1,177 @@
+// Package catalog holds the domain types of the service catalog (departments, people, groups and
+// versioned service definitions) and the pure rules over them: validation, form checking and
+// content hashing. It does no I/O beyond reading catalog files, so workflows may import it.
+package catalog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// Department is a service provider: IT, HR, Finance...
+type Department struct {
+	Key  string `yaml:"key" json:"key"`
+	Name string `yaml:"name" json:"name"`
+	// Head is the person id of the department head.
+	Head string `yaml:"head,omitempty" json:"head,omitempty"`
+}
+
+// Group is a set of people, usually a fulfiller team or an approval board. Membership is kept on
+// the person (Person.Groups).
+type Group struct {
+	Key        string `yaml:"key" json:"key"`
+	Name       string `yaml:"name" json:"name"`
+	Department string `yaml:"department" json:"department"`
+}
+
+// Person is someone in the directory.
+type Person struct {
+	ID         string            `yaml:"id" json:"id"`
+	Name       string            `yaml:"name" json:"name"`
+	Email      string            `yaml:"email,omitempty" json:"email,omitempty"`
+	Department string            `yaml:"department" json:"department"`
+	Manager    string            `yaml:"manager,omitempty" json:"manager,omitempty"`
+	Groups     []string          `yaml:"groups,omitempty" json:"groups,omitempty"`
+	Roles      []string          `yaml:"roles,omitempty" json:"roles,omitempty"`
+	Attributes map[string]string `yaml:"attributes,omitempty" json:"attributes,omitempty"`
+}
+
+// InGroup reports whether p is a member of group.
+func (p Person) InGroup(group string) bool {
+	for _, g := range p.Groups {
+		if g == group {
+			return true
+		}
+	}
+	return false
+}
+
+// HasRole reports whether p holds role.
+func (p Person) HasRole(role string) bool {
+	for _, r := range p.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// RoleOperator may read every request and workflow.
+const RoleOperator = "operator"
+
+// Definition is one version of a service definition: what the service is, and the internal
+// processes that deliver it.
+type Definition struct {
+	Key         string   `yaml:"key" json:"key"`
+	Name        string   `yaml:"name" json:"name"`
+	Department  string   `yaml:"department" json:"department"`
+	Category    string   `yaml:"category,omitempty" json:"category,omitempty"`
+	Owner       string   `yaml:"owner" json:"owner"`
+	Summary     string   `yaml:"summary,omitempty" json:"summary,omitempty"`
+	Description string   `yaml:"description,omitempty" json:"description,omitempty"`
+	Tags        []string `yaml:"tags,omitempty" json:"tags,omitempty"`
+
+	// Request is how to request the service: instructions and the form.
+	Request RequestSpec `yaml:"request" json:"request"`
+	// Help is how to get help with the service.
+	Help Help `yaml:"help,omitempty" json:"help,omitempty"`
+
+	Approval   ApprovalPolicy `yaml:"approval" json:"approval"`
+	Fulfilment Fulfilment     `yaml:"fulfilment" json:"fulfilment"`
+}
+
+// RequestSpec says how to request a service.
+type RequestSpec struct {
+	Instructions string `yaml:"instructions,omitempty" json:"instructions,omitempty"`
+	// Form is a JSON Schema (draft 2020-12) for the request form.
+	Form map[string]any `yaml:"form" json:"form"`
+}
+
+// Help says where a requester gets help with the service.
+type Help struct {
+	Group    string   `yaml:"group,omitempty" json:"group,omitempty"`
+	Channels []string `yaml:"channels,omitempty" json:"channels,omitempty"`
+	Hours    string   `yaml:"hours,omitempty" json:"hours,omitempty"`
+}
+
+// ApprovalPolicy is the ordered list of approval steps a request passes before fulfilment.
+// An empty policy means the service needs no approval.
+type ApprovalPolicy struct {
+	Steps []ApprovalStep `yaml:"steps,omitempty" json:"steps,omitempty"`
+}
+
+// Approval modes.
+const (
+	ModeAny = "any" // the first decision settles the step
+	ModeAll = "all" // every approver must approve; one rejection rejects
+)
+
+// ApprovalStep names who must agree, and how many of them.
+type ApprovalStep struct {
+	Name      string    `yaml:"name" json:"name"`
+	Approvers Approvers `yaml:"approvers" json:"approvers"`
+	Mode      string    `yaml:"mode,omitempty" json:"mode,omitempty"`
+}
+
+// Approvers selects the people asked to decide a step. Every selector that is set contributes.
+type Approvers struct {
+	// Manager asks the requester's manager.
+	Manager bool `yaml:"manager,omitempty" json:"manager,omitempty"`
+	// Group asks every member of a group.
+	Group string `yaml:"group,omitempty" json:"group,omitempty"`
+	// People asks named people.
+	People []string `yaml:"people,omitempty" json:"people,omitempty"`
+}
+
+// Fulfilment is the plan of tasks that deliver the service, run in order.
+type Fulfilment struct {
+	Tasks []TaskSpec `yaml:"tasks" json:"tasks"`
+}
+
+// Task kinds.
+const (
+	TaskManual = "manual"
+)
+
+// TaskSpec is one unit of fulfilment.
+type TaskSpec struct {
+	ID    string `yaml:"id" json:"id"`
+	Name  string `yaml:"name" json:"name"`
+	Group string `yaml:"group" json:"group"`
+	Kind  string `yaml:"kind,omitempty" json:"kind,omitempty"`
+}
+
+// Hash is the content hash of a definition: two definitions with equal hashes are the same
+// version. It hashes the canonical JSON encoding (map keys sorted by encoding/json).
+func (d Definition) Hash() string {
+	b, err := json.Marshal(d)
+	if err != nil {
+		// A Definition is plain data decoded from JSON or YAML; it always marshals.
+		panic("catalog: marshal definition: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Customer returns the customer-facing parts of the definition, without internal processes.
+func (d Definition) Customer() CustomerView {
+	return CustomerView{
+		Key: d.Key, Name: d.Name, Department: d.Department, Category: d.Category,
+		Summary: d.Summary, Description: d.Description, Tags: d.Tags,
+		Request: d.Request, Help: d.Help,
+	}
+}
+
+// CustomerView is what a requester sees of a service.
+type CustomerView struct {
+	Key         string      `json:"key"`
+	Name        string      `json:"name"`
+	Department  string      `json:"department"`
+	Category    string      `json:"category,omitempty"`
+	Summary     string      `json:"summary,omitempty"`
+	Description string      `json:"description,omitempty"`
+	Tags        []string    `json:"tags,omitempty"`
+	Request     RequestSpec `json:"request"`
+	Help        Help        `json:"help"`
+}

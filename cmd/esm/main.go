@@ -1,0 +1,192 @@
+// Command esm is the one ESM binary: esm api | worker | dev | migrate | catalog apply | token.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/esmhq/esm/api"
+	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/store"
+)
+
+const usage = `esm: service management for every department, on Temporal
+
+usage:
+  esm dev                        start the Temporal dev server (bin/temporal) unless one answers,
+                                 migrate, apply examples/, run API and worker; Ctrl-C stops all
+  esm api                        serve the HTTP API
+  esm worker                     run the Temporal worker
+  esm migrate                    apply database migrations
+  esm catalog apply -f PATH...   validate and load catalog YAML (files or directories)
+  esm token [-ttl 24h] PERSON    print a bearer token for a person in the directory
+
+environment (defaults work for make run):
+  DATABASE_URL        postgres://... or a SQLite path (default .data/esm.db)
+  TEMPORAL_ADDRESS    Temporal frontend (default 127.0.0.1:7233)
+  TEMPORAL_NAMESPACE  (default default)
+  ESM_ADDR            API listen address (default :8080)
+  ESM_JWT_SECRET      HS256 secret for bearer tokens (required by esm api; esm dev has a dev default)
+  ESM_LOG_FORMAT      text or json (default text)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "esm:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(out, usage)
+		return errors.New("name a command")
+	}
+	cfg := loadConfig()
+	switch args[0] {
+	case "dev":
+		return runDev(ctx, cfg, out)
+	case "api":
+		if os.Getenv("ESM_JWT_SECRET") == "" {
+			return errors.New("set ESM_JWT_SECRET (at least 16 bytes) before serving the API")
+		}
+		return withStore(ctx, cfg, false, func(s *store.Store) error { return serveAPI(ctx, cfg, s) })
+	case "worker":
+		return withStore(ctx, cfg, false, func(s *store.Store) error { return runWorker(ctx, cfg, s) })
+	case "migrate":
+		return withStore(ctx, cfg, true, func(*store.Store) error {
+			fmt.Fprintln(out, "migrated")
+			return nil
+		})
+	case "catalog":
+		return catalogCmd(ctx, cfg, args[1:], out)
+	case "token":
+		return tokenCmd(ctx, cfg, args[1:], out)
+	case "help", "-h", "--help":
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	fmt.Fprint(out, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// config is read from the environment with defaults that work for make run.
+type config struct {
+	DatabaseURL string
+	Temporal    string
+	Namespace   string
+	Addr        string
+	Secret      []byte
+	Log         *slog.Logger
+}
+
+// DevSecret signs tokens for `make run` only; esm api refuses to start without ESM_JWT_SECRET.
+const DevSecret = "esm-dev-secret-not-for-production"
+
+func loadConfig() config {
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	if os.Getenv("ESM_LOG_FORMAT") == "json" {
+		h = slog.NewJSONHandler(os.Stderr, nil)
+	}
+	return config{
+		DatabaseURL: os.Getenv("DATABASE_URL"),
+		Temporal:    env("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		Namespace:   env("TEMPORAL_NAMESPACE", "default"),
+		Addr:        env("ESM_ADDR", ":8080"),
+		Secret:      []byte(env("ESM_JWT_SECRET", DevSecret)),
+		Log:         slog.New(h),
+	}
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func withStore(ctx context.Context, cfg config, migrate bool, fn func(*store.Store) error) error {
+	s, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if migrate {
+		if err := s.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	return fn(s)
+}
+
+func catalogCmd(ctx context.Context, cfg config, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] != "apply" {
+		return errors.New("usage: esm catalog apply -f PATH...")
+	}
+	fs := flag.NewFlagSet("catalog apply", flag.ContinueOnError)
+	var paths multiFlag
+	fs.Var(&paths, "f", "a catalog file or directory (repeatable)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	paths = append(paths, fs.Args()...)
+	if len(paths) == 0 {
+		return errors.New("usage: esm catalog apply -f PATH...")
+	}
+	return withStore(ctx, cfg, true, func(s *store.Store) error {
+		return applyCatalog(ctx, s, paths, out)
+	})
+}
+
+func applyCatalog(ctx context.Context, s *store.Store, paths []string, out io.Writer) error {
+	b, err := catalog.Load(paths...)
+	if err != nil {
+		return fmt.Errorf("the catalog was not applied:\n%w", err)
+	}
+	rep, err := s.ApplyBundle(ctx, b, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "catalog applied: %d departments, %d groups, %d people; %d services unchanged, %d new versions %v\n",
+		rep.Departments, rep.Groups, rep.People, rep.Unchanged, len(rep.Versions), rep.Versions)
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return fmt.Sprint(*m) }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func tokenCmd(ctx context.Context, cfg config, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: esm token [-ttl 24h] PERSON")
+	}
+	id := fs.Arg(0)
+	return withStore(ctx, cfg, false, func(s *store.Store) error {
+		if _, err := s.Person(ctx, id); err != nil {
+			return fmt.Errorf("person %q: %w (apply the catalog first: esm catalog apply -f examples/)", id, err)
+		}
+		tok, err := api.IssueToken(cfg.Secret, id, time.Now(), *ttl)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, tok)
+		return nil
+	})
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/esmhq/esm/api"
+	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/worker"
+	"github.com/esmhq/esm/workflows"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"golang.org/x/sync/errgroup"
+)
+
+func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  cfg.Temporal,
+		Namespace: cfg.Namespace,
+		Logger:    log.NewStructuredLogger(cfg.Log),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal, err)
+	}
+	return c, nil
+}
+
+// serveAPI serves HTTP until ctx ends, then drains in-flight calls.
+func serveAPI(ctx context.Context, cfg config, s *store.Store) error {
+	tc, err := dialTemporal(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	return listenAndServe(ctx, cfg, s, tc, nil)
+}
+
+func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.Client, ready func(addr string)) error {
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           api.New(api.Config{Store: s, Temporal: tc, JWTSecret: cfg.Secret, Logger: cfg.Log}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	cfg.Log.Info("API listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+// runWorker runs the worker until ctx ends; Stop lets running tasks finish.
+func runWorker(ctx context.Context, cfg config, s *store.Store) error {
+	tc, err := dialTemporal(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	return workLoop(ctx, tc, s)
+}
+
+func workLoop(ctx context.Context, tc client.Client, s *store.Store) error {
+	w := worker.New(tc, s, worker.Options{})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+// runDev is `make run`: a Temporal dev server (unless one already answers), the database
+// migrated, the example catalog applied, API and worker in this process.
+func runDev(ctx context.Context, cfg config, out io.Writer) error {
+	if err := os.MkdirAll(".data", 0o755); err != nil {
+		return err
+	}
+	stopTemporal, err := ensureTemporal(ctx, cfg, out)
+	if err != nil {
+		return err
+	}
+	defer stopTemporal()
+
+	tc, err := dialTemporal(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	return withStore(ctx, cfg, true, func(s *store.Store) error {
+		if err := applyCatalog(ctx, s, []string{env("ESM_CATALOG", "examples")}, out); err != nil {
+			return err
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return workLoop(gctx, tc, s) })
+		g.Go(func() error {
+			return listenAndServe(gctx, cfg, s, tc, func(addr string) { printBanner(ctx, cfg, s, addr, out) })
+		})
+		return g.Wait()
+	})
+}
+
+// ensureTemporal starts bin/temporal start-dev with a database file under .data/ unless a server
+// already answers at cfg.Temporal. The returned func stops what it started.
+func ensureTemporal(ctx context.Context, cfg config, out io.Writer) (func(), error) {
+	if temporalUp(ctx, cfg) {
+		fmt.Fprintf(out, "using the Temporal server at %s\n", cfg.Temporal)
+		return func() {}, nil
+	}
+	bin := env("ESM_TEMPORAL_BIN", filepath.Join("bin", "temporal"))
+	host, port, err := net.SplitHostPort(cfg.Temporal)
+	if err != nil {
+		return nil, fmt.Errorf("TEMPORAL_ADDRESS %q: %w", cfg.Temporal, err)
+	}
+	args := append([]string{"server", "start-dev",
+		"--ip", host, "--port", port, "--ui-port", env("ESM_UI_PORT", "8233"),
+		"--db-filename", filepath.Join(".data", "temporal.db"),
+		"--namespace", cfg.Namespace, "--log-level", "warn",
+	}, workflows.SearchAttributeFlags()...)
+	logf, err := os.Create(filepath.Join(".data", "temporal.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group: Ctrl-C reaches esm, which stops API and worker first, then this.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	}
+	fmt.Fprintf(out, "starting the Temporal dev server (%s, log in .data/temporal.log)...\n", bin)
+	deadline := time.Now().Add(60 * time.Second)
+	for !temporalUp(ctx, cfg) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return nil, errors.New("the Temporal dev server did not come up in 60s: see .data/temporal.log")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return stop, nil
+}
+
+func temporalUp(ctx context.Context, cfg config) bool {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := client.DialContext(cctx, client.Options{HostPort: cfg.Temporal, Namespace: cfg.Namespace, Logger: quietLogger{}})
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_, err = c.CheckHealth(cctx, &client.CheckHealthRequest{})
+	return err == nil
+}
+
+func printBanner(ctx context.Context, cfg config, s *store.Store, addr string, out io.Writer) {
+	if strings.HasPrefix(addr, "[::]") || strings.HasPrefix(addr, "0.0.0.0") {
+		_, port, _ := net.SplitHostPort(addr)
+		addr = "localhost:" + port
+	}
+	host, _, _ := net.SplitHostPort(cfg.Temporal)
+	fmt.Fprintf(out, "\nESM is up.\n  API          http://%s  (OpenAPI at /openapi.yaml)\n  Temporal UI  http://%s:%s/namespaces/%s/workflows\n\nDemo tokens (24h):\n",
+		addr, host, env("ESM_UI_PORT", "8233"), cfg.Namespace)
+	for _, who := range []struct{ id, role string }{{"alice", "requester"}, {"bob", "her manager, approver"}, {"dave", "IT service desk, fulfiller"}} {
+		if _, err := s.Person(ctx, who.id); err != nil {
+			continue
+		}
+		tok, err := api.IssueToken(cfg.Secret, who.id, time.Now(), 24*time.Hour)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(out, "  %-6s (%s)\n  export %s_TOKEN=%s\n", who.id, who.role, strings.ToUpper(who.id), tok)
+	}
+	fmt.Fprintln(out, "\nCtrl-C stops everything.")
+}
+
+// quietLogger drops the SDK's logs for health probes.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}

@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/jmoiron/sqlx"
+)
+
+// ApplyReport says what an apply changed.
+type ApplyReport struct {
+	Departments int `json:"departments"`
+	Groups      int `json:"groups"`
+	People      int `json:"people"`
+	// Versions lists each service that got a new version, as "key@version".
+	Versions []string `json:"versions"`
+	// Unchanged counts services whose current version already matched.
+	Unchanged int `json:"unchanged"`
+}
+
+// ApplyBundle writes a validated bundle in one transaction: departments, groups and people are
+// upserted; a service gets a new version only when its definition's hash differs from its
+// current version's. Applying the same bundle twice changes nothing.
+func (s *Store) ApplyBundle(ctx context.Context, b *catalog.Bundle, now time.Time) (ApplyReport, error) {
+	var rep ApplyReport
+	now = now.UTC()
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		for _, d := range b.Departments {
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO departments (key, name, head) VALUES (?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET name = excluded.name, head = excluded.head`), d.Key, d.Name, d.Head); err != nil {
+				return fmt.Errorf("department %s: %w", d.Key, err)
+			}
+			rep.Departments++
+		}
+		for _, g := range b.Groups {
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO org_groups (key, name, department) VALUES (?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET name = excluded.name, department = excluded.department`), g.Key, g.Name, g.Department); err != nil {
+				return fmt.Errorf("group %s: %w", g.Key, err)
+			}
+			rep.Groups++
+		}
+		for _, p := range b.People {
+			roles, _ := json.Marshal(nonNil(p.Roles))
+			attrs, _ := json.Marshal(p.Attributes)
+			if p.Attributes == nil {
+				attrs = []byte("{}")
+			}
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO people (id, name, email, department, manager, roles, attributes)
+				VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, department = excluded.department,
+					manager = excluded.manager, roles = excluded.roles, attributes = excluded.attributes`),
+				p.ID, p.Name, p.Email, p.Department, p.Manager, string(roles), string(attrs)); err != nil {
+				return fmt.Errorf("person %s: %w", p.ID, err)
+			}
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM group_members WHERE person_id = ?`), p.ID); err != nil {
+				return fmt.Errorf("person %s groups: %w", p.ID, err)
+			}
+			for _, g := range p.Groups {
+				if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO group_members (group_key, person_id) VALUES (?, ?)
+					ON CONFLICT DO NOTHING`), g, p.ID); err != nil {
+					return fmt.Errorf("person %s group %s: %w", p.ID, g, err)
+				}
+			}
+			rep.People++
+		}
+		for _, d := range b.Services {
+			v, created, err := putDefinition(ctx, tx, d, now)
+			if err != nil {
+				return err
+			}
+			if created {
+				rep.Versions = append(rep.Versions, fmt.Sprintf("%s@%d", d.Key, v))
+			} else {
+				rep.Unchanged++
+			}
+		}
+		return nil
+	})
+	return rep, err
+}
+
+// putDefinition stores d as the service's next version unless it equals the current one.
+func putDefinition(ctx context.Context, tx *sqlx.Tx, d catalog.Definition, now time.Time) (version int, created bool, err error) {
+	hash := d.Hash()
+	var cur struct {
+		Version int    `db:"version"`
+		Hash    string `db:"hash"`
+	}
+	err = tx.GetContext(ctx, &cur, tx.Rebind(`SELECT v.version, v.hash FROM services s
+		JOIN service_versions v ON v.service_key = s.key AND v.version = s.current_version WHERE s.key = ?`), d.Key)
+	switch {
+	case err == nil && cur.Hash == hash:
+		return cur.Version, false, nil
+	case err != nil && notFound(err) != ErrNotFound:
+		return 0, false, fmt.Errorf("service %s: %w", d.Key, err)
+	}
+	version = cur.Version + 1
+	doc, err := json.Marshal(d)
+	if err != nil {
+		return 0, false, err
+	}
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO services (key, department, current_version, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET department = excluded.department, current_version = excluded.current_version, updated_at = excluded.updated_at`),
+		d.Key, d.Department, version, now); err != nil {
+		return 0, false, fmt.Errorf("service %s: %w", d.Key, err)
+	}
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO service_versions (service_key, version, hash, definition, created_at) VALUES (?, ?, ?, ?, ?)`),
+		d.Key, version, hash, string(doc), now); err != nil {
+		return 0, false, fmt.Errorf("service %s version %d: %w", d.Key, version, err)
+	}
+	return version, true, nil
+}
+
+// ServiceVersion is one stored version of a service definition.
+type ServiceVersion struct {
+	Version    int
+	Definition catalog.Definition
+	CreatedAt  time.Time
+}
+
+type versionRow struct {
+	Version    int       `db:"version"`
+	Definition string    `db:"definition"`
+	CreatedAt  time.Time `db:"created_at"`
+}
+
+func (r versionRow) decode() (ServiceVersion, error) {
+	var d catalog.Definition
+	if err := json.Unmarshal([]byte(r.Definition), &d); err != nil {
+		return ServiceVersion{}, fmt.Errorf("decode definition: %w", err)
+	}
+	return ServiceVersion{Version: r.Version, Definition: d, CreatedAt: r.CreatedAt}, nil
+}
+
+// CurrentService returns the current version of a service, or ErrNotFound.
+func (s *Store) CurrentService(ctx context.Context, key string) (ServiceVersion, error) {
+	var r versionRow
+	err := s.DB.GetContext(ctx, &r, s.DB.Rebind(`SELECT v.version, v.definition, v.created_at FROM services s
+		JOIN service_versions v ON v.service_key = s.key AND v.version = s.current_version WHERE s.key = ?`), key)
+	if err != nil {
+		return ServiceVersion{}, notFound(err)
+	}
+	return r.decode()
+}
+
+// ServiceAt returns one version of a service, or ErrNotFound.
+func (s *Store) ServiceAt(ctx context.Context, key string, version int) (ServiceVersion, error) {
+	var r versionRow
+	err := s.DB.GetContext(ctx, &r, s.DB.Rebind(`SELECT version, definition, created_at FROM service_versions
+		WHERE service_key = ? AND version = ?`), key, version)
+	if err != nil {
+		return ServiceVersion{}, notFound(err)
+	}
+	return r.decode()
+}
+
+// ListServices returns the current version of every service, ordered by department and key.
+func (s *Store) ListServices(ctx context.Context) ([]ServiceVersion, error) {
+	var rows []versionRow
+	err := s.DB.SelectContext(ctx, &rows, `SELECT v.version, v.definition, v.created_at FROM services s
+		JOIN service_versions v ON v.service_key = s.key AND v.version = s.current_version
+		ORDER BY s.department, s.key`)
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	out := make([]ServiceVersion, 0, len(rows))
+	for _, r := range rows {
+		sv, err := r.decode()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sv)
+	}
+	return out, nil
+}
+
+type personRow struct {
+	ID         string `db:"id"`
+	Name       string `db:"name"`
+	Email      string `db:"email"`
+	Department string `db:"department"`
+	Manager    string `db:"manager"`
+	Roles      string `db:"roles"`
+	Attributes string `db:"attributes"`
+}
+
+// Person returns someone from the directory with their groups, or ErrNotFound.
+func (s *Store) Person(ctx context.Context, id string) (catalog.Person, error) {
+	var r personRow
+	if err := s.DB.GetContext(ctx, &r, s.DB.Rebind(`SELECT id, name, email, department, manager, roles, attributes
+		FROM people WHERE id = ?`), id); err != nil {
+		return catalog.Person{}, notFound(err)
+	}
+	p := catalog.Person{ID: r.ID, Name: r.Name, Email: r.Email, Department: r.Department, Manager: r.Manager}
+	if err := json.Unmarshal([]byte(r.Roles), &p.Roles); err != nil {
+		return p, fmt.Errorf("person %s roles: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(r.Attributes), &p.Attributes); err != nil {
+		return p, fmt.Errorf("person %s attributes: %w", id, err)
+	}
+	if err := s.DB.SelectContext(ctx, &p.Groups, s.DB.Rebind(`SELECT group_key FROM group_members WHERE person_id = ? ORDER BY group_key`), id); err != nil {
+		return p, fmt.Errorf("person %s groups: %w", id, err)
+	}
+	return p, nil
+}
+
+// GroupMembers returns the ids and names of a group's members, ordered by id.
+func (s *Store) GroupMembers(ctx context.Context, group string) ([]catalog.PersonRef, error) {
+	var out []catalog.PersonRef
+	err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(`SELECT p.id, p.name, p.department FROM group_members m
+		JOIN people p ON p.id = m.person_id WHERE m.group_key = ? ORDER BY p.id`), group)
+	if err != nil {
+		return nil, fmt.Errorf("group %s members: %w", group, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Department returns a department, or ErrNotFound.
+func (s *Store) Department(ctx context.Context, key string) (catalog.Department, error) {
+	var d catalog.Department
+	err := s.DB.GetContext(ctx, &d, s.DB.Rebind(`SELECT key, name, head FROM departments WHERE key = ?`), key)
+	return d, notFound(err)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,74 @@
+// Package workflows holds the ESM workflows. Everything here is deterministic: no store, no
+// clock, no network. Names the API needs (task queue, updates, queries, ids, search attributes)
+// live here as constants so that no other package spells them.
+package workflows
+
+import (
+	"sort"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// TaskQueue is where every ESM workflow and activity runs.
+const TaskQueue = "esm"
+
+// Update and query names of the ServiceRequest workflow.
+const (
+	SubmitUpdate       = "submit"
+	SubmitUpdateID     = "submit" // one submit per workflow: the server dedupes repeats by this id
+	DecideUpdate       = "decide"
+	ClaimTaskUpdate    = "claim_task"
+	CompleteTaskUpdate = "complete_task"
+	StateQuery         = "state"
+)
+
+// RequestWorkflowID is the workflow id of a request: request/REQ-000042.
+func RequestWorkflowID(requestID string) string { return "request/" + requestID }
+
+// Application error types that handlers and validators return; the API maps each to a status.
+const (
+	ErrInvalid   = "InvalidInput"  // 422: the input breaks a rule
+	ErrForbidden = "Forbidden"     // 403: the caller may not do this
+	ErrConflict  = "Conflict"      // 409: not now: the step or task is not open, or was decided
+	ErrNotFound  = "NotFound"      // 404: no such task
+	ErrNoOne     = "NoApprovers"   // the policy resolved to nobody
+	ErrBadPolicy = "InvalidPolicy" // the pinned definition cannot run
+)
+
+// Search attributes, typed. Registered on the dev server by SearchAttributeFlags and on a real
+// cluster by `esm setup`. They carry no personal data.
+var (
+	AttrService    = temporal.NewSearchAttributeKeyKeyword("EsmService")
+	AttrDepartment = temporal.NewSearchAttributeKeyKeyword("EsmDepartment")
+	AttrStatus     = temporal.NewSearchAttributeKeyKeyword("EsmStatus")
+	AttrPriority   = temporal.NewSearchAttributeKeyKeyword("EsmPriority")
+)
+
+// SearchAttributes lists every custom search attribute with its type name, as
+// `temporal server start-dev --search-attribute Name=Type` takes them.
+func SearchAttributes() map[string]string {
+	return map[string]string{
+		AttrService.GetName():    "Keyword",
+		AttrDepartment.GetName(): "Keyword",
+		AttrStatus.GetName():     "Keyword",
+		AttrPriority.GetName():   "Keyword",
+	}
+}
+
+// SearchAttributeFlags returns the start-dev flags registering SearchAttributes.
+func SearchAttributeFlags() []string {
+	attrs := SearchAttributes()
+	names := make([]string, 0, len(attrs))
+	for name := range attrs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []string
+	for _, name := range names {
+		out = append(out, "--search-attribute", name+"="+attrs[name])
+	}
+	return out
+}
+
+func isBlank(s string) bool { return strings.TrimSpace(s) == "" }
