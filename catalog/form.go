@@ -32,6 +32,8 @@ func CompileForm(schema map[string]any) (*Form, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
+	// A form is self-contained: no $ref may reach a file or the network.
+	c.UseLoader(noLoader{})
 	const loc = "mem://form.json"
 	if err := c.AddResource(loc, doc); err != nil {
 		return nil, err
@@ -114,4 +116,11 @@ func toJSONValue(v any) (any, error) {
 		return nil, fmt.Errorf("not JSON: %w", err)
 	}
 	return jsonschema.UnmarshalJSON(bytes.NewReader(b))
+}
+
+// noLoader refuses every external reference.
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("a form schema may not refer to %s: keep it self-contained", url)
 }

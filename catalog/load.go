@@ -42,10 +42,19 @@ type file struct {
 	Services    []Definition `yaml:"services"`
 }
 
+// Known is what already exists where a bundle will be applied (the stored directory), so a
+// bundle of services alone may refer to people, groups and departments applied before.
+type Known struct {
+	Departments, Groups, People map[string]bool
+}
+
 // Load reads every .yaml and .yml file under the given paths (files or directories, walked in
 // lexical order) into one bundle and validates it. Nothing is returned half-read: on any error
 // the bundle is nil and the error lists every problem found, each naming its file.
-func Load(paths ...string) (*Bundle, error) {
+func Load(paths ...string) (*Bundle, error) { return LoadWith(Known{}, paths...) }
+
+// LoadWith is Load, with references also resolved against what is already known.
+func LoadWith(known Known, paths ...string) (*Bundle, error) {
 	b := newBundle()
 	e := &errs{}
 	for _, root := range paths {
@@ -68,7 +77,7 @@ func Load(paths ...string) (*Bundle, error) {
 		}
 	}
 	if len(e.list) == 0 {
-		b.validate(e)
+		b.validate(e, known)
 	}
 	if err := e.err(); err != nil {
 		return nil, err
@@ -82,7 +91,7 @@ func Parse(name string, data []byte) (*Bundle, error) {
 	e := &errs{}
 	b.add(name, data, e)
 	if len(e.list) == 0 {
-		b.validate(e)
+		b.validate(e, Known{})
 	}
 	if err := e.err(); err != nil {
 		return nil, err
@@ -137,16 +146,14 @@ func dup(e *errs, at loc, seen map[string]loc, section, key string) {
 }
 
 // validate checks every item and every reference between items.
-func (b *Bundle) validate(e *errs) {
-	depts := map[string]bool{}
+func (b *Bundle) validate(e *errs, known Known) {
+	depts, groups, people := copySet(known.Departments), copySet(known.Groups), copySet(known.People)
 	for _, d := range b.Departments {
 		depts[d.Key] = true
 	}
-	groups := map[string]bool{}
 	for _, g := range b.Groups {
 		groups[g.Key] = true
 	}
-	people := map[string]bool{}
 	for _, p := range b.People {
 		people[p.ID] = true
 	}
@@ -231,4 +238,12 @@ func (b *Bundle) validate(e *errs) {
 	}
 	e.file = ""
 	sort.SliceStable(e.list, func(i, j int) bool { return e.list[i].File < e.list[j].File })
+}
+
+func copySet(m map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }

@@ -101,6 +101,7 @@ type RequestState struct {
 	Requester   PersonRef       `json:"requester"`
 	Form        map[string]any  `json:"form"`
 	Quantity    int             `json:"quantity"`
+	Quote       *Quote          `json:"quote,omitempty"`
 	Priority    string          `json:"priority"`
 	Status      string          `json:"status"`
 	Stage       string          `json:"stage"`

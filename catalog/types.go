@@ -72,13 +72,21 @@ type Definition struct {
 	Description string   `yaml:"description,omitempty" json:"description,omitempty"`
 	Tags        []string `yaml:"tags,omitempty" json:"tags,omitempty"`
 
+	// Eligibility says who may request the service; nil means everyone.
+	Eligibility *Eligibility `yaml:"eligibility,omitempty" json:"eligibility,omitempty"`
+	// Limits are the service's limitations.
+	Limits Limits `yaml:"limits,omitempty" json:"limits,omitempty"`
+	// Cost is what a request costs and who pays; zero means free.
+	Cost Cost `yaml:"cost,omitempty" json:"cost,omitempty"`
 	// Request is how to request the service: instructions and the form.
 	Request RequestSpec `yaml:"request" json:"request"`
 	// Help is how to get help with the service.
 	Help Help `yaml:"help,omitempty" json:"help,omitempty"`
 
+	// The internal processes: who approves, how it is fulfilled, what is promised.
 	Approval   ApprovalPolicy `yaml:"approval" json:"approval"`
 	Fulfilment Fulfilment     `yaml:"fulfilment" json:"fulfilment"`
+	SLA        SLAPolicy      `yaml:"sla,omitempty" json:"sla,omitempty"`
 }
 
 // RequestSpec says how to request a service.
@@ -156,14 +164,25 @@ func (d Definition) Hash() string {
 
 // Customer returns the customer-facing parts of the definition, without internal processes.
 func (d Definition) Customer() CustomerView {
-	return CustomerView{
+	v := CustomerView{
 		Key: d.Key, Name: d.Name, Department: d.Department, Category: d.Category,
 		Summary: d.Summary, Description: d.Description, Tags: d.Tags,
-		Request: d.Request, Help: d.Help,
+		Limits: d.Limits, Cost: d.Cost, Request: d.Request, Help: d.Help,
 	}
+	if v.Limits.MaxQuantity == 0 {
+		v.Limits.MaxQuantity = 1
+	}
+	if v.Cost.Recurrence == "" {
+		v.Cost.Recurrence = OneOff
+	}
+	if d.Eligibility != nil {
+		v.Eligibility = d.Eligibility.Message
+	}
+	return v
 }
 
-// CustomerView is what a requester sees of a service.
+// CustomerView is what a requester sees of a service: what it is, who may request it, its
+// limitations and cost, how to request it and how to get help.
 type CustomerView struct {
 	Key         string      `json:"key"`
 	Name        string      `json:"name"`
@@ -172,6 +191,23 @@ type CustomerView struct {
 	Summary     string      `json:"summary,omitempty"`
 	Description string      `json:"description,omitempty"`
 	Tags        []string    `json:"tags,omitempty"`
+	Eligibility string      `json:"eligibility,omitempty"`
+	Limits      Limits      `json:"limits"`
+	Cost        Cost        `json:"cost"`
 	Request     RequestSpec `json:"request"`
 	Help        Help        `json:"help"`
+}
+
+// Processes are a definition's internal processes.
+type Processes struct {
+	Owner       string         `json:"owner"`
+	Eligibility *Eligibility   `json:"eligibility,omitempty"`
+	Approval    ApprovalPolicy `json:"approval"`
+	Fulfilment  Fulfilment     `json:"fulfilment"`
+	SLA         SLAPolicy      `json:"sla"`
+}
+
+// Processes returns the internal processes of the definition.
+func (d Definition) Processes() Processes {
+	return Processes{Owner: d.Owner, Eligibility: d.Eligibility, Approval: d.Approval, Fulfilment: d.Fulfilment, SLA: d.SLA}
 }

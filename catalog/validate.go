@@ -49,6 +49,7 @@ func (d Definition) validate(e *errs) {
 			e.add(p+".approvers", "required", "a step needs approvers: manager, group or people")
 		}
 	}
+	d.validateTerms(e)
 	if len(d.Fulfilment.Tasks) == 0 {
 		e.add("fulfilment.tasks", "required", "a service needs at least one fulfilment task")
 	}

@@ -1,0 +1,211 @@
+package catalog
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Eligibility says who may request a service: a CEL rule over `requester` and the sentence shown
+// to someone it refuses.
+type Eligibility struct {
+	Rule    string `yaml:"rule" json:"rule"`
+	Message string `yaml:"message" json:"message"`
+}
+
+// Limits are the service's limitations.
+type Limits struct {
+	// MaxQuantity is the most one request may ask for (default 1).
+	MaxQuantity int `yaml:"max_quantity,omitempty" json:"max_quantity,omitempty"`
+	// MaxOpen is the most requests of this service one requester may have open at once.
+	MaxOpen int `yaml:"max_open,omitempty" json:"max_open,omitempty"`
+	// PerPeriod limits how many requests one requester makes in a rolling period.
+	PerPeriod *PeriodLimit `yaml:"per_period,omitempty" json:"per_period,omitempty"`
+	// Windows, when set, are the only times the service can be requested.
+	Windows []Window `yaml:"windows,omitempty" json:"windows,omitempty"`
+}
+
+// PeriodLimit: at most Max requests per requester in any rolling Period.
+type PeriodLimit struct {
+	Max    int      `yaml:"max" json:"max"`
+	Period Duration `yaml:"period" json:"period"`
+}
+
+// Window is a time when a service can be requested: on some weekdays, between two times of day,
+// in a time zone, optionally only between two dates (an open-enrolment period).
+type Window struct {
+	Days     []string `yaml:"days,omitempty" json:"days,omitempty"` // mon..sun; empty means every day
+	Start    string   `yaml:"start,omitempty" json:"start,omitempty"`
+	End      string   `yaml:"end,omitempty" json:"end,omitempty"`
+	TimeZone string   `yaml:"timezone,omitempty" json:"timezone,omitempty"`
+	From     string   `yaml:"from,omitempty" json:"from,omitempty"`   // YYYY-MM-DD, inclusive
+	Until    string   `yaml:"until,omitempty" json:"until,omitempty"` // YYYY-MM-DD, inclusive
+}
+
+// Cost is what a request costs and who pays.
+type Cost struct {
+	Currency   string      `yaml:"currency" json:"currency"`
+	UnitPrice  Money       `yaml:"unit_price" json:"unit_price"`
+	Recurrence string      `yaml:"recurrence,omitempty" json:"recurrence,omitempty"` // one_off (default) or monthly
+	Parts      []PricePart `yaml:"parts,omitempty" json:"parts,omitempty"`
+	// CostCentre is charged: "requester" (the requester's department, the default), "service"
+	// (the providing department) or a fixed cost-centre code.
+	CostCentre string `yaml:"cost_centre,omitempty" json:"cost_centre,omitempty"`
+}
+
+// PricePart adds Amount per unit when its condition (CEL over form, quantity, requester) holds.
+// With PerField, the amount is multiplied by that numeric form field (per GB, per seat...).
+type PricePart struct {
+	Name     string `yaml:"name" json:"name"`
+	When     string `yaml:"when,omitempty" json:"when,omitempty"`
+	Amount   Money  `yaml:"amount" json:"amount"`
+	PerField string `yaml:"per_field,omitempty" json:"per_field,omitempty"`
+}
+
+// Recurrences.
+const (
+	OneOff  = "one_off"
+	Monthly = "monthly"
+)
+
+// SLAPolicy gives per-priority targets and warning thresholds; it is enforced by the SLA issue.
+type SLAPolicy struct {
+	Targets  map[string]SLATarget `yaml:"targets,omitempty" json:"targets,omitempty"`
+	Warnings []int                `yaml:"warnings,omitempty" json:"warnings,omitempty"` // percent of the target
+}
+
+// SLATarget is a response and a resolution target in business time.
+type SLATarget struct {
+	Response   Duration `yaml:"response" json:"response"`
+	Resolution Duration `yaml:"resolution" json:"resolution"`
+}
+
+// Priorities a request may have, lowest first.
+var Priorities = []string{"low", "normal", "high", "critical"}
+
+var (
+	weekdays     = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+	clockPattern = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$`)
+	currencyPat  = regexp.MustCompile(`^[A-Z]{3}$`)
+)
+
+func (d Definition) validateTerms(e *errs) {
+	if el := d.Eligibility; el != nil {
+		if _, err := CompileEligibility(el.Rule); err != nil {
+			e.add("eligibility.rule", "cel", "%v", err)
+		}
+		if strings.TrimSpace(el.Message) == "" {
+			e.add("eligibility.message", "required", "say in a sentence who may request the service, for those the rule refuses")
+		}
+	}
+	l := d.Limits
+	if l.MaxQuantity < 0 {
+		e.add("limits.max_quantity", "minimum", "must be at least 1 (or absent for 1)")
+	}
+	if l.MaxOpen < 0 {
+		e.add("limits.max_open", "minimum", "must be at least 1 (or absent for no limit)")
+	}
+	if p := l.PerPeriod; p != nil {
+		if p.Max < 1 {
+			e.add("limits.per_period.max", "minimum", "must be at least 1")
+		}
+		if p.Period <= 0 {
+			e.add("limits.per_period.period", "required", "give the rolling period, like 365d")
+		}
+	}
+	for i, w := range l.Windows {
+		w.validate(e, fmt.Sprintf("limits.windows[%d]", i))
+	}
+	c := d.Cost
+	free := c.UnitPrice == 0 && len(c.Parts) == 0
+	if !currencyPat.MatchString(c.Currency) && !(free && c.Currency == "") {
+		e.add("cost.currency", "pattern", "an ISO 4217 code like EUR or USD (%q)", c.Currency)
+	}
+	if c.UnitPrice < 0 {
+		e.add("cost.unit_price", "minimum", "may not be negative")
+	}
+	switch c.Recurrence {
+	case "", OneOff, Monthly:
+	default:
+		e.add("cost.recurrence", "enum", "must be %q or %q, not %q", OneOff, Monthly, c.Recurrence)
+	}
+	for i, p := range c.Parts {
+		path := fmt.Sprintf("cost.parts[%d]", i)
+		if p.Name == "" {
+			e.add(path+".name", "required", "a price part needs a name")
+		}
+		if p.When != "" {
+			if _, err := CompileCondition(p.When); err != nil {
+				e.add(path+".when", "cel", "%v", err)
+			}
+		}
+		if p.PerField != "" && !formHasNumber(d.Request.Form, p.PerField) {
+			e.add(path+".per_field", "reference", "the form has no number or integer field %q", p.PerField)
+		}
+	}
+	for prio, t := range d.SLA.Targets {
+		path := "sla.targets." + prio
+		if !slices.Contains(Priorities, prio) {
+			e.add(path, "enum", "priority must be one of %v", Priorities)
+		}
+		if t.Response <= 0 {
+			e.add(path+".response", "required", "give a response target, like 4h")
+		}
+		if t.Resolution <= 0 {
+			e.add(path+".resolution", "required", "give a resolution target, like 3d")
+		} else if t.Response > t.Resolution {
+			e.add(path+".response", "maximum", "the response target (%s) is after the resolution target (%s)", t.Response, t.Resolution)
+		}
+	}
+	for i, w := range d.SLA.Warnings {
+		if w < 1 || w > 99 || (i > 0 && w <= d.SLA.Warnings[i-1]) {
+			e.add(fmt.Sprintf("sla.warnings[%d]", i), "range", "warnings are percentages from 1 to 99, rising")
+		}
+	}
+}
+
+func (w Window) validate(e *errs, path string) {
+	for j, day := range w.Days {
+		if !slices.Contains(weekdays, day) {
+			e.add(fmt.Sprintf("%s.days[%d]", path, j), "enum", "a day is one of %v", weekdays)
+		}
+	}
+	if (w.Start == "") != (w.End == "") {
+		e.add(path, "required", "give both start and end, or neither")
+	}
+	for field, v := range map[string]string{"start": w.Start, "end": w.End} {
+		if v != "" && !clockPattern.MatchString(v) {
+			e.add(path+"."+field, "pattern", "a time of day is HH:MM (%q)", v)
+		}
+	}
+	if w.Start != "" && w.End != "" && clockPattern.MatchString(w.Start) && clockPattern.MatchString(w.End) && w.Start >= w.End {
+		e.add(path+".end", "minimum", "end (%s) must be after start (%s)", w.End, w.Start)
+	}
+	if _, err := time.LoadLocation(w.TimeZone); err != nil {
+		e.add(path+".timezone", "timezone", "unknown time zone %q", w.TimeZone)
+	}
+	var from, until time.Time
+	var err error
+	if w.From != "" {
+		if from, err = time.Parse(time.DateOnly, w.From); err != nil {
+			e.add(path+".from", "format", "a date is YYYY-MM-DD (%q)", w.From)
+		}
+	}
+	if w.Until != "" {
+		if until, err = time.Parse(time.DateOnly, w.Until); err != nil {
+			e.add(path+".until", "format", "a date is YYYY-MM-DD (%q)", w.Until)
+		}
+	}
+	if !from.IsZero() && !until.IsZero() && until.Before(from) {
+		e.add(path+".until", "minimum", "until (%s) is before from (%s)", w.Until, w.From)
+	}
+}
+
+func formHasNumber(schema map[string]any, field string) bool {
+	props, _ := schema["properties"].(map[string]any)
+	p, _ := props[field].(map[string]any)
+	t, _ := p["type"].(string)
+	return t == "number" || t == "integer"
+}
