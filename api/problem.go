@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/gin-gonic/gin"
@@ -19,6 +20,11 @@ type Problem struct {
 	Errors   []catalog.FieldError `json:"errors,omitempty"`
 	// Request names the existing request, for idempotency conflicts.
 	Request string `json:"request,omitempty"`
+	// Limit names the limitation hit, ResetsAt says when it resets (absent when it resets as
+	// open requests close) and OpenRequests lists those.
+	Limit        string     `json:"limit,omitempty"`
+	ResetsAt     *time.Time `json:"resets_at,omitempty"`
+	OpenRequests []string   `json:"open_requests,omitempty"`
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }

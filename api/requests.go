@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store"
@@ -21,9 +22,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// Priorities a request may have.
-var priorities = []string{"low", "normal", "high", "critical"}
-
 type submitBody struct {
 	Service  string         `json:"service"`
 	Form     map[string]any `json:"form"`
@@ -33,23 +31,32 @@ type submitBody struct {
 
 // submitted is the answer to a submission.
 type submitted struct {
-	ID      string `json:"id"`
-	Status  string `json:"status"`
-	Service string `json:"service"`
-	Version int    `json:"version"`
+	ID      string         `json:"id"`
+	Status  string         `json:"status"`
+	Service string         `json:"service"`
+	Version int            `json:"version"`
+	Quote   *catalog.Quote `json:"quote,omitempty"`
 }
 
 const maxIdempotencyKey = 200
 
-// submit creates a request: validate against the current definition, reserve a number for the
-// (requester, Idempotency-Key), then update-with-start the workflow, which answers once the
-// request is in the read model.
+// submit creates a request. Everything the API can check is checked before anything starts
+// (update-with-start is not atomic): the body, the service, the requester's eligibility, the
+// form, the quantity, the request windows; then a number is reserved for (requester,
+// Idempotency-Key) within the service's limits, and the workflow is update-with-started; it
+// answers once the request is in the read model.
 func (s *Server) submit(c *gin.Context) {
 	ctx := c.Request.Context()
 	me := principal(c)
 	var body submitBody
 	if p := decodeBody(c, &body); p != nil {
 		writeProblem(c, p)
+		return
+	}
+	key := c.GetHeader("Idempotency-Key")
+	if len(key) > maxIdempotencyKey {
+		writeProblem(c, errValidation("the request is not valid", catalog.FieldError{
+			Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", maxIdempotencyKey)}))
 		return
 	}
 	var fields []catalog.FieldError
@@ -65,12 +72,17 @@ func (s *Server) submit(c *gin.Context) {
 	}
 	if body.Priority == "" {
 		body.Priority = "normal"
-	} else if !slices.Contains(priorities, body.Priority) {
-		fields = append(fields, catalog.FieldError{Field: "/priority", Rule: "enum", Detail: fmt.Sprintf("must be one of %v", priorities)})
+	} else if !slices.Contains(catalog.Priorities, body.Priority) {
+		fields = append(fields, catalog.FieldError{Field: "/priority", Rule: "enum", Detail: fmt.Sprintf("must be one of %v", catalog.Priorities)})
 	}
-	key := c.GetHeader("Idempotency-Key")
-	if len(key) > maxIdempotencyKey {
-		fields = append(fields, catalog.FieldError{Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", maxIdempotencyKey)})
+	if body.Form == nil {
+		body.Form = map[string]any{}
+	}
+	fp := fingerprint(body.Service, body.Form, quantity, body.Priority)
+	// A retry of a submission that went through answers with its request, whatever has changed
+	// in the catalog or the limits since.
+	if key != "" && s.replay(c, me.ID, key, fp) {
+		return
 	}
 	if body.Service == "" {
 		writeProblem(c, errValidation("the request is not valid", fields...))
@@ -85,52 +97,65 @@ func (s *Server) submit(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	form, err := catalog.CompileForm(svc.Definition.Request.Form)
+	def := svc.Definition
+	if ok, why := def.Eligible(me); !ok {
+		writeProblem(c, newProblem(http.StatusForbidden, "not-eligible", "Not eligible", why))
+		return
+	}
+	form, err := catalog.CompileForm(def.Request.Form)
 	if err != nil {
-		s.fail(c, fmt.Errorf("service %s v%d form: %w", svc.Definition.Key, svc.Version, err))
+		s.fail(c, fmt.Errorf("service %s v%d form: %w", def.Key, svc.Version, err))
 		return
 	}
 	for _, fe := range form.Validate(body.Form) {
 		fe.Field = "/form" + fe.Field
 		fields = append(fields, fe)
 	}
+	if quantity > def.MaxQuantity() {
+		fields = append(fields, catalog.FieldError{Field: "/quantity", Rule: "maximum",
+			Detail: fmt.Sprintf("at most %d per request (the service's limits.max_quantity)", def.MaxQuantity())})
+	}
 	if len(fields) > 0 {
 		writeProblem(c, errValidation("the request is not valid", fields...))
 		return
 	}
-	if body.Form == nil {
-		body.Form = map[string]any{}
+	now := s.now()
+	if open, next := def.Limits.OpenAt(now); !open {
+		detail := "the service cannot be requested now and has no further request window"
+		if !next.IsZero() {
+			detail = "the service cannot be requested now; the next request window opens at " + next.UTC().Format(time.RFC3339)
+		}
+		writeProblem(c, limitProblem(&store.LimitError{Limit: "windows", Detail: detail, ResetsAt: next}))
+		return
+	}
+	quote, err := def.Quote(body.Form, quantity, me)
+	if err != nil {
+		writeProblem(c, errValidation("the price could not be worked out for this form", catalog.FieldError{
+			Field: "/form", Rule: "cost", Detail: err.Error()}))
+		return
 	}
 
 	if key == "" {
 		key = randomKey()
 	}
-	fp := fingerprint(body.Service, body.Form, quantity, body.Priority)
-	sub, created, err := s.store.ReserveSubmission(ctx, me.ID, key, fp, s.now())
+	res := store.Reservation{Requester: me.ID, Key: key, Fingerprint: fp, Service: def.Key, Now: now, MaxOpen: def.Limits.MaxOpen}
+	if p := def.Limits.PerPeriod; p != nil {
+		res.PerPeriodMax, res.Period = p.Max, p.Period.Std()
+	}
+	sub, created, err := s.store.Reserve(ctx, res)
+	var limit *store.LimitError
+	if errors.As(err, &limit) {
+		writeProblem(c, limitProblem(limit))
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	id := catalog.RequestID(sub.Number)
-	if sub.Fingerprint != fp {
-		p := newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
-			fmt.Sprintf("Idempotency-Key %q was used for a different submission, %s", key, id))
-		p.Request = id
-		writeProblem(c, p)
+	if !created && s.replay(c, me.ID, key, fp) {
 		return
 	}
-	if !created {
-		// A retry: answer with the request the key already made, if its workflow exists. If the
-		// first attempt died before starting it, start it now under the reserved number.
-		if st, err := s.liveState(ctx, id); err == nil {
-			c.Header("Idempotent-Replayed", "true")
-			c.Header("Location", "/v1/requests/"+id)
-			c.JSON(http.StatusOK, submitted{ID: id, Status: st.Status, Service: st.Service.Key, Version: st.Service.Version})
-			return
-		}
-	}
-
-	def := svc.Definition
+	id := catalog.RequestID(sub.Number)
 	start := s.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       workflows.RequestWorkflowID(id),
 		TaskQueue:                workflows.TaskQueue,
@@ -146,7 +171,7 @@ func (s *Server) submit(c *gin.Context) {
 		),
 	}, workflows.ServiceRequest, workflows.RequestInput{
 		Number: sub.Number, Version: svc.Version, Definition: def, Requester: me,
-		Form: body.Form, Quantity: quantity, Priority: body.Priority,
+		Form: body.Form, Quantity: quantity, Priority: body.Priority, Quote: &quote,
 	})
 	handle, err := s.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
@@ -161,8 +186,8 @@ func (s *Server) submit(c *gin.Context) {
 		s.failWorkflow(c, id, fmt.Errorf("start %s: %w", id, err))
 		return
 	}
-	var res workflows.SubmitResult
-	if err := handle.Get(ctx, &res); err != nil {
+	var out workflows.SubmitResult
+	if err := handle.Get(ctx, &out); err != nil {
 		s.failWorkflow(c, id, fmt.Errorf("submit %s: %w", id, err))
 		return
 	}
@@ -172,7 +197,46 @@ func (s *Server) submit(c *gin.Context) {
 		c.Header("Idempotent-Replayed", "true")
 		status = http.StatusOK
 	}
-	c.JSON(status, submitted{ID: res.ID, Status: res.Status, Service: res.Service, Version: res.Version})
+	c.JSON(status, submitted{ID: out.ID, Status: out.Status, Service: out.Service, Version: out.Version, Quote: out.Quote})
+}
+
+// replay answers a repeated submission (same requester and Idempotency-Key) with the request
+// it made, and reports whether it answered. The same key with another body is refused. A key
+// whose workflow does not exist (the first attempt died before starting it) is not answered
+// here: the caller goes on to start it under the number already reserved.
+func (s *Server) replay(c *gin.Context, requester, key, fp string) bool {
+	sub, err := s.store.Submission(c.Request.Context(), requester, key)
+	if err != nil {
+		return false
+	}
+	id := catalog.RequestID(sub.Number)
+	if sub.Fingerprint != fp {
+		p := newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
+			fmt.Sprintf("Idempotency-Key %q was used for a different submission, %s", key, id))
+		p.Request = id
+		writeProblem(c, p)
+		return true
+	}
+	st, err := s.liveState(c.Request.Context(), id)
+	if err != nil {
+		return false
+	}
+	c.Header("Idempotent-Replayed", "true")
+	c.Header("Location", "/v1/requests/"+id)
+	c.JSON(http.StatusOK, submitted{ID: id, Status: st.Status, Service: st.Service.Key, Version: st.Service.Version, Quote: st.Quote})
+	return true
+}
+
+// limitProblem is a 409 naming the limit and when it resets.
+func limitProblem(l *store.LimitError) *Problem {
+	p := newProblem(http.StatusConflict, "limit", "Limit reached", l.Detail)
+	p.Limit = l.Limit
+	if !l.ResetsAt.IsZero() {
+		t := l.ResetsAt.UTC()
+		p.ResetsAt = &t
+	}
+	p.OpenRequests = l.Open
+	return p
 }
 
 func randomKey() string {
@@ -218,7 +282,8 @@ func (s *Server) visible(c *gin.Context, id string) (catalog.RequestState, bool)
 	return st, true
 }
 
-// canSee: the requester, anyone asked to approve, the fulfiller groups, and operators.
+// canSee: the requester, anyone asked to approve, the members of a group whose task has
+// opened (not before: an HR request is not IT's business until IT has work on it), operators.
 func canSee(p catalog.Person, st catalog.RequestState) bool {
 	if p.ID == st.Requester.ID || p.HasRole(catalog.RoleOperator) {
 		return true
@@ -231,7 +296,7 @@ func canSee(p catalog.Person, st catalog.RequestState) bool {
 		}
 	}
 	for _, t := range st.Tasks {
-		if p.InGroup(t.Group) {
+		if t.State != catalog.TaskWaiting && p.InGroup(t.Group) {
 			return true
 		}
 	}

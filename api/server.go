@@ -75,6 +75,7 @@ func (s *Server) Handler() http.Handler {
 	v1 := r.Group("/v1", s.authenticate)
 	v1.GET("/catalog/services", s.listServices)
 	v1.GET("/catalog/services/:key", s.getService)
+	v1.POST("/catalog/services/:key/quote", s.quoteService)
 	v1.POST("/requests", s.submit)
 	v1.GET("/requests", s.listRequests)
 	v1.GET("/requests/:id", s.getRequest)

@@ -233,3 +233,21 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// Known returns the keys of the stored directory, so a catalog file of services alone can be
+// validated against the people and groups applied before.
+func (s *Store) Known(ctx context.Context) (catalog.Known, error) {
+	k := catalog.Known{Departments: map[string]bool{}, Groups: map[string]bool{}, People: map[string]bool{}}
+	for table, set := range map[string]map[string]bool{
+		"SELECT key FROM departments": k.Departments, "SELECT key FROM org_groups": k.Groups, "SELECT id FROM people": k.People,
+	} {
+		var keys []string
+		if err := s.DB.SelectContext(ctx, &keys, table); err != nil {
+			return k, fmt.Errorf("known directory: %w", err)
+		}
+		for _, key := range keys {
+			set[key] = true
+		}
+	}
+	return k, nil
+}

@@ -16,30 +16,157 @@ type Submission struct {
 	RequesterID string    `db:"requester_id"`
 	Key         string    `db:"idempotency_key"`
 	Fingerprint string    `db:"fingerprint"`
+	ServiceKey  string    `db:"service_key"`
 	CreatedAt   time.Time `db:"created_at"`
 }
 
-// ReserveSubmission returns the submission for (requester, key), creating it with the next
-// request number when there is none. created says which. Two racing callers get the same row.
-func (s *Store) ReserveSubmission(ctx context.Context, requester, key, fingerprint string, now time.Time) (sub Submission, created bool, err error) {
-	var number int64
-	err = s.DB.GetContext(ctx, &number, s.DB.Rebind(`INSERT INTO submissions (requester_id, idempotency_key, fingerprint, created_at)
-		VALUES (?, ?, ?, ?) ON CONFLICT (requester_id, idempotency_key) DO NOTHING RETURNING number`),
-		requester, key, fingerprint, now.UTC())
-	switch notFound(err) {
-	case nil:
-		created = true
-	case ErrNotFound: // the key was used before
-	default:
-		return Submission{}, false, fmt.Errorf("reserve submission: %w", err)
-	}
-	err = s.DB.GetContext(ctx, &sub, s.DB.Rebind(`SELECT number, requester_id, idempotency_key, fingerprint, created_at
-		FROM submissions WHERE requester_id = ? AND idempotency_key = ?`), requester, key)
-	if err != nil {
-		return Submission{}, false, fmt.Errorf("read submission: %w", err)
-	}
-	return sub, created, nil
+// Reservation asks for a request number, within a service's limits.
+type Reservation struct {
+	Requester   string
+	Key         string
+	Fingerprint string
+	Service     string
+	Now         time.Time
+	// MaxOpen > 0 limits the requester's open requests of the service.
+	MaxOpen int
+	// PerPeriodMax > 0 limits the requester's requests of the service in a rolling Period.
+	PerPeriodMax int
+	Period       time.Duration
 }
+
+// LimitError says which limit a reservation hit, and when it resets (zero if it resets when an
+// open request closes).
+type LimitError struct {
+	Limit    string
+	Detail   string
+	ResetsAt time.Time
+	// Open lists the requester's open requests that count against max_open.
+	Open []string
+}
+
+func (e *LimitError) Error() string { return e.Limit + ": " + e.Detail }
+
+// orphanGrace is how long a reserved number whose workflow has not (yet) written the read model
+// counts against limits: long enough to cover a submission in flight, short enough that a
+// submission abandoned before its workflow started does not block the requester for long.
+const orphanGrace = 10 * time.Minute
+
+// ReserveSubmission reserves without limits; see Reserve.
+func (s *Store) ReserveSubmission(ctx context.Context, requester, key, fingerprint string, now time.Time) (Submission, bool, error) {
+	return s.Reserve(ctx, Reservation{Requester: requester, Key: key, Fingerprint: fingerprint, Now: now})
+}
+
+// Reserve returns the submission for (requester, key), creating it with the next request number
+// when there is none; created says which. Creating checks the limits first, in the same
+// transaction, serialized per requester, so two concurrent submissions cannot both slip under a
+// limit. Two racing callers with the same key get the same row.
+func (s *Store) Reserve(ctx context.Context, r Reservation) (sub Submission, created bool, err error) {
+	now := r.Now.UTC()
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
+		if s.postgres {
+			// SQLite transactions here are IMMEDIATE, so writers are already serialized.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "submit:"+r.Requester); err != nil {
+				return fmt.Errorf("lock requester: %w", err)
+			}
+		}
+		err := tx.GetContext(ctx, &sub, tx.Rebind(`SELECT number, requester_id, idempotency_key, fingerprint, service_key, created_at
+			FROM submissions WHERE requester_id = ? AND idempotency_key = ?`), r.Requester, r.Key)
+		if err == nil {
+			return nil
+		}
+		if notFound(err) != ErrNotFound {
+			return fmt.Errorf("read submission: %w", err)
+		}
+		if err := s.checkLimits(ctx, tx, r, now); err != nil {
+			return err
+		}
+		var number int64
+		err = tx.GetContext(ctx, &number, tx.Rebind(`INSERT INTO submissions (requester_id, idempotency_key, fingerprint, service_key, created_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (requester_id, idempotency_key) DO NOTHING RETURNING number`),
+			r.Requester, r.Key, r.Fingerprint, r.Service, now)
+		switch notFound(err) {
+		case nil:
+			created = true
+		case ErrNotFound: // another transaction inserted the key first
+		default:
+			return fmt.Errorf("reserve submission: %w", err)
+		}
+		err = tx.GetContext(ctx, &sub, tx.Rebind(`SELECT number, requester_id, idempotency_key, fingerprint, service_key, created_at
+			FROM submissions WHERE requester_id = ? AND idempotency_key = ?`), r.Requester, r.Key)
+		if err != nil {
+			return fmt.Errorf("read submission: %w", err)
+		}
+		return nil
+	})
+	return sub, created, err
+}
+
+// Submission returns the submission of (requester, key), or ErrNotFound.
+func (s *Store) Submission(ctx context.Context, requester, key string) (Submission, error) {
+	var sub Submission
+	err := s.DB.GetContext(ctx, &sub, s.DB.Rebind(`SELECT number, requester_id, idempotency_key, fingerprint, service_key, created_at
+		FROM submissions WHERE requester_id = ? AND idempotency_key = ?`), requester, key)
+	return sub, notFound(err)
+}
+
+// counted is a submission that counts against a limit.
+type counted struct {
+	Number    int64     `db:"number"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
+func (s *Store) checkLimits(ctx context.Context, tx *sqlx.Tx, r Reservation, now time.Time) error {
+	if r.Service == "" || (r.MaxOpen <= 0 && r.PerPeriodMax <= 0) {
+		return nil
+	}
+	orphanSince := now.Add(-orphanGrace)
+	if r.MaxOpen > 0 {
+		var open []counted
+		q, args, err := sqlx.In(`SELECT s.number, s.created_at FROM submissions s LEFT JOIN requests q ON q.number = s.number
+			WHERE s.requester_id = ? AND s.service_key = ?
+			  AND ((q.status IS NULL AND s.created_at > ?) OR q.status IN (?))
+			ORDER BY s.number`, r.Requester, r.Service, orphanSince, openStatuses)
+		if err != nil {
+			return err
+		}
+		if err := tx.SelectContext(ctx, &open, tx.Rebind(q), args...); err != nil {
+			return fmt.Errorf("count open requests: %w", err)
+		}
+		if len(open) >= r.MaxOpen {
+			ids := make([]string, len(open))
+			for i, o := range open {
+				ids[i] = catalog.RequestID(o.Number)
+			}
+			return &LimitError{Limit: "max_open", Open: ids,
+				Detail: fmt.Sprintf("you may have %d open request(s) of this service at once and have %d (%v); the limit frees up when one of them closes", r.MaxOpen, len(open), ids)}
+		}
+	}
+	if r.PerPeriodMax > 0 && r.Period > 0 {
+		var recent []counted
+		q, args, err := sqlx.In(`SELECT s.number, s.created_at FROM submissions s LEFT JOIN requests q ON q.number = s.number
+			WHERE s.requester_id = ? AND s.service_key = ? AND s.created_at > ?
+			  AND ((q.status IS NULL AND s.created_at > ?) OR q.status NOT IN (?))
+			ORDER BY s.created_at`, r.Requester, r.Service, now.Add(-r.Period), orphanSince, refusedStatuses)
+		if err != nil {
+			return err
+		}
+		if err := tx.SelectContext(ctx, &recent, tx.Rebind(q), args...); err != nil {
+			return fmt.Errorf("count recent requests: %w", err)
+		}
+		if len(recent) >= r.PerPeriodMax {
+			resets := recent[len(recent)-r.PerPeriodMax].CreatedAt.Add(r.Period).UTC()
+			return &LimitError{Limit: "per_period", ResetsAt: resets,
+				Detail: fmt.Sprintf("you may make %d request(s) of this service per %s and have made %d; the next is possible from %s",
+					r.PerPeriodMax, catalog.Duration(r.Period), len(recent), resets.Format(time.RFC3339))}
+		}
+	}
+	return nil
+}
+
+var (
+	openStatuses    = []string{catalog.StatusPendingApproval, catalog.StatusInFulfilment, catalog.StatusWaitingOnRequester}
+	refusedStatuses = []string{catalog.StatusRejected, catalog.StatusCancelled, catalog.StatusFailed}
+)
 
 // ProjectRequest writes a request's state into the read model in one transaction, unless the
 // stored state is as new or newer (its seq is not smaller). Events are appended by (request,

@@ -20,6 +20,7 @@ type RequestInput struct {
 	Form       map[string]any
 	Quantity   int
 	Priority   string
+	Quote      *catalog.Quote
 }
 
 // RequestResult is how a request ended.
@@ -37,6 +38,7 @@ type SubmitResult struct {
 	Status  string
 	Service string
 	Version int
+	Quote   *catalog.Quote
 }
 
 // DecisionInput is an approver's decision. Actor is set by the API from the verified token,
@@ -108,6 +110,7 @@ func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
 		Form:        in.Form,
 		Quantity:    in.Quantity,
 		Priority:    in.Priority,
+		Quote:       in.Quote,
 		Status:      catalog.StatusPendingApproval,
 		Stage:       "submitted",
 		SubmittedAt: now,
@@ -136,7 +139,7 @@ func (w *requestWorkflow) setup(ctx workflow.Context) error {
 		// The first submission waits until the request is in the read model and with its
 		// approvers, so the requester's list and the approvers' inboxes already show it.
 		w.awaitRest(ctx)
-		return SubmitResult{ID: w.state.ID, Status: w.state.Status, Service: w.state.Service.Key, Version: w.state.Service.Version}, nil
+		return SubmitResult{ID: w.state.ID, Status: w.state.Status, Service: w.state.Service.Key, Version: w.state.Service.Version, Quote: w.state.Quote}, nil
 	}); err != nil {
 		return err
 	}

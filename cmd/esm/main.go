@@ -28,6 +28,7 @@ usage:
   esm migrate                    apply database migrations
   esm catalog apply -f PATH...   validate and load catalog YAML (files or directories)
   esm token [-ttl 24h] PERSON    print a bearer token for a person in the directory
+  esm setup                      register ESM's search attributes on a Temporal cluster
 
 environment (defaults work for make run):
   DATABASE_URL        postgres://... or a SQLite path (default .data/esm.db)
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return catalogCmd(ctx, cfg, args[1:], out)
 	case "token":
 		return tokenCmd(ctx, cfg, args[1:], out)
+	case "setup":
+		return setupCmd(ctx, cfg, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil
@@ -150,7 +153,11 @@ func catalogCmd(ctx context.Context, cfg config, args []string, out io.Writer) e
 }
 
 func applyCatalog(ctx context.Context, s *store.Store, paths []string, out io.Writer) error {
-	b, err := catalog.Load(paths...)
+	known, err := s.Known(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := catalog.LoadWith(known, paths...)
 	if err != nil {
 		return fmt.Errorf("the catalog was not applied:\n%w", err)
 	}

@@ -51,9 +51,12 @@ CREATE TABLE submissions (
     requester_id    TEXT NOT NULL,
     idempotency_key TEXT NOT NULL,
     fingerprint     TEXT NOT NULL,
+    service_key     TEXT NOT NULL DEFAULT '',
     created_at      TIMESTAMPTZ NOT NULL,
     UNIQUE (requester_id, idempotency_key)
 );
+-- Limits count a requester's submissions of a service.
+CREATE INDEX submissions_limits ON submissions (requester_id, service_key, created_at);
 
 -- The read model of requests, written only by the workflow's projection activity.
 CREATE TABLE requests (

@@ -1,0 +1,208 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/esmhq/esm/activities"
+	"github.com/esmhq/esm/catalog"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+)
+
+type requestSuite struct {
+	suite.Suite
+	testsuite.WorkflowTestSuite
+	env       *testsuite.TestWorkflowEnvironment
+	projected []catalog.RequestState
+}
+
+func TestServiceRequest(t *testing.T) { suite.Run(t, new(requestSuite)) }
+
+var (
+	alice = catalog.Person{ID: "alice", Name: "Alice Chen", Department: "engineering", Manager: "bob"}
+	bob   = catalog.PersonRef{ID: "bob", Name: "Bob Ruiz"}
+	carol = catalog.PersonRef{ID: "carol", Name: "Carol Diaz"}
+	dave  = catalog.PersonRef{ID: "dave", Name: "Dave Kim"}
+)
+
+func definition(mode string, approvers ...catalog.PersonRef) catalog.Definition {
+	d := catalog.Definition{
+		Key: "laptop", Name: "Laptop", Department: "it", Owner: "ivan",
+		Fulfilment: catalog.Fulfilment{Tasks: []catalog.TaskSpec{{ID: "prepare", Name: "Prepare", Group: "it-service-desk", Kind: catalog.TaskManual}}},
+	}
+	if len(approvers) > 0 {
+		d.Approval.Steps = []catalog.ApprovalStep{{Name: "manager", Mode: mode, Approvers: catalog.Approvers{Manager: true}}}
+	}
+	return d
+}
+
+func (s *requestSuite) SetupTest() {
+	s.env = s.NewTestWorkflowEnvironment()
+	s.projected = nil
+	var dir *activities.Directory
+	var proj *activities.Projection
+	s.env.RegisterActivity(dir.ResolveApprovers)
+	s.env.RegisterActivity(proj.Project)
+	s.env.OnActivity(proj.Project, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ProjectInput) (activities.ProjectResult, error) {
+			s.projected = append(s.projected, in.State)
+			return activities.ProjectResult{Wrote: true}, nil
+		})
+}
+
+func (s *requestSuite) approvers(people ...catalog.PersonRef) {
+	var dir *activities.Directory
+	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(activities.ResolveApproversResult{Approvers: people}, nil)
+}
+
+func input(d catalog.Definition) RequestInput {
+	return RequestInput{Number: 42, Version: 3, Definition: d, Requester: alice, Form: map[string]any{"model": "x"}, Quantity: 1, Priority: "normal"}
+}
+
+// update sends an update after delay and records its outcome.
+type outcome struct {
+	rejected error
+	err      error
+	done     bool
+}
+
+func (s *requestSuite) update(delay time.Duration, name string, arg any) *outcome {
+	o := &outcome{}
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { o.rejected = err },
+			OnAccept:   func() {},
+			OnComplete: func(_ interface{}, err error) { o.err, o.done = err, true },
+		}, arg)
+	}, delay)
+	return o
+}
+
+func errType(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Type()
+	}
+	return ""
+}
+
+func (s *requestSuite) result() RequestResult {
+	s.True(s.env.IsWorkflowCompleted())
+	s.NoError(s.env.GetWorkflowError())
+	var r RequestResult
+	s.NoError(s.env.GetWorkflowResult(&r))
+	return r
+}
+
+func (s *requestSuite) state() catalog.RequestState {
+	v, err := s.env.QueryWorkflow(StateQuery, StateQueryInput{})
+	s.Require().NoError(err)
+	var st catalog.RequestState
+	s.Require().NoError(v.Get(&st))
+	return st
+}
+
+func (s *requestSuite) TestApproveThenComplete() {
+	s.approvers(bob)
+	approve := s.update(time.Minute, DecideUpdate, DecisionInput{Actor: bob, Decision: catalog.DecisionApprove})
+	complete := s.update(2*time.Minute, CompleteTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "prepare", Outputs: map[string]any{"asset_tag": "LT-1"}})
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition(catalog.ModeAny, bob)))
+
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.NoError(approve.rejected)
+	s.True(approve.done)
+	s.NoError(complete.err)
+	st := s.state()
+	s.Equal("REQ-000042", st.ID)
+	s.Equal(3, st.Service.Version, "the request keeps the version it was pinned to")
+	s.Equal(catalog.TaskDone, st.Tasks[0].State)
+	s.Equal("LT-1", st.Tasks[0].Outputs["asset_tag"])
+	// The last projection is the final state: the read model never misses the end.
+	last := s.projected[len(s.projected)-1]
+	s.Equal(catalog.StatusResolved, last.Status)
+	s.Equal(st.Seq, last.Seq)
+	for i := 1; i < len(s.projected); i++ {
+		s.Greater(s.projected[i].Seq, s.projected[i-1].Seq, "projections go forward")
+	}
+}
+
+func (s *requestSuite) TestValidatorRefusesBeforeHistory() {
+	s.approvers(bob)
+	byRequester := s.update(time.Minute, DecideUpdate, DecisionInput{Actor: catalog.PersonRef{ID: "alice"}, Decision: catalog.DecisionApprove})
+	rejectNoReason := s.update(time.Minute, DecideUpdate, DecisionInput{Actor: bob, Decision: catalog.DecisionReject})
+	taskTooEarly := s.update(time.Minute, CompleteTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "prepare"})
+	approve := s.update(2*time.Minute, DecideUpdate, DecisionInput{Actor: bob, Decision: catalog.DecisionApprove})
+	again := s.update(3*time.Minute, DecideUpdate, DecisionInput{Actor: bob, Decision: catalog.DecisionReject, Comment: "changed my mind"})
+	wrongGroup := s.update(3*time.Minute, CompleteTaskUpdate, TaskInput{Actor: bob, Groups: []string{"engineering"}, Task: "prepare"})
+	noTask := s.update(3*time.Minute, CompleteTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "nope"})
+	claim := s.update(4*time.Minute, ClaimTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "prepare"})
+	stolen := s.update(5*time.Minute, CompleteTaskUpdate, TaskInput{Actor: carol, Groups: []string{"it-service-desk"}, Task: "prepare"})
+	complete := s.update(6*time.Minute, CompleteTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "prepare"})
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition(catalog.ModeAny, bob)))
+
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal(ErrForbidden, errType(byRequester.rejected))
+	s.Equal(ErrInvalid, errType(rejectNoReason.rejected))
+	s.Equal(ErrConflict, errType(taskTooEarly.rejected))
+	s.NoError(approve.rejected)
+	s.Equal(ErrConflict, errType(again.rejected))
+	s.Equal(ErrForbidden, errType(wrongGroup.rejected))
+	s.Equal(ErrNotFound, errType(noTask.rejected))
+	s.NoError(claim.rejected)
+	s.Equal(ErrConflict, errType(stolen.rejected))
+	s.NoError(complete.rejected)
+	for _, o := range []*outcome{byRequester, rejectNoReason, taskTooEarly, again, wrongGroup, noTask, stolen} {
+		s.False(o.done, "a refused update never runs its handler")
+	}
+	st := s.state()
+	s.Equal("dave", st.Tasks[0].Assignee)
+	s.Len(st.Approvals[0].Approvers, 1)
+	s.Equal(catalog.DecisionApprove, st.Approvals[0].Approvers[0].Decision)
+}
+
+func (s *requestSuite) TestRejectEndsTheRequest() {
+	s.approvers(bob)
+	s.update(time.Minute, DecideUpdate, DecisionInput{Actor: bob, Decision: catalog.DecisionReject, Comment: "over budget"})
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition(catalog.ModeAny, bob)))
+	r := s.result()
+	s.Equal(catalog.StatusRejected, r.Status)
+	s.Contains(r.Reason, "over budget")
+	st := s.state()
+	s.Equal(catalog.TaskWaiting, st.Tasks[0].State, "no task opens after a rejection")
+	s.NotNil(st.ClosedAt)
+}
+
+func (s *requestSuite) TestModeAllWaitsForEveryApprover() {
+	s.approvers(bob, carol)
+	first := s.update(time.Minute, DecideUpdate, DecisionInput{Actor: bob, Decision: catalog.DecisionApprove})
+	var afterFirst catalog.RequestState
+	s.env.RegisterDelayedCallback(func() { afterFirst = s.state() }, 90*time.Second)
+	s.update(2*time.Minute, DecideUpdate, DecisionInput{Actor: carol, Decision: catalog.DecisionApprove})
+	s.update(3*time.Minute, CompleteTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "prepare"})
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition(catalog.ModeAll, bob, carol)))
+
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.True(first.done, "a partial approval answers without waiting for the others")
+	s.Equal(catalog.StatusPendingApproval, afterFirst.Status)
+	s.Equal(catalog.ApprovalPending, afterFirst.Approvals[0].Status)
+}
+
+func (s *requestSuite) TestNoApprovalStepsGoesStraightToFulfilment() {
+	s.update(time.Minute, CompleteTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "prepare"})
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition("")))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Empty(s.state().Approvals)
+}
+
+func (s *requestSuite) TestNobodyToApproveFailsTheRequest() {
+	s.approvers()
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition(catalog.ModeAny, bob)))
+	r := s.result()
+	s.Equal(catalog.StatusFailed, r.Status)
+	s.Contains(r.Reason, "no one who may decide")
+}
