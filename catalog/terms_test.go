@@ -40,10 +40,10 @@ func TestEligibility(t *testing.T) {
 	}
 	// Groups, roles and attributes are all visible to rules.
 	for rule, p := range map[string]Person{
-		`"hr-staff" in requester.groups`:             {ID: "h", Groups: []string{"hr-staff"}},
-		`"operator" in requester.roles`:              {ID: "o", Roles: []string{"operator"}},
+		`"hr-staff" in requester.groups`:            {ID: "h", Groups: []string{"hr-staff"}},
+		`"operator" in requester.roles`:             {ID: "o", Roles: []string{"operator"}},
 		`requester.attributes["location"] == "nyc"`: {ID: "n", Attributes: map[string]string{"location": "nyc"}},
-		`requester.department == "finance"`:          {ID: "f", Department: "finance"},
+		`requester.department == "finance"`:         {ID: "f", Department: "finance"},
 	} {
 		d.Eligibility = &Eligibility{Rule: rule, Message: "no"}
 		if ok, _ := d.Eligible(p); !ok {

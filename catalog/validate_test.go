@@ -141,7 +141,9 @@ func TestEveryRule(t *testing.T) {
 		{"step mode", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[1])["mode"] = "most" }, "services[0].approval.steps[1].mode", "enum"},
 		{"step approvers", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[0])["approvers"] = map[string]any{} }, "services[0].approval.steps[0].approvers", "required"},
 		{"step group", func(s, _ map[string]any) { m(m(m(s["approval"])["steps"].([]any)[1])["approvers"])["group"] = "ghosts" }, "services[0].approval.steps[1].approvers.group", "reference"},
-		{"step people", func(s, _ map[string]any) { m(m(m(s["approval"])["steps"].([]any)[1])["approvers"])["people"] = []any{"ghost"} }, "services[0].approval.steps[1].approvers.people[0]", "reference"},
+		{"step people", func(s, _ map[string]any) {
+			m(m(m(s["approval"])["steps"].([]any)[1])["approvers"])["people"] = []any{"ghost"}
+		}, "services[0].approval.steps[1].approvers.people[0]", "reference"},
 		{"tasks required", func(s, _ map[string]any) { m(s["fulfilment"])["tasks"] = []any{} }, "services[0].fulfilment.tasks", "required"},
 		{"task id", func(s, _ map[string]any) { m(m(s["fulfilment"])["tasks"].([]any)[0])["id"] = "Prepare It" }, "services[0].fulfilment.tasks[0].id", "pattern"},
 		{"task id unique", func(s, _ map[string]any) {
@@ -152,7 +154,9 @@ func TestEveryRule(t *testing.T) {
 		{"task group", func(s, _ map[string]any) { delete(m(m(s["fulfilment"])["tasks"].([]any)[0]), "group") }, "services[0].fulfilment.tasks[0].group", "required"},
 		{"task group exists", func(s, _ map[string]any) { m(m(s["fulfilment"])["tasks"].([]any)[0])["group"] = "elves" }, "services[0].fulfilment.tasks[0].group", "reference"},
 		{"task kind", func(s, _ map[string]any) { m(m(s["fulfilment"])["tasks"].([]any)[0])["kind"] = "magic" }, "services[0].fulfilment.tasks[0].kind", "enum"},
-		{"sla priority", func(s, _ map[string]any) { m(m(s["sla"])["targets"])["urgent"] = map[string]any{"response": "1h", "resolution": "2h"} }, "services[0].sla.targets.urgent", "enum"},
+		{"sla priority", func(s, _ map[string]any) {
+			m(m(s["sla"])["targets"])["urgent"] = map[string]any{"response": "1h", "resolution": "2h"}
+		}, "services[0].sla.targets.urgent", "enum"},
 		{"sla order", func(s, _ map[string]any) { m(m(m(s["sla"])["targets"])["normal"])["response"] = "5d" }, "services[0].sla.targets.normal.response", "maximum"},
 		{"sla resolution", func(s, _ map[string]any) { delete(m(m(m(s["sla"])["targets"])["normal"]), "resolution") }, "services[0].sla.targets.normal.resolution", "required"},
 		{"sla warnings", func(s, _ map[string]any) { m(s["sla"])["warnings"] = []any{50, 40} }, "services[0].sla.warnings[1]", "range"},
