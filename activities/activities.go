@@ -18,24 +18,31 @@ type Directory struct {
 	Store *store.Store
 }
 
-// ResolveApproversInput names an approval step and the request it is for.
+// ResolveApproversInput names the selectors of a step and everything they may refer to.
 type ResolveApproversInput struct {
-	Step      catalog.ApprovalStep
+	Approvers catalog.Approvers
 	Requester catalog.Person
+	// Owner and Department are the service's owner and providing department.
+	Owner      string
+	Department string
+	// ManagersOf asks for the managers of these people (escalation to managers).
+	ManagersOf []string
+	// Exclude lists people who may not decide this step, with the reason (they decided an
+	// earlier step).
+	Exclude map[string]string
 }
 
-// ResolveApproversResult lists the people asked to decide, without duplicates, in a stable order.
+// ResolveApproversResult lists the people asked to decide, without duplicates, in a stable order,
+// and those the policy named who may not decide.
 type ResolveApproversResult struct {
 	Approvers []catalog.PersonRef
-	// Excluded lists people the policy named but who may not decide (the requester).
-	Excluded []string
+	Excluded  []catalog.Exclusion
 }
 
 // ErrUnknownPerson is the application error type for a reference to nobody.
 const ErrUnknownPerson = "UnknownPerson"
 
-// ResolveApprovers turns a step's approver selectors into people. The requester never approves
-// their own request.
+// ResolveApprovers turns selectors into people. Nobody approves their own request.
 func (d *Directory) ResolveApprovers(ctx context.Context, in ResolveApproversInput) (ResolveApproversResult, error) {
 	var res ResolveApproversResult
 	seen := map[string]bool{}
@@ -44,32 +51,68 @@ func (d *Directory) ResolveApprovers(ctx context.Context, in ResolveApproversInp
 			return
 		}
 		seen[p.ID] = true
-		if p.ID == in.Requester.ID {
-			res.Excluded = append(res.Excluded, p.ID)
-			return
+		switch why, excluded := in.Exclude[p.ID]; {
+		case p.ID == in.Requester.ID:
+			res.Excluded = append(res.Excluded, catalog.Exclusion{ID: p.ID, Why: "nobody approves their own request"})
+		case excluded:
+			res.Excluded = append(res.Excluded, catalog.Exclusion{ID: p.ID, Why: why})
+		default:
+			res.Approvers = append(res.Approvers, p)
 		}
-		res.Approvers = append(res.Approvers, p)
 	}
-	person := func(id, why string) error {
+	lookup := func(id, why string) (catalog.Person, error) {
 		p, err := d.Store.Person(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s %q is not in the directory", why, id), ErrUnknownPerson, err)
+			return p, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s %q is not in the directory", why, id), ErrUnknownPerson, err)
 		}
 		if err != nil {
-			return fmt.Errorf("look up %s: %w", id, err)
+			return p, fmt.Errorf("look up %s: %w", id, err)
 		}
-		add(catalog.PersonRef{ID: p.ID, Name: p.Name, Department: p.Department})
-		return nil
+		return p, nil
 	}
-	a := in.Step.Approvers
-	if a.Manager && in.Requester.Manager != "" {
-		if err := person(in.Requester.Manager, "manager"); err != nil {
-			return res, err
+	person := func(id, why string) error {
+		p, err := lookup(id, why)
+		if err == nil {
+			add(catalog.PersonRef{ID: p.ID, Name: p.Name, Department: p.Department})
+		}
+		return err
+	}
+	a := in.Approvers
+	if a.Manager {
+		levels := max(a.Levels, 1)
+		next := in.Requester.Manager
+		for level := 0; level < levels && next != ""; level++ {
+			m, err := lookup(next, "manager")
+			if err != nil {
+				return res, err
+			}
+			add(catalog.PersonRef{ID: m.ID, Name: m.Name, Department: m.Department})
+			next = m.Manager
 		}
 	}
 	for _, id := range a.People {
 		if err := person(id, "approver"); err != nil {
 			return res, err
+		}
+	}
+	if a.Owner && in.Owner != "" {
+		if err := person(in.Owner, "service owner"); err != nil {
+			return res, err
+		}
+	}
+	if a.DepartmentHead != "" {
+		dept := in.Requester.Department
+		if a.DepartmentHead == "service" {
+			dept = in.Department
+		}
+		dp, err := d.Store.Department(ctx, dept)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return res, fmt.Errorf("department %s: %w", dept, err)
+		}
+		if dp.Head != "" {
+			if err := person(dp.Head, "department head"); err != nil {
+				return res, err
+			}
 		}
 	}
 	if a.Group != "" {
@@ -79,6 +122,26 @@ func (d *Directory) ResolveApprovers(ctx context.Context, in ResolveApproversInp
 		}
 		for _, m := range members {
 			add(m)
+		}
+	}
+	if a.Role != "" {
+		people, err := d.Store.PeopleWithRole(ctx, a.Role)
+		if err != nil {
+			return res, err
+		}
+		for _, p := range people {
+			add(p)
+		}
+	}
+	for _, id := range in.ManagersOf {
+		p, err := lookup(id, "approver")
+		if err != nil {
+			return res, err
+		}
+		if p.Manager != "" {
+			if err := person(p.Manager, "manager"); err != nil {
+				return res, err
+			}
 		}
 	}
 	return res, nil

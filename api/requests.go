@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/esmhq/esm/catalog"
@@ -265,32 +266,39 @@ func (s *Server) liveState(ctx context.Context, id string) (catalog.RequestState
 }
 
 // visible loads a request the caller may see, or answers 404 (never revealing that it exists).
-func (s *Server) visible(c *gin.Context, id string) (catalog.RequestState, bool) {
+// It also returns the people whose approvals the caller may decide as their delegate now.
+func (s *Server) visible(c *gin.Context, id string) (catalog.RequestState, []string, bool) {
 	if _, ok := catalog.ParseRequestID(id); !ok {
 		writeProblem(c, errNotFound(fmt.Sprintf("%q is not a request id (REQ- and six or more digits)", id)))
-		return catalog.RequestState{}, false
+		return catalog.RequestState{}, nil, false
 	}
-	st, err := s.store.Request(c.Request.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !canSee(principal(c), st)) {
+	ctx := c.Request.Context()
+	st, err := s.store.Request(ctx, id)
+	var delegators []string
+	if err == nil {
+		delegators, err = s.store.Delegators(ctx, principal(c).ID, s.now())
+	}
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !canSee(principal(c), delegators, st)) {
 		writeProblem(c, errNotFound(fmt.Sprintf("no request %s", id)))
-		return st, false
+		return st, nil, false
 	}
 	if err != nil {
 		s.fail(c, err)
-		return st, false
+		return st, nil, false
 	}
-	return st, true
+	return st, delegators, true
 }
 
-// canSee: the requester, anyone asked to approve, the members of a group whose task has
-// opened (not before: an HR request is not IT's business until IT has work on it), operators.
-func canSee(p catalog.Person, st catalog.RequestState) bool {
+// canSee: the requester, anyone asked to approve and their delegates, the members of a group
+// whose task has opened (not before: an HR request is not IT's business until IT has work on
+// it), operators.
+func canSee(p catalog.Person, delegators []string, st catalog.RequestState) bool {
 	if p.ID == st.Requester.ID || p.HasRole(catalog.RoleOperator) {
 		return true
 	}
 	for _, a := range st.Approvals {
 		for _, ap := range a.Approvers {
-			if ap.ID == p.ID {
+			if ap.ID == p.ID || slices.Contains(delegators, ap.ID) {
 				return true
 			}
 		}
@@ -306,7 +314,7 @@ func canSee(p catalog.Person, st catalog.RequestState) bool {
 // getRequest answers a running request from its workflow (never stale) and a closed one from
 // the read model, which holds its final state.
 func (s *Server) getRequest(c *gin.Context) {
-	st, ok := s.visible(c, c.Param("id"))
+	st, _, ok := s.visible(c, c.Param("id"))
 	if !ok {
 		return
 	}
@@ -371,7 +379,7 @@ type decisionBody struct {
 // decide sends an approver's decision as a workflow update. The workflow's validator refuses
 // anyone who is not an open step's approver before anything enters the history.
 func (s *Server) decide(c *gin.Context) {
-	st, ok := s.visible(c, c.Param("id"))
+	st, delegators, ok := s.visible(c, c.Param("id"))
 	if !ok {
 		return
 	}
@@ -381,27 +389,94 @@ func (s *Server) decide(c *gin.Context) {
 		return
 	}
 	switch body.Decision {
-	case catalog.DecisionApprove, catalog.DecisionReject:
+	case catalog.DecisionApprove, catalog.DecisionReject, catalog.DecisionRequestInfo:
 	case "":
-		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/decision", Rule: "required", Detail: "approve or reject"}))
+		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/decision", Rule: "required", Detail: "approve, reject or request_info"}))
 		return
 	default:
-		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/decision", Rule: "enum", Detail: "must be approve or reject"}))
+		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/decision", Rule: "enum", Detail: "must be approve, reject or request_info"}))
 		return
 	}
-	if body.Decision == catalog.DecisionReject && body.Comment == "" {
-		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "required", Detail: "a rejection needs a reason"}))
+	if body.Decision != catalog.DecisionApprove && strings.TrimSpace(body.Comment) == "" {
+		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "required", Detail: "a rejection needs a reason, a request for information a question"}))
+		return
+	}
+	if len(body.Comment) > maxText {
+		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", maxText)}))
 		return
 	}
 	var res workflows.DecisionResult
 	err := s.update(c.Request.Context(), st.ID, workflows.DecideUpdate, workflows.DecisionInput{
-		Actor: ref(principal(c)), Decision: body.Decision, Comment: body.Comment,
+		Actor: ref(principal(c)), OnBehalfOf: delegators, Decision: body.Decision, Comment: body.Comment,
 	}, &res)
 	if err != nil {
 		s.failWorkflow(c, st.ID, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"id": st.ID, "status": res.Status, "step": res.Step})
+}
+
+// maxText bounds comments and reasons.
+const maxText = 4000
+
+type cancelBody struct {
+	Reason string `json:"reason"`
+}
+
+// cancelRequest: the requester withdraws the request; pending approvers are told.
+func (s *Server) cancelRequest(c *gin.Context) {
+	st, _, ok := s.visible(c, c.Param("id"))
+	if !ok {
+		return
+	}
+	var body cancelBody
+	if c.Request.ContentLength != 0 {
+		if p := decodeBody(c, &body); p != nil {
+			writeProblem(c, p)
+			return
+		}
+	}
+	if len(body.Reason) > maxText {
+		writeProblem(c, errValidation("the reason is too long", catalog.FieldError{Field: "/reason", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", maxText)}))
+		return
+	}
+	var res workflows.ChangeResult
+	if err := s.update(c.Request.Context(), st.ID, workflows.CancelUpdate, workflows.CancelInput{Actor: ref(principal(c)), Reason: body.Reason}, &res); err != nil {
+		s.failWorkflow(c, st.ID, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": st.ID, "status": res.Status})
+}
+
+type commentBody struct {
+	Text string `json:"text"`
+}
+
+// comment adds a comment; the requester's answers a request for information.
+func (s *Server) comment(c *gin.Context) {
+	st, _, ok := s.visible(c, c.Param("id"))
+	if !ok {
+		return
+	}
+	var body commentBody
+	if p := decodeBody(c, &body); p != nil {
+		writeProblem(c, p)
+		return
+	}
+	switch {
+	case strings.TrimSpace(body.Text) == "":
+		writeProblem(c, errValidation("the comment is empty", catalog.FieldError{Field: "/text", Rule: "required", Detail: "say something"}))
+		return
+	case len(body.Text) > maxText:
+		writeProblem(c, errValidation("the comment is too long", catalog.FieldError{Field: "/text", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", maxText)}))
+		return
+	}
+	var res workflows.ChangeResult
+	if err := s.update(c.Request.Context(), st.ID, workflows.CommentUpdate, workflows.CommentInput{Actor: ref(principal(c)), Text: body.Text}, &res); err != nil {
+		s.failWorkflow(c, st.ID, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"id": st.ID, "status": res.Status})
 }
 
 // update runs a workflow update to completion and decodes its result.

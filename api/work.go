@@ -10,17 +10,30 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// listApprovals is the caller's inbox: approvals waiting on them, oldest first.
+// listApprovals is the caller's inbox: approvals waiting on them or on someone who delegated to
+// them now, oldest first, each with its due time.
 func (s *Server) listApprovals(c *gin.Context) {
 	limit, p := queryInt(c, "limit", 50, 1, 200)
 	if p != nil {
 		writeProblem(c, p)
 		return
 	}
-	items, err := s.store.PendingApprovals(c.Request.Context(), []string{principal(c).ID}, limit)
+	me := principal(c).ID
+	ctx := c.Request.Context()
+	delegators, err := s.store.Delegators(ctx, me, s.now())
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	items, err := s.store.PendingApprovals(ctx, append([]string{me}, delegators...), limit)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	for i := range items {
+		if items[i].Approver != me {
+			items[i].OnBehalfOf = items[i].Approver
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"items": items})
 }
@@ -77,7 +90,7 @@ func (s *Server) taskUpdate(c *gin.Context, update string, withBody bool) {
 		writeProblem(c, errNotFound(fmt.Sprintf("%q is not a task id (REQ-000042.task)", c.Param("id"))))
 		return
 	}
-	st, ok := s.visible(c, reqID)
+	st, _, ok := s.visible(c, reqID)
 	if !ok {
 		return
 	}

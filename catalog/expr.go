@@ -26,6 +26,8 @@ var (
 		cel.Variable("form", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("quantity", cel.IntType),
 		cel.Variable("requester", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("quote", cel.MapType(cel.StringType, cel.DynType)),
+		cel.CrossTypeNumericComparisons(true),
 	)
 )
 
@@ -68,7 +70,7 @@ func compileExpr(env *cel.Env, src string) (*Expr, error) {
 // CompileEligibility compiles an eligibility rule over `requester`.
 func CompileEligibility(src string) (*Expr, error) { return compileExpr(requesterEnv, src) }
 
-// CompileCondition compiles a condition over `form`, `quantity` and `requester`.
+// CompileCondition compiles a condition over `form`, `quantity`, `requester` and `quote`.
 func CompileCondition(src string) (*Expr, error) { return compileExpr(formEnv, src) }
 
 // Eval evaluates the expression; an error (a missing key, a type mismatch, the cost limit) is
@@ -115,4 +117,29 @@ func nonNilStrings(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// ConditionVars are the variables of a condition: the form, the quantity, the requester and the
+// quote (its amounts as numbers in currency units: quote.total > 1000).
+func ConditionVars(form map[string]any, quantity int, requester Person, q *Quote) map[string]any {
+	qm := map[string]any{"total": 0.0, "unit_price": 0.0, "currency": "", "recurrence": OneOff}
+	if q != nil {
+		qm = map[string]any{"total": q.Total.Float(), "unit_price": q.UnitPrice.Float(), "currency": q.Currency, "recurrence": q.Recurrence}
+	}
+	if form == nil {
+		form = map[string]any{}
+	}
+	return map[string]any{"form": form, "quantity": int64(quantity), "requester": RequesterVars(requester), "quote": qm}
+}
+
+// Holds evaluates a condition source; an empty condition holds.
+func Holds(src string, vars map[string]any) (bool, error) {
+	if src == "" {
+		return true, nil
+	}
+	e, err := CompileCondition(src)
+	if err != nil {
+		return false, err
+	}
+	return e.Eval(vars)
 }

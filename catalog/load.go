@@ -216,6 +216,9 @@ func (b *Bundle) validate(e *errs, known Known) {
 			if st.Approvers.Group != "" && !groups[st.Approvers.Group] {
 				se.add(p+".group", "reference", "no group %q", st.Approvers.Group)
 			}
+			if x := st.Escalate; x != nil && x.Group != "" && !groups[x.Group] {
+				se.add(fmt.Sprintf("approval.steps[%d].escalate.group", j), "reference", "no group %q", x.Group)
+			}
 			for k, id := range st.Approvers.People {
 				if !people[id] {
 					se.add(fmt.Sprintf("%s.people[%d]", p, k), "reference", "no person %q in the directory", id)

@@ -43,6 +43,9 @@ func ParseMoney(s string) (Money, error) {
 	return m, nil
 }
 
+// Float is the amount in currency units, for conditions.
+func (m Money) Float() float64 { return float64(m) / 100 }
+
 func (m Money) String() string {
 	sign := ""
 	v := int64(m)

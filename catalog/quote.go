@@ -48,7 +48,7 @@ func (d Definition) Quote(form map[string]any, quantity int, requester Person) (
 	default:
 		q.CostCentre = c.CostCentre
 	}
-	vars := map[string]any{"form": form, "quantity": int64(quantity), "requester": RequesterVars(requester)}
+	vars := ConditionVars(form, quantity, requester, nil)
 	unit := c.UnitPrice
 	for i, p := range c.Parts {
 		if p.When != "" {

@@ -33,17 +33,19 @@ func Terminal(status string) bool {
 
 // Decisions and the states of approvals and tasks.
 const (
-	DecisionApprove = "approve"
-	DecisionReject  = "reject"
+	DecisionApprove     = "approve"
+	DecisionReject      = "reject"
+	DecisionRequestInfo = "request_info" // ask the requester a question; the step waits for the answer
 
 	ApprovalPending  = "pending"
 	ApprovalApproved = "approved"
 	ApprovalRejected = "rejected"
 
-	TaskWaiting = "waiting" // its turn has not come
-	TaskOpen    = "open"    // in the group's queue, unclaimed
-	TaskClaimed = "claimed" // someone is working on it
-	TaskDone    = "done"
+	TaskWaiting   = "waiting" // its turn has not come
+	TaskOpen      = "open"    // in the group's queue, unclaimed
+	TaskClaimed   = "claimed" // someone is working on it
+	TaskDone      = "done"
+	TaskCancelled = "cancelled" // the request was cancelled before the task was done
 )
 
 // RequestID formats a request number as the API shows it: REQ-000042.
@@ -122,20 +124,51 @@ func (r RequestState) Title() string { return r.Service.Name + " for " + r.Reque
 
 // ApprovalState is one approval step of one request.
 type ApprovalState struct {
-	Step      int        `json:"step"`
-	Name      string     `json:"name"`
-	Mode      string     `json:"mode"`
-	Status    string     `json:"status"`
+	Step   int    `json:"step"`
+	Name   string `json:"name"`
+	Mode   string `json:"mode"`
+	Status string `json:"status"`
+	// Required is how many approvals settle the step now (it grows when escalation adds
+	// approvers to an all or percent step).
+	Required  int        `json:"required"`
 	Approvers []Approver `json:"approvers"`
-	OpenedAt  time.Time  `json:"opened_at"`
-	ClosedAt  *time.Time `json:"closed_at,omitempty"`
+	// Excluded lists people the policy named who may not decide, and why.
+	Excluded []Exclusion `json:"excluded,omitempty"`
+	OpenedAt time.Time   `json:"opened_at"`
+	ClosedAt *time.Time  `json:"closed_at,omitempty"`
+	// Outcome says how the step closed when no one decided it: auto-approved, expired.
+	Outcome string `json:"outcome,omitempty"`
+	// The step's deadlines; each moves later while the request waits on the requester.
+	RemindAt   *time.Time `json:"remind_at,omitempty"`
+	EscalateAt *time.Time `json:"escalate_at,omitempty"`
+	ExpireAt   *time.Time `json:"expire_at,omitempty"`
+	Reminded   bool       `json:"reminded,omitempty"`
+	Escalated  bool       `json:"escalated,omitempty"`
+}
+
+// DueAt is when the step must be settled by: its expiry, else its escalation.
+func (a ApprovalState) DueAt() *time.Time {
+	if a.ExpireAt != nil {
+		return a.ExpireAt
+	}
+	return a.EscalateAt
+}
+
+// Exclusion is someone the policy named who may not decide.
+type Exclusion struct {
+	ID  string `json:"id"`
+	Why string `json:"why"`
 }
 
 // Approver is one person asked to decide a step, and their decision once made.
 type Approver struct {
 	PersonRef
-	Decision  string     `json:"decision,omitempty"`
-	Comment   string     `json:"comment,omitempty"`
+	// AddedBy says why the person was added after the step opened ("escalation").
+	AddedBy  string `json:"added_by,omitempty"`
+	Decision string `json:"decision,omitempty"`
+	Comment  string `json:"comment,omitempty"`
+	// DecidedBy is the delegate who decided on this approver's behalf.
+	DecidedBy *PersonRef `json:"decided_by,omitempty"`
 	DecidedAt *time.Time `json:"decided_at,omitempty"`
 }
 

@@ -106,30 +106,96 @@ type Help struct {
 // ApprovalPolicy is the ordered list of approval steps a request passes before fulfilment.
 // An empty policy means the service needs no approval.
 type ApprovalPolicy struct {
-	Steps []ApprovalStep `yaml:"steps,omitempty" json:"steps,omitempty"`
+	// AutoApprove, a CEL condition over form, quantity, requester and quote, approves the
+	// request without asking anyone when it holds (small amounts, say).
+	AutoApprove string `yaml:"auto_approve,omitempty" json:"auto_approve,omitempty"`
+	// AllowRepeatDeciders lets one person decide several steps of one request; by default
+	// someone who decided a step is not asked again.
+	AllowRepeatDeciders bool           `yaml:"allow_repeat_deciders,omitempty" json:"allow_repeat_deciders,omitempty"`
+	Steps               []ApprovalStep `yaml:"steps,omitempty" json:"steps,omitempty"`
 }
 
 // Approval modes.
 const (
-	ModeAny = "any" // the first decision settles the step
-	ModeAll = "all" // every approver must approve; one rejection rejects
+	ModeAny     = "any"     // the first decision settles the step
+	ModeAll     = "all"     // every approver must approve; one rejection rejects
+	ModeQuorum  = "quorum"  // Quorum approvals approve; rejected once the quorum is out of reach
+	ModePercent = "percent" // Percent of the approvers (rounded up) must approve
 )
 
-// ApprovalStep names who must agree, and how many of them.
+// Default outcomes of an expired step.
+const (
+	OutcomeApprove = "approve"
+	OutcomeReject  = "reject"
+	OutcomeCancel  = "cancel"
+)
+
+// ApprovalStep names who must agree, how many of them, and what happens when they do not answer.
 type ApprovalStep struct {
-	Name      string    `yaml:"name" json:"name"`
+	Name string `yaml:"name" json:"name"`
+	// When, a CEL condition over form, quantity, requester and quote, makes the step apply
+	// only when it holds (quote.total > 1000).
+	When      string    `yaml:"when,omitempty" json:"when,omitempty"`
 	Approvers Approvers `yaml:"approvers" json:"approvers"`
 	Mode      string    `yaml:"mode,omitempty" json:"mode,omitempty"`
+	Quorum    int       `yaml:"quorum,omitempty" json:"quorum,omitempty"`
+	Percent   int       `yaml:"percent,omitempty" json:"percent,omitempty"`
+	// RemindAfter sends the pending approvers a reminder.
+	RemindAfter Duration `yaml:"remind_after,omitempty" json:"remind_after,omitempty"`
+	// Escalate adds approvers when nobody has settled the step in time.
+	Escalate *Escalation `yaml:"escalate,omitempty" json:"escalate,omitempty"`
+	// Expire settles the step with a default outcome when it is still open.
+	Expire *Expiry `yaml:"expire,omitempty" json:"expire,omitempty"`
+}
+
+// Escalation adds approvers After the step opened: the pending approvers' managers, or a group.
+type Escalation struct {
+	After Duration `yaml:"after" json:"after"`
+	// To is "manager" (each pending approver's manager) or "group".
+	To    string `yaml:"to" json:"to"`
+	Group string `yaml:"group,omitempty" json:"group,omitempty"`
+}
+
+// Expiry settles a step still open After it opened.
+type Expiry struct {
+	After   Duration `yaml:"after" json:"after"`
+	Outcome string   `yaml:"outcome" json:"outcome"` // approve, reject or cancel
 }
 
 // Approvers selects the people asked to decide a step. Every selector that is set contributes.
 type Approvers struct {
-	// Manager asks the requester's manager.
+	// Manager asks the requester's manager; Levels > 1 walks further up the chain.
 	Manager bool `yaml:"manager,omitempty" json:"manager,omitempty"`
+	Levels  int  `yaml:"levels,omitempty" json:"levels,omitempty"`
 	// Group asks every member of a group.
 	Group string `yaml:"group,omitempty" json:"group,omitempty"`
+	// Role asks everyone with a role.
+	Role string `yaml:"role,omitempty" json:"role,omitempty"`
 	// People asks named people.
 	People []string `yaml:"people,omitempty" json:"people,omitempty"`
+	// Owner asks the service owner.
+	Owner bool `yaml:"owner,omitempty" json:"owner,omitempty"`
+	// DepartmentHead asks the head of the requester's department ("requester") or of the
+	// department providing the service ("service").
+	DepartmentHead string `yaml:"department_head,omitempty" json:"department_head,omitempty"`
+}
+
+// Empty reports whether no selector is set.
+func (a Approvers) Empty() bool {
+	return !a.Manager && a.Group == "" && a.Role == "" && len(a.People) == 0 && !a.Owner && a.DepartmentHead == ""
+}
+
+// Required is how many approvals settle a step of this mode among n approvers.
+func (s ApprovalStep) Required(n int) int {
+	switch s.Mode {
+	case ModeAll:
+		return n
+	case ModeQuorum:
+		return min(s.Quorum, n)
+	case ModePercent:
+		return max(1, (n*s.Percent+99)/100)
+	}
+	return 1
 }
 
 // Fulfilment is the plan of tasks that deliver the service, run in order.

@@ -34,21 +34,7 @@ func (d Definition) validate(e *errs) {
 	} else if _, err := CompileForm(d.Request.Form); err != nil {
 		e.add("request.form", "schema", "the form is not a valid JSON Schema: %v", err)
 	}
-	for i, s := range d.Approval.Steps {
-		p := fmt.Sprintf("approval.steps[%d]", i)
-		if s.Name == "" {
-			e.add(p+".name", "required", "a step needs a name")
-		}
-		switch s.Mode {
-		case "", ModeAny, ModeAll:
-		default:
-			e.add(p+".mode", "enum", "mode must be %q or %q, not %q", ModeAny, ModeAll, s.Mode)
-		}
-		a := s.Approvers
-		if !a.Manager && a.Group == "" && len(a.People) == 0 {
-			e.add(p+".approvers", "required", "a step needs approvers: manager, group or people")
-		}
-	}
+	d.validateApproval(e)
 	d.validateTerms(e)
 	if len(d.Fulfilment.Tasks) == 0 {
 		e.add("fulfilment.tasks", "required", "a service needs at least one fulfilment task")
@@ -86,6 +72,77 @@ func (d *Definition) Normalize() {
 	for i := range d.Fulfilment.Tasks {
 		if d.Fulfilment.Tasks[i].Kind == "" {
 			d.Fulfilment.Tasks[i].Kind = TaskManual
+		}
+	}
+}
+
+func (d Definition) validateApproval(e *errs) {
+	if d.Approval.AutoApprove != "" {
+		if _, err := CompileCondition(d.Approval.AutoApprove); err != nil {
+			e.add("approval.auto_approve", "cel", "%v", err)
+		}
+	}
+	for i, s := range d.Approval.Steps {
+		p := fmt.Sprintf("approval.steps[%d]", i)
+		if s.Name == "" {
+			e.add(p+".name", "required", "a step needs a name")
+		}
+		if s.When != "" {
+			if _, err := CompileCondition(s.When); err != nil {
+				e.add(p+".when", "cel", "%v", err)
+			}
+		}
+		switch s.Mode {
+		case "", ModeAny, ModeAll:
+		case ModeQuorum:
+			if s.Quorum < 1 {
+				e.add(p+".quorum", "minimum", "a quorum step needs quorum: N (at least 1)")
+			}
+		case ModePercent:
+			if s.Percent < 1 || s.Percent > 100 {
+				e.add(p+".percent", "range", "a percent step needs percent: 1 to 100")
+			}
+		default:
+			e.add(p+".mode", "enum", "mode must be one of any, all, quorum, percent, not %q", s.Mode)
+		}
+		a := s.Approvers
+		if a.Empty() {
+			e.add(p+".approvers", "required", "a step needs approvers: manager, group, role, people, owner or department_head")
+		}
+		if a.Levels < 0 || a.Levels > 10 || (a.Levels > 0 && !a.Manager) {
+			e.add(p+".approvers.levels", "range", "levels (1 to 10) goes with manager: true")
+		}
+		switch a.DepartmentHead {
+		case "", "requester", "service":
+		default:
+			e.add(p+".approvers.department_head", "enum", "department_head is requester or service, not %q", a.DepartmentHead)
+		}
+		if x := s.Escalate; x != nil {
+			if x.After <= 0 {
+				e.add(p+".escalate.after", "required", "say when to escalate, like 2d")
+			}
+			switch {
+			case x.To == "manager" && x.Group == "":
+			case x.To == "group" && x.Group != "":
+			default:
+				e.add(p+".escalate.to", "enum", "escalate to manager, or to group with a group named")
+			}
+		}
+		if x := s.Expire; x != nil {
+			if x.After <= 0 {
+				e.add(p+".expire.after", "required", "say when the step expires, like 5d")
+			}
+			switch x.Outcome {
+			case OutcomeApprove, OutcomeReject, OutcomeCancel:
+			default:
+				e.add(p+".expire.outcome", "enum", "the outcome of an expired step is approve, reject or cancel")
+			}
+			if s.Escalate != nil && s.Escalate.After >= x.After {
+				e.add(p+".escalate.after", "maximum", "escalation (%s) must come before expiry (%s)", s.Escalate.After, x.After)
+			}
+		}
+		if s.RemindAfter < 0 {
+			e.add(p+".remind_after", "minimum", "must be positive")
 		}
 	}
 }

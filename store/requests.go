@@ -210,8 +210,8 @@ func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (boo
 				if p.Decision != "" {
 					status = p.Decision
 				}
-				if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_approvers (request_id, step, person_id, step_name, status, since)
-					VALUES (?, ?, ?, ?, ?, ?)`), r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC()); err != nil {
+				if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_approvers (request_id, step, person_id, step_name, status, since, due_at)
+					VALUES (?, ?, ?, ?, ?, ?, ?)`), r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC(), utcPtr(a.DueAt())); err != nil {
 					return fmt.Errorf("approver %s/%d/%s: %w", r.ID, a.Step, p.ID, err)
 				}
 			}
@@ -316,14 +316,19 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestRow
 
 // PendingApproval is one approval waiting for one person.
 type PendingApproval struct {
-	RequestID   string    `db:"request_id" json:"request"`
-	Step        int       `db:"step" json:"step"`
-	StepName    string    `db:"step_name" json:"step_name"`
-	Since       time.Time `db:"since" json:"since"`
-	Title       string    `db:"title" json:"title"`
-	ServiceKey  string    `db:"service_key" json:"service"`
-	RequesterID string    `db:"requester_id" json:"requester"`
-	Priority    string    `db:"priority" json:"priority"`
+	RequestID string     `db:"request_id" json:"request"`
+	Step      int        `db:"step" json:"step"`
+	StepName  string     `db:"step_name" json:"step_name"`
+	Since     time.Time  `db:"since" json:"since"`
+	DueAt     *time.Time `db:"due_at" json:"due_at,omitempty"`
+	// Approver is whose approval it is; OnBehalfOf is set when that is not the caller (the
+	// caller is their delegate).
+	Approver    string `db:"person_id" json:"approver"`
+	OnBehalfOf  string `db:"-" json:"on_behalf_of,omitempty"`
+	Title       string `db:"title" json:"title"`
+	ServiceKey  string `db:"service_key" json:"service"`
+	RequesterID string `db:"requester_id" json:"requester"`
+	Priority    string `db:"priority" json:"priority"`
 }
 
 // PendingApprovals returns the approvals waiting on any of the given people, oldest first.
@@ -332,9 +337,10 @@ func (s *Store) PendingApprovals(ctx context.Context, people []string, limit int
 	if len(people) == 0 {
 		return out, nil
 	}
-	q, args, err := sqlx.In(`SELECT a.request_id, a.step, a.step_name, a.since, r.title, r.service_key, r.requester_id, r.priority
+	q, args, err := sqlx.In(`SELECT a.request_id, a.step, a.step_name, a.since, a.due_at, a.person_id, r.title, r.service_key, r.requester_id, r.priority
 		FROM request_approvers a JOIN requests r ON r.id = a.request_id
-		WHERE a.person_id IN (?) AND a.status = ? ORDER BY a.since, a.request_id LIMIT ?`, people, catalog.ApprovalPending, limit)
+		WHERE a.person_id IN (?) AND a.status = ? AND r.status = ? ORDER BY a.since, a.request_id, a.person_id LIMIT ?`,
+		people, catalog.ApprovalPending, catalog.StatusPendingApproval, limit)
 	if err != nil {
 		return nil, err
 	}

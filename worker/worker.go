@@ -13,6 +13,8 @@ import (
 type Options struct {
 	// MaxConcurrentActivities caps activities running at once (0: the SDK default).
 	MaxConcurrentActivities int
+	// Notifier delivers notifications; nil logs them.
+	Notifier activities.Notifier
 }
 
 // New returns a worker on workflows.TaskQueue with every ESM workflow and activity registered.
@@ -20,13 +22,17 @@ func New(c client.Client, s *store.Store, opts Options) worker.Worker {
 	w := worker.New(c, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities,
 	})
-	Register(w, s)
+	Register(w, s, opts.Notifier)
 	return w
 }
 
 // Register adds every workflow and activity to a registry (a worker, or a test environment).
-func Register(r worker.Registry, s *store.Store) {
+func Register(r worker.Registry, s *store.Store, n activities.Notifier) {
+	if n == nil {
+		n = activities.LogNotifier{}
+	}
 	r.RegisterWorkflow(workflows.ServiceRequest)
 	r.RegisterActivity(&activities.Directory{Store: s})
 	r.RegisterActivity(&activities.Projection{Store: s})
+	r.RegisterActivity(&activities.Notifications{Notifier: n})
 }

@@ -18,6 +18,8 @@ const (
 	SubmitUpdate       = "submit"
 	SubmitUpdateID     = "submit" // one submit per workflow: the server dedupes repeats by this id
 	DecideUpdate       = "decide"
+	CancelUpdate       = "cancel"
+	CommentUpdate      = "comment"
 	ClaimTaskUpdate    = "claim_task"
 	CompleteTaskUpdate = "complete_task"
 	StateQuery         = "state"

@@ -44,10 +44,33 @@ type SubmitResult struct {
 // DecisionInput is an approver's decision. Actor is set by the API from the verified token,
 // never from the body.
 type DecisionInput struct {
-	Actor    catalog.PersonRef
-	Decision string
-	Comment  string
+	Actor catalog.PersonRef
+	// OnBehalfOf lists the people whose approvals the actor may decide now (they delegated to
+	// the actor); the API reads them from the directory.
+	OnBehalfOf []string
+	Decision   string
+	Comment    string
 }
+
+// CancelInput withdraws a request; only the requester may.
+type CancelInput struct {
+	Actor  catalog.PersonRef
+	Reason string
+}
+
+// CommentInput adds a comment; the requester's comment answers a request for information.
+type CommentInput struct {
+	Actor catalog.PersonRef
+	Text  string
+}
+
+// ChangeResult is the request's status after a cancel or a comment.
+type ChangeResult struct {
+	Status string
+}
+
+// maxText bounds comments and reasons.
+const maxText = 4000
 
 // DecisionResult is the request's status once the decision has been applied.
 type DecisionResult struct {
@@ -93,6 +116,13 @@ type requestWorkflow struct {
 	// already shows the effect of the call.
 	projected int64
 	resting   bool
+
+	cancelRequested bool
+	cancelReason    string
+	// pausedAt is when the request began waiting on the requester.
+	pausedAt time.Time
+	// pending counts notifications in flight; the workflow ends after them.
+	pending int
 }
 
 func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
@@ -147,6 +177,14 @@ func (w *requestWorkflow) setup(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: w.validateDecision}); err != nil {
 		return err
 	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, CancelUpdate, w.cancel,
+		workflow.UpdateHandlerOptions{Validator: w.validateCancel}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, CommentUpdate, w.comment,
+		workflow.UpdateHandlerOptions{Validator: w.validateComment}); err != nil {
+		return err
+	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, ClaimTaskUpdate, w.claim,
 		workflow.UpdateHandlerOptions{Validator: w.validateClaim}); err != nil {
 		return err
@@ -159,70 +197,39 @@ func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 	workflow.Go(ctx, w.projector)
 	w.upsertSearchAttributes(ctx)
 
-	approved, err := w.approve(ctx)
-	if err != nil {
+	outcome, err := w.approve(ctx)
+	switch {
+	case err != nil:
 		return w.finish(ctx, catalog.StatusFailed, err.Error())
-	}
-	if !approved {
+	case outcome == cancelled:
+		return w.finish(ctx, catalog.StatusCancelled, w.cancelReason)
+	case outcome == rejected:
 		return w.finish(ctx, catalog.StatusRejected, w.state.Reason)
 	}
 	w.state.Status = catalog.StatusInFulfilment
 	for i := range w.state.Tasks {
-		w.fulfil(ctx, i)
+		if !w.fulfil(ctx, i) {
+			for j := range w.state.Tasks {
+				if t := &w.state.Tasks[j]; t.State != catalog.TaskDone {
+					t.State = catalog.TaskCancelled
+				}
+			}
+			return w.finish(ctx, catalog.StatusCancelled, w.cancelReason)
+		}
 	}
 	return w.finish(ctx, catalog.StatusResolved, "")
 }
 
-// approve runs the approval steps in order. It returns false when a step rejects.
-func (w *requestWorkflow) approve(ctx workflow.Context) (bool, error) {
-	for i, step := range w.in.Definition.Approval.Steps {
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: 30 * time.Second,
-			Summary:             "resolve approvers: " + step.Name,
-		})
-		var res activities.ResolveApproversResult
-		var dir *activities.Directory
-		if err := workflow.ExecuteActivity(actx, dir.ResolveApprovers,
-			activities.ResolveApproversInput{Step: step, Requester: w.in.Requester}).Get(ctx, &res); err != nil {
-			return false, fmt.Errorf("resolve approvers of step %q: %w", step.Name, err)
-		}
-		if len(res.Approvers) == 0 {
-			return false, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("approval step %q has no one who may decide", step.Name), ErrNoOne, nil)
-		}
-		now := workflow.Now(ctx).UTC()
-		a := catalog.ApprovalState{Step: i, Name: step.Name, Mode: step.Mode, Status: catalog.ApprovalPending, OpenedAt: now}
-		names := ""
-		for _, p := range res.Approvers {
-			a.Approvers = append(a.Approvers, catalog.Approver{PersonRef: p})
-			if names != "" {
-				names += ", "
-			}
-			names += p.Name
-		}
-		w.state.Approvals = append(w.state.Approvals, a)
-		w.state.Stage = "approval: " + step.Name
-		w.event(ctx, "approval.requested", "", fmt.Sprintf("step %q (%s) asks %s", step.Name, step.Mode, names))
-
-		if err := w.rest(ctx, func() bool { return w.state.Approvals[i].Status != catalog.ApprovalPending }); err != nil {
-			return false, err
-		}
-		if w.state.Approvals[i].Status == catalog.ApprovalRejected {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-// fulfil opens task i and waits until it is done.
-func (w *requestWorkflow) fulfil(ctx workflow.Context, i int) {
+// fulfil opens task i and waits until it is done; false if the request was cancelled instead.
+func (w *requestWorkflow) fulfil(ctx workflow.Context, i int) bool {
 	t := &w.state.Tasks[i]
 	now := workflow.Now(ctx).UTC()
 	t.State = catalog.TaskOpen
 	t.OpenedAt = &now
 	w.state.Stage = "fulfilment: " + t.ID
 	w.event(ctx, "task.opened", "", fmt.Sprintf("%s for group %s", t.Name, t.Group))
-	_ = w.rest(ctx, func() bool { return w.state.Tasks[i].State == catalog.TaskDone })
+	_ = w.rest(ctx, func() bool { return w.state.Tasks[i].State == catalog.TaskDone || w.cancelRequested }, 0, "")
+	return w.state.Tasks[i].State == catalog.TaskDone
 }
 
 func (w *requestWorkflow) finish(ctx workflow.Context, status, reason string) (RequestResult, error) {
@@ -235,7 +242,7 @@ func (w *requestWorkflow) finish(ctx workflow.Context, status, reason string) (R
 	w.resting = true
 	// Every handler, and the last projection, finish before the workflow does.
 	_ = workflow.Await(ctx, func() bool {
-		return w.projected >= w.state.Seq && workflow.AllHandlersFinished(ctx)
+		return w.projected >= w.state.Seq && w.pending == 0 && workflow.AllHandlersFinished(ctx)
 	})
 	return RequestResult{Status: status, Reason: reason}, nil
 }
@@ -250,11 +257,76 @@ func (w *requestWorkflow) event(ctx workflow.Context, typ, actor, detail string)
 	})
 }
 
-// rest waits on a person: until cond holds, the workflow is at rest.
-func (w *requestWorkflow) rest(ctx workflow.Context, cond func() bool) error {
+// rest waits on a person: until cond holds (or timeout passes, when positive), the workflow is
+// at rest. summary names the timer in the history.
+func (w *requestWorkflow) rest(ctx workflow.Context, cond func() bool, timeout time.Duration, summary string) error {
 	w.resting = true
 	defer func() { w.resting = false }()
-	return workflow.Await(ctx, cond)
+	if timeout <= 0 {
+		return workflow.Await(ctx, cond)
+	}
+	_, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: timeout, TimerOptions: workflow.TimerOptions{Summary: summary}}, cond)
+	return err
+}
+
+// --- cancel and comments ---
+
+func (w *requestWorkflow) validateCancel(in CancelInput) error {
+	if in.Actor.ID != w.state.Requester.ID {
+		return temporal.NewApplicationError("only the requester may withdraw a request", ErrForbidden)
+	}
+	if catalog.Terminal(w.state.Status) || w.cancelRequested {
+		return temporal.NewApplicationError(fmt.Sprintf("the request is %s", w.state.Status), ErrConflict)
+	}
+	if len(in.Reason) > maxText {
+		return temporal.NewApplicationError(fmt.Sprintf("the reason may be at most %d characters", maxText), ErrInvalid)
+	}
+	return nil
+}
+
+func (w *requestWorkflow) cancel(ctx workflow.Context, in CancelInput) (ChangeResult, error) {
+	w.cancelRequested = true
+	w.cancelReason = "withdrawn by the requester"
+	if !isBlank(in.Reason) {
+		w.cancelReason += ": " + in.Reason
+	}
+	w.event(ctx, "cancel.requested", in.Actor.ID, in.Reason)
+	w.awaitRest(ctx)
+	return ChangeResult{Status: w.state.Status}, nil
+}
+
+func (w *requestWorkflow) validateComment(in CommentInput) error {
+	if isBlank(in.Text) {
+		return temporal.NewApplicationError("a comment needs text", ErrInvalid)
+	}
+	if len(in.Text) > maxText {
+		return temporal.NewApplicationError(fmt.Sprintf("a comment may be at most %d characters", maxText), ErrInvalid)
+	}
+	if catalog.Terminal(w.state.Status) {
+		return temporal.NewApplicationError(fmt.Sprintf("the request is %s", w.state.Status), ErrConflict)
+	}
+	return nil
+}
+
+// comment records a comment. The requester's comment while the request waits on them is the
+// answer: the request resumes and the paused deadlines move on by the time spent waiting.
+func (w *requestWorkflow) comment(ctx workflow.Context, in CommentInput) (ChangeResult, error) {
+	w.event(ctx, "comment", in.Actor.ID, in.Text)
+	if in.Actor.ID == w.state.Requester.ID && w.state.Status == catalog.StatusWaitingOnRequester {
+		paused := workflow.Now(ctx).Sub(w.pausedAt)
+		if step := w.openStep(); step != nil {
+			for _, t := range []**time.Time{&step.RemindAt, &step.EscalateAt, &step.ExpireAt} {
+				if *t != nil {
+					moved := (*t).Add(paused)
+					*t = &moved
+				}
+			}
+		}
+		w.state.Status = catalog.StatusPendingApproval
+		w.event(ctx, "info.answered", in.Actor.ID, fmt.Sprintf("after %s; the approval resumes", paused.Round(time.Second)))
+	}
+	w.awaitRest(ctx)
+	return ChangeResult{Status: w.state.Status}, nil
 }
 
 // awaitRest blocks until the workflow is at rest and the read model holds its latest state.
@@ -301,70 +373,6 @@ func (w *requestWorkflow) upsertSearchAttributes(ctx workflow.Context) {
 	if err != nil {
 		workflow.GetLogger(ctx).Error("upsert search attributes", "error", err)
 	}
-}
-
-// --- approvals ---
-
-func (w *requestWorkflow) openStep() *catalog.ApprovalState {
-	if w.state.Status != catalog.StatusPendingApproval || len(w.state.Approvals) == 0 {
-		return nil
-	}
-	a := &w.state.Approvals[len(w.state.Approvals)-1]
-	if a.Status != catalog.ApprovalPending {
-		return nil
-	}
-	return a
-}
-
-func (w *requestWorkflow) validateDecision(in DecisionInput) error {
-	if in.Decision != catalog.DecisionApprove && in.Decision != catalog.DecisionReject {
-		return temporal.NewApplicationError(fmt.Sprintf("decision must be %q or %q", catalog.DecisionApprove, catalog.DecisionReject), ErrInvalid)
-	}
-	if in.Decision == catalog.DecisionReject && isBlank(in.Comment) {
-		return temporal.NewApplicationError("a rejection needs a reason in comment", ErrInvalid)
-	}
-	step := w.openStep()
-	if step == nil {
-		return temporal.NewApplicationError(fmt.Sprintf("no approval step is open: the request is %s", w.state.Status), ErrConflict)
-	}
-	for _, a := range step.Approvers {
-		if a.ID != in.Actor.ID {
-			continue
-		}
-		if a.Decision != "" {
-			return temporal.NewApplicationError(fmt.Sprintf("%s already decided step %q", a.Name, step.Name), ErrConflict)
-		}
-		return nil
-	}
-	return temporal.NewApplicationError(fmt.Sprintf("%s is not an approver of step %q", in.Actor.ID, step.Name), ErrForbidden)
-}
-
-func (w *requestWorkflow) decide(ctx workflow.Context, in DecisionInput) (DecisionResult, error) {
-	step := w.openStep()
-	now := workflow.Now(ctx).UTC()
-	approvals := 0
-	for i := range step.Approvers {
-		a := &step.Approvers[i]
-		if a.ID == in.Actor.ID {
-			a.Decision, a.Comment, a.DecidedAt = in.Decision, in.Comment, &now
-		}
-		if a.Decision == catalog.DecisionApprove {
-			approvals++
-		}
-	}
-	switch {
-	case in.Decision == catalog.DecisionReject:
-		step.Status = catalog.ApprovalRejected
-		w.state.Reason = fmt.Sprintf("rejected by %s: %s", in.Actor.Name, in.Comment)
-	case step.Mode == catalog.ModeAny || approvals == len(step.Approvers):
-		step.Status = catalog.ApprovalApproved
-	}
-	if step.Status != catalog.ApprovalPending {
-		step.ClosedAt = &now
-	}
-	w.event(ctx, "approval."+in.Decision, in.Actor.ID, fmt.Sprintf("step %q: %s", step.Name, in.Comment))
-	w.awaitRest(ctx)
-	return DecisionResult{Status: w.state.Status, Step: step.Step}, nil
 }
 
 // --- tasks ---

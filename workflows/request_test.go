@@ -19,6 +19,8 @@ type requestSuite struct {
 	testsuite.WorkflowTestSuite
 	env       *testsuite.TestWorkflowEnvironment
 	projected []catalog.RequestState
+	notified  []activities.Notification
+	resolved  []activities.ResolveApproversInput
 }
 
 func TestServiceRequest(t *testing.T) { suite.Run(t, new(requestSuite)) }
@@ -46,8 +48,10 @@ func (s *requestSuite) SetupTest() {
 	s.projected = nil
 	var dir *activities.Directory
 	var proj *activities.Projection
+	s.notified, s.resolved = nil, nil
 	s.env.RegisterActivity(dir.ResolveApprovers)
 	s.env.RegisterActivity(proj.Project)
+	s.env.RegisterActivity(&activities.Notifications{Notifier: recorder{s}})
 	s.env.OnActivity(proj.Project, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ProjectInput) (activities.ProjectResult, error) {
 			s.projected = append(s.projected, in.State)
@@ -55,9 +59,33 @@ func (s *requestSuite) SetupTest() {
 		})
 }
 
+// recorder is a Notifier that keeps what it is told.
+type recorder struct{ s *requestSuite }
+
+func (r recorder) Notify(_ context.Context, n activities.Notification) error {
+	r.s.notified = append(r.s.notified, n)
+	return nil
+}
+
+// approvers makes every step resolve to people.
 func (s *requestSuite) approvers(people ...catalog.PersonRef) {
+	s.directory(func(activities.ResolveApproversInput) []catalog.PersonRef { return people })
+}
+
+// directory resolves approvers with fn, recording each call.
+func (s *requestSuite) directory(fn func(activities.ResolveApproversInput) []catalog.PersonRef) {
 	var dir *activities.Directory
-	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(activities.ResolveApproversResult{Approvers: people}, nil)
+	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ResolveApproversInput) (activities.ResolveApproversResult, error) {
+			s.resolved = append(s.resolved, in)
+			var out []catalog.PersonRef
+			for _, p := range fn(in) {
+				if _, excluded := in.Exclude[p.ID]; !excluded {
+					out = append(out, p)
+				}
+			}
+			return activities.ResolveApproversResult{Approvers: out}, nil
+		})
 }
 
 func input(d catalog.Definition) RequestInput {

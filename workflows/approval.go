@@ -1,0 +1,415 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/esmhq/esm/activities"
+	"github.com/esmhq/esm/catalog"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Outcomes of the approval stage.
+const (
+	approved  = "approved"
+	rejected  = "rejected"
+	cancelled = "cancelled"
+)
+
+// approve runs the policy: auto-approval, then each step whose condition holds, in order. Each
+// step waits for decisions in its mode, raced against its reminder, escalation and expiry
+// timers; deadlines stop while the request waits on the requester.
+func (w *requestWorkflow) approve(ctx workflow.Context) (string, error) {
+	policy := w.in.Definition.Approval
+	vars := catalog.ConditionVars(w.in.Form, w.in.Quantity, w.in.Requester, w.in.Quote)
+	if policy.AutoApprove != "" {
+		ok, err := catalog.Holds(policy.AutoApprove, vars)
+		switch {
+		case err != nil:
+			// Fail safe: a rule that cannot be evaluated asks people instead.
+			w.event(ctx, "approval.auto_failed", "", fmt.Sprintf("auto-approval rule %q: %v; asking the approvers", policy.AutoApprove, err))
+		case ok:
+			w.event(ctx, "approval.auto", "", fmt.Sprintf("auto-approved: %s", policy.AutoApprove))
+			return approved, nil
+		}
+	}
+	deciders := map[string]string{}
+	for i, step := range policy.Steps {
+		if w.cancelRequested {
+			return cancelled, nil
+		}
+		if step.When != "" {
+			ok, err := catalog.Holds(step.When, vars)
+			if err != nil {
+				w.event(ctx, "approval.condition_failed", "", fmt.Sprintf("step %q condition %q: %v; the step applies", step.Name, step.When, err))
+			} else if !ok {
+				w.event(ctx, "approval.skipped", "", fmt.Sprintf("step %q does not apply (%s)", step.Name, step.When))
+				continue
+			}
+		}
+		exclude := map[string]string{}
+		if !policy.AllowRepeatDeciders {
+			exclude = deciders
+		}
+		res, err := w.resolve(ctx, "approvers of "+step.Name, activities.ResolveApproversInput{
+			Approvers: step.Approvers, Requester: w.in.Requester, Owner: w.in.Definition.Owner,
+			Department: w.in.Definition.Department, Exclude: exclude,
+		})
+		if err != nil {
+			return "", fmt.Errorf("resolve approvers of step %q: %w", step.Name, err)
+		}
+		if len(res.Approvers) == 0 {
+			return "", temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("approval step %q has no one who may decide", step.Name), ErrNoOne, nil)
+		}
+		outcome, err := w.runStep(ctx, i, step, res)
+		if err != nil || outcome != approved {
+			return outcome, err
+		}
+		for _, a := range w.state.Approvals[len(w.state.Approvals)-1].Approvers {
+			if a.Decision != "" {
+				who := a.ID
+				if a.DecidedBy != nil {
+					who = a.DecidedBy.ID
+				}
+				deciders[who] = fmt.Sprintf("decided step %q already", step.Name)
+			}
+		}
+	}
+	return approved, nil
+}
+
+func (w *requestWorkflow) resolve(ctx workflow.Context, summary string, in activities.ResolveApproversInput) (activities.ResolveApproversResult, error) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, Summary: "resolve " + summary})
+	var dir *activities.Directory
+	var res activities.ResolveApproversResult
+	err := workflow.ExecuteActivity(actx, dir.ResolveApprovers, in).Get(ctx, &res)
+	return res, err
+}
+
+// runStep opens step i and waits until it settles, the request is cancelled, or it expires.
+func (w *requestWorkflow) runStep(ctx workflow.Context, i int, step catalog.ApprovalStep, res activities.ResolveApproversResult) (string, error) {
+	now := workflow.Now(ctx).UTC()
+	a := catalog.ApprovalState{Step: i, Name: step.Name, Mode: step.Mode, Status: catalog.ApprovalPending,
+		Required: step.Required(len(res.Approvers)), Excluded: res.Excluded, OpenedAt: now}
+	at := func(d catalog.Duration) *time.Time {
+		if d <= 0 {
+			return nil
+		}
+		t := now.Add(d.Std())
+		return &t
+	}
+	a.RemindAt = at(step.RemindAfter)
+	if step.Escalate != nil {
+		a.EscalateAt = at(step.Escalate.After)
+	}
+	if step.Expire != nil {
+		a.ExpireAt = at(step.Expire.After)
+	}
+	names := make([]string, 0, len(res.Approvers))
+	for _, p := range res.Approvers {
+		a.Approvers = append(a.Approvers, catalog.Approver{PersonRef: p})
+		names = append(names, p.Name)
+	}
+	w.state.Approvals = append(w.state.Approvals, a)
+	w.state.Stage = "approval: " + step.Name
+	detail := fmt.Sprintf("step %q (%s, %d of %d) asks %s", step.Name, step.Mode, a.Required, len(names), strings.Join(names, ", "))
+	for _, x := range res.Excluded {
+		detail += fmt.Sprintf("; %s excluded: %s", x.ID, x.Why)
+	}
+	w.event(ctx, "approval.requested", "", detail)
+	w.notify(ctx, pendingIDs(&a), "Approval needed: "+w.state.Title(), fmt.Sprintf("Please decide step %q of %s.", step.Name, w.state.ID))
+
+	cur := func() *catalog.ApprovalState { return &w.state.Approvals[len(w.state.Approvals)-1] }
+	for {
+		s := cur()
+		if w.cancelRequested {
+			w.notify(ctx, pendingIDs(s), "Withdrawn: "+w.state.Title(), fmt.Sprintf("%s was withdrawn by the requester; no decision is needed.", w.state.ID))
+			return cancelled, nil
+		}
+		if s.Status == catalog.ApprovalApproved {
+			return approved, nil
+		}
+		if s.Status == catalog.ApprovalRejected {
+			return rejected, nil
+		}
+		if w.state.Status == catalog.StatusWaitingOnRequester {
+			// Deadlines stop while the requester is asked; answering moves them on.
+			if err := w.rest(ctx, func() bool {
+				return w.state.Status != catalog.StatusWaitingOnRequester || w.cancelRequested
+			}, 0, ""); err != nil {
+				return "", err
+			}
+			continue
+		}
+		next, what := nextDeadline(s)
+		wait := time.Duration(0)
+		if next != nil {
+			wait = next.Sub(workflow.Now(ctx))
+			if wait <= 0 {
+				w.fire(ctx, step, what)
+				continue
+			}
+		}
+		status, waiting := s.Status, w.state.Status
+		if err := w.rest(ctx, func() bool {
+			return cur().Status != status || w.state.Status != waiting || w.cancelRequested
+		}, wait, fmt.Sprintf("approval %s: %s", what, step.Name)); err != nil {
+			return "", err
+		}
+	}
+}
+
+// nextDeadline is the earliest deadline of the step that has not fired.
+func nextDeadline(s *catalog.ApprovalState) (*time.Time, string) {
+	var next *time.Time
+	what := ""
+	for _, d := range []struct {
+		at   *time.Time
+		done bool
+		name string
+	}{{s.RemindAt, s.Reminded, "reminder"}, {s.EscalateAt, s.Escalated, "escalation"}, {s.ExpireAt, false, "expiry"}} {
+		if d.at != nil && !d.done && (next == nil || d.at.Before(*next)) {
+			next, what = d.at, d.name
+		}
+	}
+	return next, what
+}
+
+// fire acts on a deadline that has come.
+func (w *requestWorkflow) fire(ctx workflow.Context, step catalog.ApprovalStep, what string) {
+	s := &w.state.Approvals[len(w.state.Approvals)-1]
+	switch what {
+	case "reminder":
+		s.Reminded = true
+		w.event(ctx, "approval.reminded", "", fmt.Sprintf("step %q: reminded %s", step.Name, strings.Join(pendingIDs(s), ", ")))
+		w.notify(ctx, pendingIDs(s), "Reminder: approval needed: "+w.state.Title(), fmt.Sprintf("Step %q of %s is waiting for you.", step.Name, w.state.ID))
+	case "escalation":
+		s.Escalated = true
+		in := activities.ResolveApproversInput{Requester: w.in.Requester, Owner: w.in.Definition.Owner, Department: w.in.Definition.Department}
+		if step.Escalate.To == "manager" {
+			in.ManagersOf = pendingIDs(s)
+		} else {
+			in.Approvers = catalog.Approvers{Group: step.Escalate.Group}
+		}
+		res, err := w.resolve(ctx, "escalation of "+step.Name, in)
+		if err != nil {
+			w.event(ctx, "approval.escalation_failed", "", fmt.Sprintf("step %q: %v", step.Name, err))
+			return
+		}
+		s = &w.state.Approvals[len(w.state.Approvals)-1] // the activity yielded; decisions may have come in
+		var added []string
+		for _, p := range res.Approvers {
+			if s.Status != catalog.ApprovalPending || hasApprover(s, p.ID) {
+				continue
+			}
+			s.Approvers = append(s.Approvers, catalog.Approver{PersonRef: p, AddedBy: "escalation"})
+			added = append(added, p.ID)
+		}
+		w.event(ctx, "approval.escalated", "", fmt.Sprintf("step %q escalated to %s: added %s", step.Name, escalationTarget(step.Escalate), strings.Join(added, ", ")))
+		w.notify(ctx, added, "Escalated to you: "+w.state.Title(), fmt.Sprintf("Step %q of %s was escalated to you.", step.Name, w.state.ID))
+	case "expiry":
+		now := workflow.Now(ctx).UTC()
+		outcome := step.Expire.Outcome
+		s.ClosedAt = &now
+		s.Outcome = "expired: " + outcome
+		switch outcome {
+		case catalog.OutcomeApprove:
+			s.Status = catalog.ApprovalApproved
+		case catalog.OutcomeReject:
+			s.Status = catalog.ApprovalRejected
+			w.state.Reason = fmt.Sprintf("approval step %q expired undecided and its default is to reject", step.Name)
+		case catalog.OutcomeCancel:
+			s.Status = catalog.ApprovalRejected
+			w.cancelRequested = true
+			w.cancelReason = fmt.Sprintf("approval step %q expired undecided and its default is to cancel", step.Name)
+		}
+		w.event(ctx, "approval.expired", "", fmt.Sprintf("step %q expired: %s", step.Name, outcome))
+		w.notify(ctx, pendingIDs(s), "Expired: "+w.state.Title(), fmt.Sprintf("Step %q of %s expired: %s.", step.Name, w.state.ID, outcome))
+	}
+}
+
+func escalationTarget(x *catalog.Escalation) string {
+	if x.To == "group" {
+		return "group " + x.Group
+	}
+	return "the approvers' managers"
+}
+
+func hasApprover(s *catalog.ApprovalState, id string) bool {
+	for _, a := range s.Approvers {
+		if a.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// pendingIDs lists the approvers of a step who have not decided.
+func pendingIDs(s *catalog.ApprovalState) []string {
+	var out []string
+	for _, a := range s.Approvers {
+		if a.Decision == "" {
+			out = append(out, a.ID)
+		}
+	}
+	return out
+}
+
+// notify sends a notification in the background of the workflow; a notification never holds up
+// a request.
+func (w *requestWorkflow) notify(ctx workflow.Context, to []string, subject, text string) {
+	if len(to) == 0 {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10},
+		Summary:             "notify " + strings.Join(to, ", "),
+	})
+	var n *activities.Notifications
+	w.pending++
+	f := workflow.ExecuteActivity(actx, n.Notify, activities.NotifyInput{Notification: activities.Notification{
+		Request: w.state.ID, To: to, Subject: subject, Text: text}})
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		if err := f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("notification failed", "to", to, "error", err)
+		}
+		w.pending--
+	})
+}
+
+// --- decisions ---
+
+// openStep is the step waiting for decisions, if any.
+func (w *requestWorkflow) openStep() *catalog.ApprovalState {
+	if len(w.state.Approvals) == 0 || (w.state.Status != catalog.StatusPendingApproval && w.state.Status != catalog.StatusWaitingOnRequester) {
+		return nil
+	}
+	a := &w.state.Approvals[len(w.state.Approvals)-1]
+	if a.Status != catalog.ApprovalPending {
+		return nil
+	}
+	return a
+}
+
+// approverFor finds whom the actor decides for: themselves, or someone who delegated to them.
+// It refuses anyone else, and anyone who already decided this step.
+func (w *requestWorkflow) approverFor(in DecisionInput) (*catalog.ApprovalState, int, error) {
+	step := w.openStep()
+	if step == nil {
+		return nil, 0, temporal.NewApplicationError(fmt.Sprintf("no approval step is open: the request is %s", w.state.Status), ErrConflict)
+	}
+	for _, a := range step.Approvers {
+		if a.DecidedBy != nil && a.DecidedBy.ID == in.Actor.ID || a.ID == in.Actor.ID && a.Decision != "" {
+			return nil, 0, temporal.NewApplicationError(fmt.Sprintf("%s already decided step %q", in.Actor.ID, step.Name), ErrConflict)
+		}
+	}
+	match := -1
+	for i, a := range step.Approvers {
+		if a.ID == in.Actor.ID {
+			match = i
+			break
+		}
+	}
+	if match < 0 {
+		for i, a := range step.Approvers {
+			for _, principal := range in.OnBehalfOf {
+				if a.ID == principal && a.Decision == "" && match < 0 {
+					match = i
+				}
+			}
+		}
+	}
+	if match < 0 {
+		return nil, 0, temporal.NewApplicationError(fmt.Sprintf("%s is not an approver of step %q, nor anyone's delegate on it", in.Actor.ID, step.Name), ErrForbidden)
+	}
+	if step.Approvers[match].Decision != "" {
+		return nil, 0, temporal.NewApplicationError(fmt.Sprintf("%s's decision on step %q is made", step.Approvers[match].ID, step.Name), ErrConflict)
+	}
+	return step, match, nil
+}
+
+func (w *requestWorkflow) validateDecision(in DecisionInput) error {
+	switch in.Decision {
+	case catalog.DecisionApprove:
+	case catalog.DecisionReject, catalog.DecisionRequestInfo:
+		if isBlank(in.Comment) {
+			return temporal.NewApplicationError(fmt.Sprintf("%s needs a comment: the reason, or the question", in.Decision), ErrInvalid)
+		}
+	default:
+		return temporal.NewApplicationError(fmt.Sprintf("decision must be %q, %q or %q", catalog.DecisionApprove, catalog.DecisionReject, catalog.DecisionRequestInfo), ErrInvalid)
+	}
+	if len(in.Comment) > maxText {
+		return temporal.NewApplicationError(fmt.Sprintf("the comment may be at most %d characters", maxText), ErrInvalid)
+	}
+	if in.Decision == catalog.DecisionRequestInfo && w.state.Status == catalog.StatusWaitingOnRequester {
+		return temporal.NewApplicationError("the requester has already been asked and has not answered yet", ErrConflict)
+	}
+	_, _, err := w.approverFor(in)
+	return err
+}
+
+func (w *requestWorkflow) decide(ctx workflow.Context, in DecisionInput) (DecisionResult, error) {
+	step, i, err := w.approverFor(in)
+	if err != nil {
+		return DecisionResult{}, err // the state moved on between validation and now
+	}
+	a := &step.Approvers[i]
+	onBehalf := ""
+	if a.ID != in.Actor.ID {
+		onBehalf = " on behalf of " + a.Name
+	}
+	if in.Decision == catalog.DecisionRequestInfo {
+		w.state.Status = catalog.StatusWaitingOnRequester
+		w.pausedAt = workflow.Now(ctx).UTC()
+		w.event(ctx, "approval.info_requested", in.Actor.ID, fmt.Sprintf("step %q%s asks: %s", step.Name, onBehalf, in.Comment))
+		w.notify(ctx, []string{w.state.Requester.ID}, "Question about "+w.state.ID, in.Comment)
+		w.awaitRest(ctx)
+		return DecisionResult{Status: w.state.Status, Step: step.Step}, nil
+	}
+	now := workflow.Now(ctx).UTC()
+	a.Decision, a.Comment, a.DecidedAt = in.Decision, in.Comment, &now
+	if a.ID != in.Actor.ID {
+		actor := in.Actor
+		a.DecidedBy = &actor
+	}
+	settleStep(step)
+	if step.Status == catalog.ApprovalRejected {
+		w.state.Reason = fmt.Sprintf("step %q rejected by %s%s: %s", step.Name, in.Actor.Name, onBehalf, in.Comment)
+	}
+	if step.Status != catalog.ApprovalPending {
+		step.ClosedAt = &now
+		if w.state.Status == catalog.StatusWaitingOnRequester {
+			w.state.Status = catalog.StatusPendingApproval // a decision settles the step; the question is moot
+		}
+	}
+	w.event(ctx, "approval."+in.Decision, in.Actor.ID, fmt.Sprintf("step %q%s: %s", step.Name, onBehalf, in.Comment))
+	w.awaitRest(ctx)
+	return DecisionResult{Status: w.state.Status, Step: step.Step}, nil
+}
+
+// settleStep applies the step's mode to its decisions.
+func settleStep(s *catalog.ApprovalState) {
+	approvals, rejections, pending := 0, 0, 0
+	for _, a := range s.Approvers {
+		switch a.Decision {
+		case catalog.DecisionApprove:
+			approvals++
+		case catalog.DecisionReject:
+			rejections++
+		default:
+			pending++
+		}
+	}
+	switch {
+	case approvals >= s.Required:
+		s.Status = catalog.ApprovalApproved
+	case s.Mode == catalog.ModeAny && rejections > 0:
+		s.Status = catalog.ApprovalRejected
+	case approvals+pending < s.Required:
+		s.Status = catalog.ApprovalRejected // the required approvals are out of reach
+	}
+}
