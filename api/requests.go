@@ -304,7 +304,7 @@ func canSee(p catalog.Person, delegators []string, st catalog.RequestState) bool
 		}
 	}
 	for _, t := range st.Tasks {
-		if t.State != catalog.TaskWaiting && p.InGroup(t.Group) {
+		if t.State != catalog.TaskWaiting && t.State != catalog.TaskSkipped && p.InGroup(t.Group) {
 			return true
 		}
 	}
@@ -510,7 +510,14 @@ func (s *Server) failWorkflow(c *gin.Context, id string, err error) {
 			writeProblem(c, errNotFound(msg))
 			return
 		case workflows.ErrInvalid:
-			writeProblem(c, errValidation(msg))
+			var fields []catalog.FieldError
+			if app.HasDetails() {
+				_ = app.Details(&fields)
+			}
+			for i := range fields {
+				fields[i].Field = "/outputs" + fields[i].Field
+			}
+			writeProblem(c, errValidation(msg, fields...))
 			return
 		}
 	}

@@ -88,7 +88,11 @@ func (s *Server) Handler() http.Handler {
 	v1.GET("/approvals", s.listApprovals)
 	v1.GET("/tasks", s.listTasks)
 	v1.POST("/tasks/:id/claim", s.claimTask)
+	v1.POST("/tasks/:id/release", s.releaseTask)
+	v1.POST("/tasks/:id/assign", s.assignTask)
 	v1.POST("/tasks/:id/complete", s.completeTask)
+	v1.POST("/tasks/:id/fail", s.failTask)
+	v1.POST("/tasks/:id/ask", s.askTask)
 	return r
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/workflows"
@@ -74,17 +75,28 @@ func (s *Server) listTasks(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"items": items})
 }
 
-type completeBody struct {
-	Outputs map[string]any `json:"outputs"`
+// taskBody is what the task calls take: outputs to complete, a reason to fail, a question to
+// ask the requester, an assignee to assign.
+type taskBody struct {
+	Outputs  map[string]any `json:"outputs"`
+	Reason   string         `json:"reason"`
+	Question string         `json:"question"`
+	Assignee string         `json:"assignee"`
 }
 
-func (s *Server) claimTask(c *gin.Context) { s.taskUpdate(c, workflows.ClaimTaskUpdate, false) }
+// RoleLead marks a group's lead: a member with this role may assign and act on claimed tasks.
+const RoleLead = "lead"
 
-func (s *Server) completeTask(c *gin.Context) { s.taskUpdate(c, workflows.CompleteTaskUpdate, true) }
+func (s *Server) claimTask(c *gin.Context)    { s.taskUpdate(c, workflows.ClaimTaskUpdate) }
+func (s *Server) releaseTask(c *gin.Context)  { s.taskUpdate(c, workflows.ReleaseTaskUpdate) }
+func (s *Server) assignTask(c *gin.Context)   { s.taskUpdate(c, workflows.AssignTaskUpdate) }
+func (s *Server) completeTask(c *gin.Context) { s.taskUpdate(c, workflows.CompleteTaskUpdate) }
+func (s *Server) failTask(c *gin.Context)     { s.taskUpdate(c, workflows.FailTaskUpdate) }
+func (s *Server) askTask(c *gin.Context)      { s.taskUpdate(c, workflows.AskTaskUpdate) }
 
-// taskUpdate claims or completes a task through its request's workflow. Someone who can see the
-// request but is not in the task's group gets 403 from the workflow's validator.
-func (s *Server) taskUpdate(c *gin.Context, update string, withBody bool) {
+// taskUpdate acts on a task through its request's workflow. Someone who can see the request but
+// is not in the task's group gets 403 from the workflow's validator.
+func (s *Server) taskUpdate(c *gin.Context, update string) {
 	reqID, taskID, ok := catalog.ParseTaskRef(c.Param("id"))
 	if !ok {
 		writeProblem(c, errNotFound(fmt.Sprintf("%q is not a task id (REQ-000042.task)", c.Param("id"))))
@@ -94,19 +106,51 @@ func (s *Server) taskUpdate(c *gin.Context, update string, withBody bool) {
 	if !ok {
 		return
 	}
-	var body completeBody
-	if withBody && c.Request.ContentLength != 0 {
+	var body taskBody
+	if c.Request.ContentLength != 0 {
 		if p := decodeBody(c, &body); p != nil {
 			writeProblem(c, p)
 			return
 		}
 	}
 	me := principal(c)
+	in := workflows.TaskInput{Actor: ref(me), Groups: me.Groups, Task: taskID, Outputs: body.Outputs}
+	var group string
+	for _, t := range st.Tasks {
+		if t.ID == taskID {
+			group = t.Group
+		}
+	}
+	in.Lead = me.HasRole(RoleLead) && me.InGroup(group)
+	var fields []catalog.FieldError
+	switch update {
+	case workflows.FailTaskUpdate:
+		in.Reason = body.Reason
+		if strings.TrimSpace(body.Reason) == "" {
+			fields = append(fields, catalog.FieldError{Field: "/reason", Rule: "required", Detail: "say why the task cannot be done"})
+		}
+	case workflows.AskTaskUpdate:
+		in.Reason = body.Question
+		if strings.TrimSpace(body.Question) == "" {
+			fields = append(fields, catalog.FieldError{Field: "/question", Rule: "required", Detail: "ask the requester something"})
+		}
+	case workflows.AssignTaskUpdate:
+		in.Assignee = body.Assignee
+		if body.Assignee == "" {
+			fields = append(fields, catalog.FieldError{Field: "/assignee", Rule: "required", Detail: "name a member of the group"})
+		} else if p, err := s.store.Person(c.Request.Context(), body.Assignee); err != nil || !p.InGroup(group) {
+			fields = append(fields, catalog.FieldError{Field: "/assignee", Rule: "reference", Detail: fmt.Sprintf("%q is not a member of %s", body.Assignee, group)})
+		}
+	}
+	if len(body.Reason)+len(body.Question) > maxText {
+		fields = append(fields, catalog.FieldError{Field: "/reason", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", maxText)})
+	}
+	if len(fields) > 0 {
+		writeProblem(c, errValidation("the task call is not valid", fields...))
+		return
+	}
 	var res workflows.TaskResult
-	err := s.update(c.Request.Context(), st.ID, update, workflows.TaskInput{
-		Actor: ref(me), Groups: me.Groups, Task: taskID, Outputs: body.Outputs,
-	}, &res)
-	if err != nil {
+	if err := s.update(c.Request.Context(), st.ID, update, in, &res); err != nil {
 		s.failWorkflow(c, st.ID, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -69,7 +70,7 @@ func LoadWith(known Known, paths ...string) (*Bundle, error) {
 			if err != nil {
 				return err
 			}
-			b.add(path, data, e)
+			b.add(path, []byte(ExpandEnv(string(data))), e)
 			return nil
 		})
 		if err != nil {
@@ -250,3 +251,24 @@ func copySet(m map[string]bool) map[string]bool {
 	}
 	return out
 }
+
+// DefaultHooksURL is where `esm dev` serves the demo automation endpoint of the examples.
+const DefaultHooksURL = "http://127.0.0.1:8091/hooks"
+
+// ExpandEnv replaces ${ESM_...} in catalog files with the environment's value (ESM_HOOKS_URL
+// defaults to DefaultHooksURL), so a catalog can name its automation endpoints per
+// installation. Other ${...} are left alone. The expanded value is what gets stored and pinned.
+func ExpandEnv(s string) string {
+	return envRef.ReplaceAllStringFunc(s, func(m string) string {
+		name := m[2 : len(m)-1]
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+		if name == "ESM_HOOKS_URL" {
+			return DefaultHooksURL
+		}
+		return ""
+	})
+}
+
+var envRef = regexp.MustCompile(`\$\{ESM_[A-Z0-9_]+\}`)

@@ -24,8 +24,15 @@ var Statuses = []string{StatusPendingApproval, StatusInFulfilment, StatusWaiting
 
 // Terminal reports whether a request in this status will never change again.
 func Terminal(status string) bool {
-	switch status {
-	case StatusResolved, StatusRejected, StatusCancelled, StatusFailed:
+	return terminal[status]
+}
+
+var terminal = map[string]bool{StatusResolved: true, StatusRejected: true, StatusCancelled: true, StatusFailed: true}
+
+// TaskClosed reports whether a task will not change again (but for compensation).
+func TaskClosed(state string) bool {
+	switch state {
+	case TaskDone, TaskFailed, TaskSkipped, TaskCancelled:
 		return true
 	}
 	return false
@@ -41,10 +48,13 @@ const (
 	ApprovalApproved = "approved"
 	ApprovalRejected = "rejected"
 
-	TaskWaiting   = "waiting" // its turn has not come
-	TaskOpen      = "open"    // in the group's queue, unclaimed
-	TaskClaimed   = "claimed" // someone is working on it
-	TaskDone      = "done"
+	TaskWaiting   = "waiting"   // its turn has not come
+	TaskOpen      = "open"      // in the group's queue, unclaimed
+	TaskClaimed   = "claimed"   // someone is working on it
+	TaskRunning   = "running"   // an automation is making its call
+	TaskDone      = "done"      // finished, with its outputs
+	TaskFailed    = "failed"    // could not be done
+	TaskSkipped   = "skipped"   // its condition does not hold
 	TaskCancelled = "cancelled" // the request was cancelled before the task was done
 )
 
@@ -181,10 +191,17 @@ type TaskState struct {
 	Group    string         `json:"group"`
 	Kind     string         `json:"kind"`
 	State    string         `json:"state"`
+	Needs    []string       `json:"needs,omitempty"`
 	Assignee string         `json:"assignee,omitempty"`
 	Outputs  map[string]any `json:"outputs,omitempty"`
-	OpenedAt *time.Time     `json:"opened_at,omitempty"`
-	ClosedAt *time.Time     `json:"closed_at,omitempty"`
+	// Reason says why the task failed or was skipped.
+	Reason string `json:"reason,omitempty"`
+	// Fallback is set when a failed automation became a manual task.
+	Fallback bool `json:"fallback,omitempty"`
+	// Compensation is the outcome of undoing the task: "done" or "failed: ...".
+	Compensation string     `json:"compensation,omitempty"`
+	OpenedAt     *time.Time `json:"opened_at,omitempty"`
+	ClosedAt     *time.Time `json:"closed_at,omitempty"`
 }
 
 // Event is one entry of a request's audit trail.

@@ -159,3 +159,32 @@ func TestMoneyAndDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestRender(t *testing.T) {
+	call := HTTPCall{Method: "POST", URL: "http://hr.test/{{request.id}}/accounts",
+		Headers: map[string]string{"X-By": "{{requester.id}}"},
+		Body:    map[string]any{"seats": "{{quantity}}", "note": "for {{form.name}}", "list": []any{"{{tasks.a.outputs.id}}"}}}
+	vars := map[string]any{"request": map[string]any{"id": "REQ-000001"}, "requester": map[string]any{"id": "alice"},
+		"quantity": 3, "form": map[string]any{"name": "Jo"}, "tasks": map[string]any{"a": map[string]any{"outputs": map[string]any{"id": "A-1"}}}}
+	r, err := call.Render(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := r.Body.(map[string]any)
+	if r.URL != "http://hr.test/REQ-000001/accounts" || r.Headers["X-By"] != "alice" || body["seats"] != 3 ||
+		body["note"] != "for Jo" || body["list"].([]any)[0] != "A-1" {
+		t.Errorf("rendered %+v", r)
+	}
+	call.Body = map[string]any{"x": "{{tasks.b.outputs.id}}"}
+	if _, err := call.Render(vars); err == nil || !strings.Contains(err.Error(), "tasks.b.outputs.id") {
+		t.Errorf("a hole in the call: %v", err)
+	}
+}
+
+func TestExpandEnv(t *testing.T) {
+	t.Setenv("ESM_HOOKS_URL", "http://hooks.test")
+	got := ExpandEnv(`url: ${ESM_HOOKS_URL}/a, keep: ${HOME} $ref {{form.x}}`)
+	if got != `url: http://hooks.test/a, keep: ${HOME} $ref {{form.x}}` {
+		t.Errorf("%q", got)
+	}
+}

@@ -198,22 +198,55 @@ func (s ApprovalStep) Required(n int) int {
 	return 1
 }
 
-// Fulfilment is the plan of tasks that deliver the service, run in order.
+// Fulfilment is the plan of tasks that deliver the service: a graph in which every task whose
+// needs are done starts, in parallel with the others.
 type Fulfilment struct {
 	Tasks []TaskSpec `yaml:"tasks" json:"tasks"`
 }
 
 // Task kinds.
 const (
-	TaskManual = "manual"
+	TaskManual    = "manual"    // a fulfiller group does it
+	TaskAutomated = "automated" // an HTTP call does it
+)
+
+// On a task's failure.
+const (
+	OnFailureFail     = "fail"     // the request fails; what was done stays done
+	OnFailureRollback = "rollback" // the completed automated tasks are compensated, newest first
 )
 
 // TaskSpec is one unit of fulfilment.
 type TaskSpec struct {
-	ID    string `yaml:"id" json:"id"`
-	Name  string `yaml:"name" json:"name"`
-	Group string `yaml:"group" json:"group"`
-	Kind  string `yaml:"kind,omitempty" json:"kind,omitempty"`
+	ID    string   `yaml:"id" json:"id"`
+	Name  string   `yaml:"name" json:"name"`
+	Group string   `yaml:"group" json:"group"`
+	Kind  string   `yaml:"kind,omitempty" json:"kind,omitempty"`
+	Needs []string `yaml:"needs,omitempty" json:"needs,omitempty"`
+	// When, a CEL condition over form, quantity, requester and quote, makes the task apply
+	// only when it holds; a task that does not apply counts as done for those who need it.
+	When string `yaml:"when,omitempty" json:"when,omitempty"`
+	// Target is how long the task should take.
+	Target Duration `yaml:"target,omitempty" json:"target,omitempty"`
+	// Outputs is a JSON Schema for what the fulfiller records on completion (manual tasks).
+	Outputs map[string]any `yaml:"outputs,omitempty" json:"outputs,omitempty"`
+	// HTTP is the call an automated task makes; its JSON answer becomes the task's outputs.
+	HTTP *HTTPCall `yaml:"http,omitempty" json:"http,omitempty"`
+	// Compensate undoes a completed automated task when the request is cancelled or rolled back.
+	Compensate *HTTPCall `yaml:"compensate,omitempty" json:"compensate,omitempty"`
+	// Fallback "manual" turns a failed automation into a manual task for the group.
+	Fallback  string `yaml:"fallback,omitempty" json:"fallback,omitempty"`
+	OnFailure string `yaml:"on_failure,omitempty" json:"on_failure,omitempty"`
+}
+
+// HTTPCall describes a call. String values in URL, headers and body may hold {{path}}
+// placeholders: request.id, request.number, requester.id, requester.email, service.key, form.X,
+// quantity, tasks.ID.outputs.X. A body value that is exactly one placeholder keeps its type.
+type HTTPCall struct {
+	Method  string            `yaml:"method" json:"method"`
+	URL     string            `yaml:"url" json:"url"`
+	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	Body    map[string]any    `yaml:"body,omitempty" json:"body,omitempty"`
 }
 
 // Hash is the content hash of a definition: two definitions with equal hashes are the same

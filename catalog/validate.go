@@ -2,7 +2,9 @@ package catalog
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
+	"strings"
 )
 
 var keyPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
@@ -39,27 +41,7 @@ func (d Definition) validate(e *errs) {
 	if len(d.Fulfilment.Tasks) == 0 {
 		e.add("fulfilment.tasks", "required", "a service needs at least one fulfilment task")
 	}
-	seen := map[string]bool{}
-	for i, t := range d.Fulfilment.Tasks {
-		p := fmt.Sprintf("fulfilment.tasks[%d]", i)
-		if !keyPattern.MatchString(t.ID) {
-			e.add(p+".id", "pattern", "must be lowercase letters, digits and dashes, starting with a letter (%q)", t.ID)
-		} else if seen[t.ID] {
-			e.add(p+".id", "unique", "task id %q is used twice", t.ID)
-		}
-		seen[t.ID] = true
-		if t.Name == "" {
-			e.add(p+".name", "required", "a task needs a name")
-		}
-		if t.Group == "" {
-			e.add(p+".group", "required", "a task needs a fulfiller group")
-		}
-		switch t.Kind {
-		case "", TaskManual:
-		default:
-			e.add(p+".kind", "enum", "kind must be %q, not %q", TaskManual, t.Kind)
-		}
-	}
+	d.validateTasks(e)
 }
 
 // Normalize fills defaults, so that the stored definition says what it means.
@@ -70,8 +52,17 @@ func (d *Definition) Normalize() {
 		}
 	}
 	for i := range d.Fulfilment.Tasks {
-		if d.Fulfilment.Tasks[i].Kind == "" {
-			d.Fulfilment.Tasks[i].Kind = TaskManual
+		t := &d.Fulfilment.Tasks[i]
+		if t.Kind == "" {
+			t.Kind = TaskManual
+		}
+		if t.OnFailure == "" {
+			t.OnFailure = OnFailureFail
+		}
+		for _, c := range []*HTTPCall{t.HTTP, t.Compensate} {
+			if c != nil && c.Method == "" {
+				c.Method = "POST"
+			}
 		}
 	}
 }
@@ -144,5 +135,127 @@ func (d Definition) validateApproval(e *errs) {
 		if s.RemindAfter < 0 {
 			e.add(p+".remind_after", "minimum", "must be positive")
 		}
+	}
+}
+
+func (d Definition) validateTasks(e *errs) {
+	index := map[string]int{}
+	for i, t := range d.Fulfilment.Tasks {
+		p := fmt.Sprintf("fulfilment.tasks[%d]", i)
+		if !keyPattern.MatchString(t.ID) {
+			e.add(p+".id", "pattern", "must be lowercase letters, digits and dashes, starting with a letter (%q)", t.ID)
+		} else if _, dup := index[t.ID]; dup {
+			e.add(p+".id", "unique", "task id %q is used twice", t.ID)
+		} else {
+			index[t.ID] = i
+		}
+		if t.Name == "" {
+			e.add(p+".name", "required", "a task needs a name")
+		}
+		if t.Group == "" {
+			e.add(p+".group", "required", "a task needs a fulfiller group")
+		}
+		switch t.Kind {
+		case "", TaskManual:
+			if t.HTTP != nil {
+				e.add(p+".http", "kind", "only automated tasks make HTTP calls")
+			}
+		case TaskAutomated:
+			if t.HTTP == nil {
+				e.add(p+".http", "required", "an automated task needs its HTTP call")
+			}
+		default:
+			e.add(p+".kind", "enum", "kind must be %q or %q, not %q", TaskManual, TaskAutomated, t.Kind)
+		}
+		for name, c := range map[string]*HTTPCall{"http": t.HTTP, "compensate": t.Compensate} {
+			if c != nil {
+				c.validate(e, p+"."+name)
+			}
+		}
+		if t.Compensate != nil && t.Kind != TaskAutomated {
+			e.add(p+".compensate", "kind", "only automated tasks are compensated")
+		}
+		switch t.Fallback {
+		case "", TaskManual:
+		default:
+			e.add(p+".fallback", "enum", "fallback is %q or absent", TaskManual)
+		}
+		switch t.OnFailure {
+		case "", OnFailureFail, OnFailureRollback:
+		default:
+			e.add(p+".on_failure", "enum", "on_failure is %q or %q", OnFailureFail, OnFailureRollback)
+		}
+		if t.When != "" {
+			if _, err := CompileCondition(t.When); err != nil {
+				e.add(p+".when", "cel", "%v", err)
+			}
+		}
+		if t.Outputs != nil {
+			if _, err := CompileForm(t.Outputs); err != nil {
+				e.add(p+".outputs", "schema", "the outputs are not a valid JSON Schema: %v", err)
+			}
+		}
+		if t.Target < 0 {
+			e.add(p+".target", "minimum", "must be positive")
+		}
+	}
+	for i, t := range d.Fulfilment.Tasks {
+		for j, n := range t.Needs {
+			if _, ok := index[n]; !ok {
+				e.add(fmt.Sprintf("fulfilment.tasks[%d].needs[%d]", i, j), "reference", "no task %q in this plan", n)
+			}
+		}
+	}
+	if cycle := d.Fulfilment.cycle(); cycle != "" {
+		e.add("fulfilment.tasks", "acyclic", "the tasks need each other in a circle: %s", cycle)
+	}
+}
+
+// cycle returns a description of a dependency cycle, or "".
+func (f Fulfilment) cycle() string {
+	needs := map[string][]string{}
+	for _, t := range f.Tasks {
+		needs[t.ID] = t.Needs
+	}
+	state := map[string]int{} // 0 unseen, 1 on the path, 2 done
+	var path []string
+	var visit func(id string) string
+	visit = func(id string) string {
+		switch state[id] {
+		case 1:
+			return strings.Join(append(path, id), " -> ")
+		case 2:
+			return ""
+		}
+		state[id] = 1
+		path = append(path, id)
+		for _, n := range needs[id] {
+			if _, ok := needs[n]; ok {
+				if c := visit(n); c != "" {
+					return c
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[id] = 2
+		return ""
+	}
+	for _, t := range f.Tasks {
+		if c := visit(t.ID); c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+func (c HTTPCall) validate(e *errs, p string) {
+	switch c.Method {
+	case "", "GET", "POST", "PUT", "PATCH", "DELETE":
+	default:
+		e.add(p+".method", "enum", "method is GET, POST, PUT, PATCH or DELETE, not %q", c.Method)
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		e.add(p+".url", "format", "an absolute http or https URL (%q)", c.URL)
 	}
 }

@@ -83,6 +83,8 @@ func mutate(t *testing.T, edit func(svc map[string]any, doc map[string]any)) str
 	return string(out)
 }
 
+func task0(s map[string]any) map[string]any { return m(m(s["fulfilment"])["tasks"].([]any)[0]) }
+
 func TestBaseIsValid(t *testing.T) {
 	b, err := Parse("base.yaml", []byte(base))
 	if err != nil {
@@ -154,6 +156,45 @@ func TestEveryRule(t *testing.T) {
 		{"task group", func(s, _ map[string]any) { delete(m(m(s["fulfilment"])["tasks"].([]any)[0]), "group") }, "services[0].fulfilment.tasks[0].group", "required"},
 		{"task group exists", func(s, _ map[string]any) { m(m(s["fulfilment"])["tasks"].([]any)[0])["group"] = "elves" }, "services[0].fulfilment.tasks[0].group", "reference"},
 		{"task kind", func(s, _ map[string]any) { m(m(s["fulfilment"])["tasks"].([]any)[0])["kind"] = "magic" }, "services[0].fulfilment.tasks[0].kind", "enum"},
+		{"automated needs a call", func(s, _ map[string]any) { task0(s)["kind"] = "automated" }, "services[0].fulfilment.tasks[0].http", "required"},
+		{"manual makes no call", func(s, _ map[string]any) { task0(s)["http"] = map[string]any{"url": "http://x.test/a"} }, "services[0].fulfilment.tasks[0].http", "kind"},
+		{"call url", func(s, _ map[string]any) {
+			task0(s)["kind"] = "automated"
+			task0(s)["http"] = map[string]any{"url": "ftp://x.test/a"}
+		}, "services[0].fulfilment.tasks[0].http.url", "format"},
+		{"call method", func(s, _ map[string]any) {
+			task0(s)["kind"] = "automated"
+			task0(s)["http"] = map[string]any{"url": "http://x.test/a", "method": "FETCH"}
+		}, "services[0].fulfilment.tasks[0].http.method", "enum"},
+		{"compensate automated only", func(s, _ map[string]any) { task0(s)["compensate"] = map[string]any{"url": "http://x.test/a"} }, "services[0].fulfilment.tasks[0].compensate", "kind"},
+		{"needs exist", func(s, _ map[string]any) { task0(s)["needs"] = []any{"ghost"} }, "services[0].fulfilment.tasks[0].needs[0]", "reference"},
+		{"no cycles", func(s, _ map[string]any) {
+			f := m(s["fulfilment"])
+			f["tasks"] = []any{
+				map[string]any{"id": "a", "name": "A", "group": "it-service-desk", "needs": []any{"b"}},
+				map[string]any{"id": "b", "name": "B", "group": "it-service-desk", "needs": []any{"a"}},
+			}
+		}, "services[0].fulfilment.tasks", "acyclic"},
+		{"fallback", func(s, _ map[string]any) { task0(s)["fallback"] = "robot" }, "services[0].fulfilment.tasks[0].fallback", "enum"},
+		{"on_failure", func(s, _ map[string]any) { task0(s)["on_failure"] = "explode" }, "services[0].fulfilment.tasks[0].on_failure", "enum"},
+		{"task condition", func(s, _ map[string]any) { task0(s)["when"] = "form.model ==" }, "services[0].fulfilment.tasks[0].when", "cel"},
+		{"outputs schema", func(s, _ map[string]any) { task0(s)["outputs"] = map[string]any{"type": "thing"} }, "services[0].fulfilment.tasks[0].outputs", "schema"},
+		{"step condition", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[0])["when"] = "quote.total >" }, "services[0].approval.steps[0].when", "cel"},
+		{"auto-approval", func(s, _ map[string]any) { m(s["approval"])["auto_approve"] = "quote.total <" }, "services[0].approval.auto_approve", "cel"},
+		{"quorum", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[0])["mode"] = "quorum" }, "services[0].approval.steps[0].quorum", "minimum"},
+		{"percent", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[0])["mode"] = "percent" }, "services[0].approval.steps[0].percent", "range"},
+		{"levels", func(s, _ map[string]any) { m(m(m(s["approval"])["steps"].([]any)[1])["approvers"])["levels"] = 2 }, "services[0].approval.steps[1].approvers.levels", "range"},
+		{"department head", func(s, _ map[string]any) { m(m(m(s["approval"])["steps"].([]any)[0])["approvers"])["department_head"] = "mine" }, "services[0].approval.steps[0].approvers.department_head", "enum"},
+		{"escalation target", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[0])["escalate"] = map[string]any{"after": "1d", "to": "ceo"} }, "services[0].approval.steps[0].escalate.to", "enum"},
+		{"escalation group", func(s, _ map[string]any) {
+			m(m(s["approval"])["steps"].([]any)[0])["escalate"] = map[string]any{"after": "1d", "to": "group", "group": "ghosts"}
+		}, "services[0].approval.steps[0].escalate.group", "reference"},
+		{"expiry outcome", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[0])["expire"] = map[string]any{"after": "1d", "outcome": "shrug"} }, "services[0].approval.steps[0].expire.outcome", "enum"},
+		{"escalation before expiry", func(s, _ map[string]any) {
+			st := m(m(s["approval"])["steps"].([]any)[0])
+			st["escalate"] = map[string]any{"after": "3d", "to": "manager"}
+			st["expire"] = map[string]any{"after": "2d", "outcome": "reject"}
+		}, "services[0].approval.steps[0].escalate.after", "maximum"},
 		{"sla priority", func(s, _ map[string]any) {
 			m(m(s["sla"])["targets"])["urgent"] = map[string]any{"response": "1h", "resolution": "2h"}
 		}, "services[0].sla.targets.urgent", "enum"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/esmhq/esm/api"
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/examples/hooks"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
 	"github.com/esmhq/esm/worker"
@@ -36,6 +37,8 @@ type env struct {
 	tc     client.Client
 	url    string
 	router routers.Router
+	// hooks is the automation endpoint the catalog's automated tasks call in this env.
+	hooks *hooks.Receiver
 	// stop stops the worker and the API, as a crash or a restart would.
 	stop func()
 }
@@ -58,6 +61,10 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	e := &env{t: t, hooks: hooks.New()}
+	hooksSrv := httptest.NewServer(e.hooks)
+	t.Cleanup(hooksSrv.Close)
+	t.Setenv("ESM_HOOKS_URL", hooksSrv.URL+"/hooks")
 	if apply {
 		b, err := catalog.Load(catalogPaths...)
 		if err != nil {
@@ -90,7 +97,7 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 		t.Fatal(err)
 	}
 	stopped := false
-	e := &env{t: t, store: s, tc: tc, url: srv.URL, router: router}
+	e.store, e.tc, e.url, e.router = s, tc, srv.URL, router
 	e.stop = func() {
 		if stopped {
 			return

@@ -89,12 +89,22 @@ func TestWalkthrough(t *testing.T) {
 			if err != nil || len(events) != len(want) {
 				t.Errorf("audit trail: %v %v", events, err)
 			}
+			// The workflow closes a moment after the last answer (its task workflows end first).
+			run := e.tc.GetWorkflow(context.Background(), workflows.RequestWorkflowID(id), "")
+			var result workflows.RequestResult
+			if err := run.Get(context.Background(), &result); err != nil || result.Status != "resolved" {
+				t.Errorf("workflow result %+v, %v", result, err)
+			}
 			desc, err := e.tc.DescribeWorkflowExecution(context.Background(), workflows.RequestWorkflowID(id), "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if st := desc.WorkflowExecutionInfo.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 				t.Errorf("workflow %s is %v", workflows.RequestWorkflowID(id), st)
+			}
+			child, err := e.tc.DescribeWorkflowExecution(context.Background(), workflows.TaskWorkflowID(id, "prepare"), "")
+			if err != nil || child.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+				t.Errorf("the task workflow: %v %v", child, err)
 			}
 		})
 	}

@@ -32,6 +32,8 @@ func Register(r worker.Registry, s *store.Store, n activities.Notifier) {
 		n = activities.LogNotifier{}
 	}
 	r.RegisterWorkflow(workflows.ServiceRequest)
+	r.RegisterWorkflow(workflows.FulfilmentTask)
+	r.RegisterActivity(&activities.Fulfilment{})
 	r.RegisterActivity(&activities.Directory{Store: s})
 	r.RegisterActivity(&activities.Projection{Store: s})
 	r.RegisterActivity(&activities.Notifications{Notifier: n})

@@ -363,6 +363,7 @@ func (w *requestWorkflow) decide(ctx workflow.Context, in DecisionInput) (Decisi
 		onBehalf = " on behalf of " + a.Name
 	}
 	if in.Decision == catalog.DecisionRequestInfo {
+		w.resumeTo = catalog.StatusPendingApproval
 		w.state.Status = catalog.StatusWaitingOnRequester
 		w.pausedAt = workflow.Now(ctx).UTC()
 		w.event(ctx, "approval.info_requested", in.Actor.ID, fmt.Sprintf("step %q%s asks: %s", step.Name, onBehalf, in.Comment))

@@ -21,7 +21,11 @@ const (
 	CancelUpdate       = "cancel"
 	CommentUpdate      = "comment"
 	ClaimTaskUpdate    = "claim_task"
+	ReleaseTaskUpdate  = "release_task"
+	AssignTaskUpdate   = "assign_task"
 	CompleteTaskUpdate = "complete_task"
+	FailTaskUpdate     = "fail_task"
+	AskTaskUpdate      = "ask_task"
 	StateQuery         = "state"
 )
 

@@ -78,12 +78,18 @@ type DecisionResult struct {
 	Step   int
 }
 
-// TaskInput claims or completes a task. Groups are the actor's groups from the directory.
+// TaskInput acts on a task. Groups are the actor's groups from the directory; Lead says the
+// actor leads the task's group (the API knows).
 type TaskInput struct {
 	Actor   catalog.PersonRef
 	Groups  []string
+	Lead    bool
 	Task    string
 	Outputs map[string]any
+	// Reason is why a task failed, or the question asked of the requester.
+	Reason string
+	// Assignee is whom a lead assigns the task to.
+	Assignee string
 }
 
 // TaskResult is the task and request status after the change.
@@ -121,8 +127,16 @@ type requestWorkflow struct {
 	cancelReason    string
 	// pausedAt is when the request began waiting on the requester.
 	pausedAt time.Time
-	// pending counts notifications in flight; the workflow ends after them.
+	// resumeTo is the status to go back to when the requester answers.
+	resumeTo string
+	// pending counts notifications and signals in flight; the workflow ends after them.
 	pending int
+
+	// children are the task workflows; completedAutomated lists automated tasks in the order they
+	// completed (compensation goes the other way); taskChanges moves on with every task change.
+	children           map[string]workflow.ChildWorkflowFuture
+	completedAutomated []string
+	taskChanges        int
 }
 
 func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
@@ -151,7 +165,7 @@ func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
 	}
 	for _, t := range d.Fulfilment.Tasks {
 		w.state.Tasks = append(w.state.Tasks, catalog.TaskState{
-			Ref: catalog.TaskRef(id, t.ID), ID: t.ID, Name: t.Name, Group: t.Group, Kind: t.Kind, State: catalog.TaskWaiting,
+			Ref: catalog.TaskRef(id, t.ID), ID: t.ID, Name: t.Name, Group: t.Group, Kind: t.Kind, State: catalog.TaskWaiting, Needs: t.Needs,
 		})
 	}
 	w.event(ctx, "submitted", in.Requester.ID, fmt.Sprintf("%s v%d, priority %s", d.Key, in.Version, in.Priority))
@@ -185,16 +199,29 @@ func (w *requestWorkflow) setup(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: w.validateComment}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, ClaimTaskUpdate, w.claim,
-		workflow.UpdateHandlerOptions{Validator: w.validateClaim}); err != nil {
-		return err
+	for _, u := range []struct {
+		name      string
+		handler   func(workflow.Context, TaskInput) (TaskResult, error)
+		validator func(TaskInput) error
+	}{
+		{ClaimTaskUpdate, w.claim, w.validateClaim},
+		{ReleaseTaskUpdate, w.release, w.validateRelease},
+		{AssignTaskUpdate, w.assign, w.validateAssign},
+		{CompleteTaskUpdate, w.complete, w.validateComplete},
+		{FailTaskUpdate, w.fail, w.validateFail},
+		{AskTaskUpdate, w.ask, w.validateAsk},
+	} {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler,
+			workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
+			return err
+		}
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, CompleteTaskUpdate, w.complete,
-		workflow.UpdateHandlerOptions{Validator: w.validateComplete})
+	return nil
 }
 
 func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 	workflow.Go(ctx, w.projector)
+	workflow.Go(ctx, w.onTaskEvents)
 	w.upsertSearchAttributes(ctx)
 
 	outcome, err := w.approve(ctx)
@@ -207,29 +234,8 @@ func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 		return w.finish(ctx, catalog.StatusRejected, w.state.Reason)
 	}
 	w.state.Status = catalog.StatusInFulfilment
-	for i := range w.state.Tasks {
-		if !w.fulfil(ctx, i) {
-			for j := range w.state.Tasks {
-				if t := &w.state.Tasks[j]; t.State != catalog.TaskDone {
-					t.State = catalog.TaskCancelled
-				}
-			}
-			return w.finish(ctx, catalog.StatusCancelled, w.cancelReason)
-		}
-	}
-	return w.finish(ctx, catalog.StatusResolved, "")
-}
-
-// fulfil opens task i and waits until it is done; false if the request was cancelled instead.
-func (w *requestWorkflow) fulfil(ctx workflow.Context, i int) bool {
-	t := &w.state.Tasks[i]
-	now := workflow.Now(ctx).UTC()
-	t.State = catalog.TaskOpen
-	t.OpenedAt = &now
-	w.state.Stage = "fulfilment: " + t.ID
-	w.event(ctx, "task.opened", "", fmt.Sprintf("%s for group %s", t.Name, t.Group))
-	_ = w.rest(ctx, func() bool { return w.state.Tasks[i].State == catalog.TaskDone || w.cancelRequested }, 0, "")
-	return w.state.Tasks[i].State == catalog.TaskDone
+	status, reason := w.fulfilPlan(ctx)
+	return w.finish(ctx, status, reason)
 }
 
 func (w *requestWorkflow) finish(ctx workflow.Context, status, reason string) (RequestResult, error) {
@@ -322,8 +328,8 @@ func (w *requestWorkflow) comment(ctx workflow.Context, in CommentInput) (Change
 				}
 			}
 		}
-		w.state.Status = catalog.StatusPendingApproval
-		w.event(ctx, "info.answered", in.Actor.ID, fmt.Sprintf("after %s; the approval resumes", paused.Round(time.Second)))
+		w.state.Status = w.resumeTo
+		w.event(ctx, "info.answered", in.Actor.ID, fmt.Sprintf("after %s; the request resumes", paused.Round(time.Second)))
 	}
 	w.awaitRest(ctx)
 	return ChangeResult{Status: w.state.Status}, nil
@@ -373,71 +379,4 @@ func (w *requestWorkflow) upsertSearchAttributes(ctx workflow.Context) {
 	if err != nil {
 		workflow.GetLogger(ctx).Error("upsert search attributes", "error", err)
 	}
-}
-
-// --- tasks ---
-
-func (w *requestWorkflow) task(id string) *catalog.TaskState {
-	for i := range w.state.Tasks {
-		if w.state.Tasks[i].ID == id {
-			return &w.state.Tasks[i]
-		}
-	}
-	return nil
-}
-
-// validateTask checks the common rules of claim and complete.
-func (w *requestWorkflow) validateTask(in TaskInput) (*catalog.TaskState, error) {
-	t := w.task(in.Task)
-	if t == nil {
-		return nil, temporal.NewApplicationError(fmt.Sprintf("request %s has no task %q", w.state.ID, in.Task), ErrNotFound)
-	}
-	member := false
-	for _, g := range in.Groups {
-		member = member || g == t.Group
-	}
-	if !member {
-		return nil, temporal.NewApplicationError(fmt.Sprintf("%s is not in group %s", in.Actor.ID, t.Group), ErrForbidden)
-	}
-	if t.State != catalog.TaskOpen && t.State != catalog.TaskClaimed {
-		return nil, temporal.NewApplicationError(fmt.Sprintf("task %s is %s", t.Ref, t.State), ErrConflict)
-	}
-	if t.State == catalog.TaskClaimed && t.Assignee != in.Actor.ID {
-		return nil, temporal.NewApplicationError(fmt.Sprintf("task %s is claimed by %s", t.Ref, t.Assignee), ErrConflict)
-	}
-	return t, nil
-}
-
-func (w *requestWorkflow) validateClaim(in TaskInput) error {
-	t, err := w.validateTask(in)
-	if err == nil && t.State == catalog.TaskClaimed {
-		return temporal.NewApplicationError(fmt.Sprintf("you already claimed task %s", t.Ref), ErrConflict)
-	}
-	return err
-}
-
-func (w *requestWorkflow) claim(ctx workflow.Context, in TaskInput) (TaskResult, error) {
-	t := w.task(in.Task)
-	t.State = catalog.TaskClaimed
-	t.Assignee = in.Actor.ID
-	w.event(ctx, "task.claimed", in.Actor.ID, t.Name)
-	w.awaitRest(ctx)
-	return TaskResult{Task: *w.task(in.Task), Status: w.state.Status, Request: w.state.ID}, nil
-}
-
-func (w *requestWorkflow) validateComplete(in TaskInput) error {
-	_, err := w.validateTask(in)
-	return err
-}
-
-func (w *requestWorkflow) complete(ctx workflow.Context, in TaskInput) (TaskResult, error) {
-	t := w.task(in.Task)
-	now := workflow.Now(ctx).UTC()
-	t.State = catalog.TaskDone
-	t.Assignee = in.Actor.ID
-	t.Outputs = in.Outputs
-	t.ClosedAt = &now
-	w.event(ctx, "task.completed", in.Actor.ID, t.Name)
-	w.awaitRest(ctx)
-	return TaskResult{Task: *w.task(in.Task), Status: w.state.Status, Request: w.state.ID}, nil
 }

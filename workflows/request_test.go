@@ -52,6 +52,9 @@ func (s *requestSuite) SetupTest() {
 	s.env.RegisterActivity(dir.ResolveApprovers)
 	s.env.RegisterActivity(proj.Project)
 	s.env.RegisterActivity(&activities.Notifications{Notifier: recorder{s}})
+	s.env.RegisterWorkflow(FulfilmentTask)
+	var ful *activities.Fulfilment
+	s.env.RegisterActivity(ful.Call)
 	s.env.OnActivity(proj.Project, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ProjectInput) (activities.ProjectResult, error) {
 			s.projected = append(s.projected, in.State)

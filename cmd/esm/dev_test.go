@@ -168,6 +168,8 @@ func TestDevRestart(t *testing.T) {
 		"TEMPORAL_ADDRESS=127.0.0.1:" + freePort(t),
 		"ESM_UI_PORT=" + freePort(t),
 		"ESM_ADDR=127.0.0.1:" + freePort(t),
+		"ESM_HOOKS_ADDR=127.0.0.1:" + freePort(t),
+		"ESM_HOOKS_URL=",
 		"DATABASE_URL=", // the embedded SQLite database under .data/
 	}
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/api"
+	"github.com/esmhq/esm/examples/hooks"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/worker"
 	"github.com/esmhq/esm/workflows"
@@ -111,17 +112,40 @@ func runDev(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	defer tc.Close()
+	hooksAddr := env("ESM_HOOKS_ADDR", "127.0.0.1:8091")
+	if os.Getenv("ESM_HOOKS_URL") == "" {
+		os.Setenv("ESM_HOOKS_URL", "http://"+hooksAddr+"/hooks")
+	}
 	return withStore(ctx, cfg, true, func(s *store.Store) error {
 		if err := applyCatalog(ctx, s, []string{env("ESM_CATALOG", "examples")}, out); err != nil {
 			return err
 		}
 		g, gctx := errgroup.WithContext(ctx)
+		// The demo automation endpoint the example catalog's automated tasks call.
+		g.Go(func() error { return serveHooks(gctx, hooksAddr, cfg) })
 		g.Go(func() error { return workLoop(gctx, tc, s) })
 		g.Go(func() error {
 			return listenAndServe(gctx, cfg, s, tc, func(addr string) { printBanner(ctx, cfg, s, addr, out) })
 		})
 		return g.Wait()
 	})
+}
+
+func serveHooks(ctx context.Context, addr string, cfg config) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("demo hooks on %s (set ESM_HOOKS_ADDR): %w", addr, err)
+	}
+	srv := &http.Server{Handler: hooks.New(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	cfg.Log.Info("demo automation hooks listening", "addr", addr)
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // ensureTemporal starts bin/temporal start-dev with a database file under .data/ unless a server

@@ -1,0 +1,484 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/esmhq/esm/activities"
+	"github.com/esmhq/esm/catalog"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Signals between a request and its task workflows.
+const (
+	// TaskFinishSignal tells a task workflow how its manual work ended (request -> task).
+	TaskFinishSignal = "finish"
+	// TaskEventSignal tells the request that a task changed on its own (task -> request): an
+	// automation failed and fell back to the group.
+	TaskEventSignal = "task_event"
+)
+
+// TaskWorkflowID is the workflow id of one task of a request: request/REQ-000042/task/prepare.
+func TaskWorkflowID(requestID, taskID string) string {
+	return RequestWorkflowID(requestID) + "/task/" + taskID
+}
+
+// FulfilmentTaskInput starts one task.
+type FulfilmentTaskInput struct {
+	Request string
+	Parent  string
+	Spec    catalog.TaskSpec
+	// Call is the automated task's call, rendered by the request.
+	Call *catalog.Rendered
+}
+
+// FulfilmentTaskResult is how the task ended: done (with outputs), failed or cancelled.
+type FulfilmentTaskResult struct {
+	State   string
+	Outputs map[string]any
+	Reason  string
+}
+
+// TaskFinish is the outcome of manual work, sent by the request.
+type TaskFinish struct {
+	State   string
+	Outputs map[string]any
+	Reason  string
+	Actor   string
+}
+
+// TaskEvent is a change a task workflow reports to its request.
+type TaskEvent struct {
+	Task   string
+	Type   string // "fallback"
+	Detail string
+}
+
+// IdempotencyKey of a task's call: the same on every retry, every worker restart.
+func IdempotencyKey(requestID, taskID string) string { return requestID + "." + taskID }
+
+// FulfilmentTask runs one task of a request as a workflow of its own, so that each
+// department's part shows on its own in the Temporal UI. An automated task makes its call; a
+// manual task (or an automation that fell back to its group) waits for the request to say how
+// the work ended.
+func FulfilmentTask(ctx workflow.Context, in FulfilmentTaskInput) (FulfilmentTaskResult, error) {
+	finish := workflow.GetSignalChannel(ctx, TaskFinishSignal)
+	if in.Spec.Kind == catalog.TaskAutomated && in.Call != nil {
+		res, err := callOut(ctx, *in.Call, IdempotencyKey(in.Request, in.Spec.ID), in.Spec.Name)
+		if err == nil {
+			return FulfilmentTaskResult{State: catalog.TaskDone, Outputs: res.Outputs}, nil
+		}
+		if temporal.IsCanceledError(err) {
+			return FulfilmentTaskResult{State: catalog.TaskCancelled}, nil
+		}
+		if in.Spec.Fallback != catalog.TaskManual {
+			return FulfilmentTaskResult{State: catalog.TaskFailed, Reason: err.Error()}, nil
+		}
+		ev := TaskEvent{Task: in.Spec.ID, Type: "fallback", Detail: err.Error()}
+		if err := workflow.SignalExternalWorkflow(ctx, in.Parent, "", TaskEventSignal, ev).Get(ctx, nil); err != nil {
+			return FulfilmentTaskResult{State: catalog.TaskFailed, Reason: "fallback: " + err.Error()}, nil
+		}
+	}
+	var f TaskFinish
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(finish, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &f) })
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { f.State = catalog.TaskCancelled })
+	sel.Select(ctx)
+	return FulfilmentTaskResult{State: f.State, Outputs: f.Outputs, Reason: f.Reason}, nil
+}
+
+// callOut makes one HTTP call with backoff; 4xx answers are not retried.
+func callOut(ctx workflow.Context, call catalog.Rendered, key, what string) (activities.CallResult, error) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// A call that hangs (or a worker that dies during it) is retried after 15 seconds; the
+		// idempotency key makes the retry safe.
+		StartToCloseTimeout: 15 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
+			MaximumInterval: time.Minute, MaximumAttempts: 8, NonRetryableErrorTypes: []string{activities.ErrHTTPRefused}},
+		Summary: fmt.Sprintf("%s: %s %s", what, call.Method, call.URL),
+	})
+	var f *activities.Fulfilment
+	var res activities.CallResult
+	err := workflow.ExecuteActivity(actx, f.Call, activities.CallInput{Call: call, IdempotencyKey: key}).Get(ctx, &res)
+	return res, err
+}
+
+// --- the plan, from the request's side ---
+
+// templateVars are what a call's placeholders may name.
+func (w *requestWorkflow) templateVars() map[string]any {
+	tasks := map[string]any{}
+	for _, t := range w.state.Tasks {
+		outputs := map[string]any{}
+		for k, v := range t.Outputs {
+			outputs[k] = v
+		}
+		tasks[t.ID] = map[string]any{"outputs": outputs, "state": t.State}
+	}
+	return map[string]any{
+		"request":   map[string]any{"id": w.state.ID, "number": w.state.Number},
+		"requester": map[string]any{"id": w.in.Requester.ID, "name": w.in.Requester.Name, "email": w.in.Requester.Email, "department": w.in.Requester.Department},
+		"service":   map[string]any{"key": w.state.Service.Key, "version": w.state.Service.Version},
+		"form":      w.in.Form,
+		"quantity":  w.in.Quantity,
+		"tasks":     tasks,
+	}
+}
+
+func (w *requestWorkflow) spec(id string) catalog.TaskSpec {
+	for _, s := range w.in.Definition.Fulfilment.Tasks {
+		if s.ID == id {
+			return s
+		}
+	}
+	return catalog.TaskSpec{}
+}
+
+// fulfilPlan runs the tasks as a graph: every task whose needs are done (or skipped) starts, in
+// parallel with the others, as a child workflow. It ends when every task is done or skipped, a
+// task fails, or the request is cancelled; failing and cancelling compensate as the plan says.
+func (w *requestWorkflow) fulfilPlan(ctx workflow.Context) (string, string) {
+	vars := catalog.ConditionVars(w.in.Form, w.in.Quantity, w.in.Requester, w.in.Quote)
+	for i := range w.state.Tasks {
+		t := &w.state.Tasks[i]
+		if when := w.spec(t.ID).When; when != "" {
+			ok, err := catalog.Holds(when, vars)
+			if err == nil && !ok {
+				t.State, t.Reason = catalog.TaskSkipped, "its condition does not hold: "+when
+				w.event(ctx, "task.skipped", "", fmt.Sprintf("%s: %s", t.Name, when))
+			}
+		}
+	}
+	childCtx, cancelChildren := workflow.WithCancel(ctx)
+	w.children = map[string]workflow.ChildWorkflowFuture{}
+	for {
+		if w.cancelRequested {
+			cancelChildren()
+			w.closeOpenTasks(ctx)
+			w.compensate(ctx)
+			return catalog.StatusCancelled, w.cancelReason
+		}
+		for i := range w.state.Tasks {
+			if t := &w.state.Tasks[i]; t.State == catalog.TaskFailed {
+				cancelChildren()
+				w.closeOpenTasks(ctx)
+				reason := fmt.Sprintf("task %q failed: %s", t.Name, t.Reason)
+				if w.spec(t.ID).OnFailure == catalog.OnFailureRollback {
+					w.compensate(ctx)
+				}
+				return catalog.StatusFailed, reason
+			}
+		}
+		done := true
+		for i := range w.state.Tasks {
+			t := &w.state.Tasks[i]
+			if t.State == catalog.TaskWaiting && w.ready(t) {
+				w.startTask(ctx, childCtx, i)
+			}
+			done = done && (t.State == catalog.TaskDone || t.State == catalog.TaskSkipped)
+		}
+		if done {
+			return catalog.StatusResolved, ""
+		}
+		seen := w.taskChanges
+		_ = w.rest(ctx, func() bool { return w.taskChanges != seen || w.cancelRequested }, 0, "")
+	}
+}
+
+// ready reports whether every task t needs is done or skipped.
+func (w *requestWorkflow) ready(t *catalog.TaskState) bool {
+	for _, n := range t.Needs {
+		if d := w.task(n); d == nil || (d.State != catalog.TaskDone && d.State != catalog.TaskSkipped) {
+			return false
+		}
+	}
+	return true
+}
+
+// startTask starts task i as a child workflow and follows its result.
+func (w *requestWorkflow) startTask(ctx, childCtx workflow.Context, i int) {
+	t := &w.state.Tasks[i]
+	spec := w.spec(t.ID)
+	now := workflow.Now(ctx).UTC()
+	t.OpenedAt = &now
+	in := FulfilmentTaskInput{Request: w.state.ID, Parent: workflow.GetInfo(ctx).WorkflowExecution.ID, Spec: spec}
+	if spec.Kind == catalog.TaskAutomated {
+		call, err := spec.HTTP.Render(w.templateVars())
+		if err != nil {
+			t.State, t.Reason = catalog.TaskFailed, "the call could not be built: "+err.Error()
+			w.event(ctx, "task.failed", "", fmt.Sprintf("%s: %s", t.Name, t.Reason))
+			w.taskChanges++
+			return
+		}
+		in.Call = &call
+		t.State = catalog.TaskRunning
+		w.event(ctx, "task.started", "", fmt.Sprintf("%s: %s %s", t.Name, call.Method, call.URL))
+	} else {
+		t.State = catalog.TaskOpen
+		w.event(ctx, "task.opened", "", fmt.Sprintf("%s for group %s", t.Name, t.Group))
+	}
+	w.state.Stage = "fulfilment: " + t.ID
+	cctx := workflow.WithChildOptions(childCtx, workflow.ChildWorkflowOptions{
+		WorkflowID:    TaskWorkflowID(w.state.ID, t.ID),
+		TaskQueue:     TaskQueue,
+		StaticSummary: fmt.Sprintf("%s: %s (%s, %s)", w.state.ID, t.Name, t.Kind, t.Group),
+		StaticDetails: fmt.Sprintf("Task %s of %s for %s", t.ID, w.state.Service.Name, w.state.Requester.Name),
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, FulfilmentTask, in)
+	w.children[t.ID] = f
+	id := t.ID
+	w.pending++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { w.pending-- }()
+		var res FulfilmentTaskResult
+		err := f.Get(ctx, &res)
+		t := w.task(id)
+		if catalog.TaskClosed(t.State) {
+			return // a manual outcome the request recorded already, or a cancellation
+		}
+		now := workflow.Now(ctx).UTC()
+		switch {
+		case err != nil:
+			t.State, t.Reason = catalog.TaskFailed, err.Error()
+		case res.State == catalog.TaskDone:
+			t.State, t.Outputs = catalog.TaskDone, res.Outputs
+			w.completedAutomated = append(w.completedAutomated, id)
+		case res.State == catalog.TaskCancelled:
+			t.State = catalog.TaskCancelled
+		default:
+			t.State, t.Reason = catalog.TaskFailed, res.Reason
+		}
+		t.ClosedAt = &now
+		switch t.State {
+		case catalog.TaskDone:
+			w.event(ctx, "task.completed", "automation", t.Name)
+		case catalog.TaskFailed:
+			w.event(ctx, "task.failed", "automation", fmt.Sprintf("%s: %s", t.Name, t.Reason))
+		}
+		w.taskChanges++
+	})
+}
+
+// onTaskEvents follows what task workflows report: an automation that fell back to its group.
+func (w *requestWorkflow) onTaskEvents(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, TaskEventSignal)
+	for {
+		var ev TaskEvent
+		ch.Receive(ctx, &ev)
+		t := w.task(ev.Task)
+		if t == nil || ev.Type != "fallback" || t.State != catalog.TaskRunning {
+			continue
+		}
+		t.State, t.Fallback, t.Reason = catalog.TaskOpen, true, ev.Detail
+		w.event(ctx, "task.fallback", "automation", fmt.Sprintf("%s: the automation failed (%s); the task is now in the queue of %s", t.Name, ev.Detail, t.Group))
+		w.taskChanges++
+	}
+}
+
+// closeOpenTasks marks every task not finished as cancelled.
+func (w *requestWorkflow) closeOpenTasks(ctx workflow.Context) {
+	now := workflow.Now(ctx).UTC()
+	for i := range w.state.Tasks {
+		if t := &w.state.Tasks[i]; !catalog.TaskClosed(t.State) {
+			t.State, t.ClosedAt = catalog.TaskCancelled, &now
+		}
+	}
+}
+
+// compensate undoes the completed automated tasks, newest first, each once; the outcome of each
+// is recorded on the task and in the audit trail.
+func (w *requestWorkflow) compensate(ctx workflow.Context) {
+	for i := len(w.completedAutomated) - 1; i >= 0; i-- {
+		t := w.task(w.completedAutomated[i])
+		spec := w.spec(t.ID)
+		if spec.Compensate == nil || t.Compensation != "" {
+			continue
+		}
+		call, err := spec.Compensate.Render(w.templateVars())
+		if err == nil {
+			_, err = callOut(ctx, call, IdempotencyKey(w.state.ID, t.ID)+".compensate", "undo "+t.Name)
+		}
+		if err != nil {
+			t.Compensation = "failed: " + err.Error()
+			w.event(ctx, "task.compensation_failed", "automation", fmt.Sprintf("%s: %v", t.Name, err))
+			continue
+		}
+		t.Compensation = "done"
+		w.event(ctx, "task.compensated", "automation", t.Name)
+	}
+}
+
+// finishChild tells a task workflow how its manual work ended.
+func (w *requestWorkflow) finishChild(ctx workflow.Context, id string, f TaskFinish) {
+	child, ok := w.children[id]
+	if !ok {
+		return
+	}
+	w.pending++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { w.pending-- }()
+		if err := child.SignalChildWorkflow(ctx, TaskFinishSignal, f).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("signal task workflow", "task", id, "error", err)
+		}
+	})
+}
+
+// --- manual task updates ---
+
+func (w *requestWorkflow) task(id string) *catalog.TaskState {
+	for i := range w.state.Tasks {
+		if w.state.Tasks[i].ID == id {
+			return &w.state.Tasks[i]
+		}
+	}
+	return nil
+}
+
+// validateTask checks the common rules of the task updates: the task exists, the actor is in
+// its group, it is open or claimed, and not claimed by someone else (leads may act on any).
+func (w *requestWorkflow) validateTask(in TaskInput) (*catalog.TaskState, error) {
+	t := w.task(in.Task)
+	if t == nil {
+		return nil, temporal.NewApplicationError(fmt.Sprintf("request %s has no task %q", w.state.ID, in.Task), ErrNotFound)
+	}
+	member := false
+	for _, g := range in.Groups {
+		member = member || g == t.Group
+	}
+	if !member {
+		return nil, temporal.NewApplicationError(fmt.Sprintf("%s is not in group %s", in.Actor.ID, t.Group), ErrForbidden)
+	}
+	if t.State != catalog.TaskOpen && t.State != catalog.TaskClaimed {
+		return nil, temporal.NewApplicationError(fmt.Sprintf("task %s is %s", t.Ref, t.State), ErrConflict)
+	}
+	if w.state.Status == catalog.StatusWaitingOnRequester {
+		return nil, temporal.NewApplicationError("the request is waiting on the requester's answer", ErrConflict)
+	}
+	if t.State == catalog.TaskClaimed && t.Assignee != in.Actor.ID && !in.Lead {
+		return nil, temporal.NewApplicationError(fmt.Sprintf("task %s is claimed by %s", t.Ref, t.Assignee), ErrConflict)
+	}
+	return t, nil
+}
+
+func (w *requestWorkflow) result(in TaskInput) TaskResult {
+	return TaskResult{Task: *w.task(in.Task), Status: w.state.Status, Request: w.state.ID}
+}
+
+func (w *requestWorkflow) validateClaim(in TaskInput) error {
+	t, err := w.validateTask(in)
+	if err == nil && t.State == catalog.TaskClaimed && t.Assignee == in.Actor.ID {
+		return temporal.NewApplicationError(fmt.Sprintf("you already claimed task %s", t.Ref), ErrConflict)
+	}
+	return err
+}
+
+func (w *requestWorkflow) claim(ctx workflow.Context, in TaskInput) (TaskResult, error) {
+	t := w.task(in.Task)
+	t.State, t.Assignee = catalog.TaskClaimed, in.Actor.ID
+	w.event(ctx, "task.claimed", in.Actor.ID, t.Name)
+	w.awaitRest(ctx)
+	return w.result(in), nil
+}
+
+func (w *requestWorkflow) validateRelease(in TaskInput) error {
+	t, err := w.validateTask(in)
+	if err == nil && t.State != catalog.TaskClaimed {
+		return temporal.NewApplicationError(fmt.Sprintf("task %s is not claimed", t.Ref), ErrConflict)
+	}
+	return err
+}
+
+func (w *requestWorkflow) release(ctx workflow.Context, in TaskInput) (TaskResult, error) {
+	t := w.task(in.Task)
+	w.event(ctx, "task.released", in.Actor.ID, fmt.Sprintf("%s (was %s's)", t.Name, t.Assignee))
+	t.State, t.Assignee = catalog.TaskOpen, ""
+	w.awaitRest(ctx)
+	return w.result(in), nil
+}
+
+func (w *requestWorkflow) validateAssign(in TaskInput) error {
+	if !in.Lead {
+		return temporal.NewApplicationError("only a lead of the group assigns tasks", ErrForbidden)
+	}
+	if in.Assignee == "" {
+		return temporal.NewApplicationError("name the assignee", ErrInvalid)
+	}
+	_, err := w.validateTask(in)
+	return err
+}
+
+func (w *requestWorkflow) assign(ctx workflow.Context, in TaskInput) (TaskResult, error) {
+	t := w.task(in.Task)
+	t.State, t.Assignee = catalog.TaskClaimed, in.Assignee
+	w.event(ctx, "task.assigned", in.Actor.ID, fmt.Sprintf("%s to %s", t.Name, in.Assignee))
+	w.awaitRest(ctx)
+	return w.result(in), nil
+}
+
+func (w *requestWorkflow) validateComplete(in TaskInput) error {
+	t, err := w.validateTask(in)
+	if err != nil {
+		return err
+	}
+	if schema := w.spec(t.ID).Outputs; schema != nil {
+		form, err := catalog.CompileForm(schema)
+		if err != nil {
+			return temporal.NewApplicationError("the task's outputs schema does not compile: "+err.Error(), ErrInvalid)
+		}
+		if errs := form.Validate(in.Outputs); len(errs) > 0 {
+			return temporal.NewApplicationError("the outputs are not valid", ErrInvalid, errs)
+		}
+	}
+	return nil
+}
+
+func (w *requestWorkflow) complete(ctx workflow.Context, in TaskInput) (TaskResult, error) {
+	t := w.task(in.Task)
+	now := workflow.Now(ctx).UTC()
+	t.State, t.Assignee, t.Outputs, t.ClosedAt = catalog.TaskDone, in.Actor.ID, in.Outputs, &now
+	w.event(ctx, "task.completed", in.Actor.ID, t.Name)
+	w.finishChild(ctx, t.ID, TaskFinish{State: catalog.TaskDone, Outputs: in.Outputs, Actor: in.Actor.ID})
+	w.taskChanges++
+	w.awaitRest(ctx)
+	return w.result(in), nil
+}
+
+func (w *requestWorkflow) validateFail(in TaskInput) error {
+	if isBlank(in.Reason) {
+		return temporal.NewApplicationError("say why the task cannot be done", ErrInvalid)
+	}
+	_, err := w.validateTask(in)
+	return err
+}
+
+func (w *requestWorkflow) fail(ctx workflow.Context, in TaskInput) (TaskResult, error) {
+	t := w.task(in.Task)
+	now := workflow.Now(ctx).UTC()
+	t.State, t.Assignee, t.Reason, t.ClosedAt = catalog.TaskFailed, in.Actor.ID, in.Reason, &now
+	w.event(ctx, "task.failed", in.Actor.ID, fmt.Sprintf("%s: %s", t.Name, in.Reason))
+	w.finishChild(ctx, t.ID, TaskFinish{State: catalog.TaskFailed, Reason: in.Reason, Actor: in.Actor.ID})
+	w.taskChanges++
+	w.awaitRest(ctx)
+	return w.result(in), nil
+}
+
+func (w *requestWorkflow) validateAsk(in TaskInput) error {
+	if isBlank(in.Reason) {
+		return temporal.NewApplicationError("ask a question", ErrInvalid)
+	}
+	_, err := w.validateTask(in)
+	return err
+}
+
+// ask puts a question to the requester; the request waits on them until they comment.
+func (w *requestWorkflow) ask(ctx workflow.Context, in TaskInput) (TaskResult, error) {
+	t := w.task(in.Task)
+	w.resumeTo = w.state.Status
+	w.state.Status = catalog.StatusWaitingOnRequester
+	w.pausedAt = workflow.Now(ctx).UTC()
+	w.event(ctx, "task.info_requested", in.Actor.ID, fmt.Sprintf("%s asks: %s", t.Name, in.Reason))
+	w.notify(ctx, []string{w.state.Requester.ID}, "Question about "+w.state.ID, in.Reason)
+	w.awaitRest(ctx)
+	return w.result(in), nil
+}
