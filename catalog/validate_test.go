@@ -184,12 +184,18 @@ func TestEveryRule(t *testing.T) {
 		{"quorum", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[0])["mode"] = "quorum" }, "services[0].approval.steps[0].quorum", "minimum"},
 		{"percent", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[0])["mode"] = "percent" }, "services[0].approval.steps[0].percent", "range"},
 		{"levels", func(s, _ map[string]any) { m(m(m(s["approval"])["steps"].([]any)[1])["approvers"])["levels"] = 2 }, "services[0].approval.steps[1].approvers.levels", "range"},
-		{"department head", func(s, _ map[string]any) { m(m(m(s["approval"])["steps"].([]any)[0])["approvers"])["department_head"] = "mine" }, "services[0].approval.steps[0].approvers.department_head", "enum"},
-		{"escalation target", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[0])["escalate"] = map[string]any{"after": "1d", "to": "ceo"} }, "services[0].approval.steps[0].escalate.to", "enum"},
+		{"department head", func(s, _ map[string]any) {
+			m(m(m(s["approval"])["steps"].([]any)[0])["approvers"])["department_head"] = "mine"
+		}, "services[0].approval.steps[0].approvers.department_head", "enum"},
+		{"escalation target", func(s, _ map[string]any) {
+			m(m(s["approval"])["steps"].([]any)[0])["escalate"] = map[string]any{"after": "1d", "to": "ceo"}
+		}, "services[0].approval.steps[0].escalate.to", "enum"},
 		{"escalation group", func(s, _ map[string]any) {
 			m(m(s["approval"])["steps"].([]any)[0])["escalate"] = map[string]any{"after": "1d", "to": "group", "group": "ghosts"}
 		}, "services[0].approval.steps[0].escalate.group", "reference"},
-		{"expiry outcome", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[0])["expire"] = map[string]any{"after": "1d", "outcome": "shrug"} }, "services[0].approval.steps[0].expire.outcome", "enum"},
+		{"expiry outcome", func(s, _ map[string]any) {
+			m(m(s["approval"])["steps"].([]any)[0])["expire"] = map[string]any{"after": "1d", "outcome": "shrug"}
+		}, "services[0].approval.steps[0].expire.outcome", "enum"},
 		{"escalation before expiry", func(s, _ map[string]any) {
 			st := m(m(s["approval"])["steps"].([]any)[0])
 			st["escalate"] = map[string]any{"after": "3d", "to": "manager"}
