@@ -157,6 +157,11 @@ func (s *Server) submit(c *gin.Context) {
 		return
 	}
 	id := catalog.RequestID(sub.Number)
+	dept, err := s.store.Department(ctx, def.Department)
+	if err != nil {
+		s.fail(c, fmt.Errorf("department %s: %w", def.Department, err))
+		return
+	}
 	start := s.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       workflows.RequestWorkflowID(id),
 		TaskQueue:                workflows.TaskQueue,
@@ -173,6 +178,7 @@ func (s *Server) submit(c *gin.Context) {
 	}, workflows.ServiceRequest, workflows.RequestInput{
 		Number: sub.Number, Version: svc.Version, Definition: def, Requester: me,
 		Form: body.Form, Quantity: quantity, Priority: body.Priority, Quote: &quote,
+		Calendar: dept.Calendar, Webhook: dept.Webhook,
 	})
 	handle, err := s.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,

@@ -86,6 +86,7 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/delegations", s.createDelegation)
 	v1.DELETE("/delegations/:id", s.deleteDelegation)
 	v1.GET("/approvals", s.listApprovals)
+	v1.GET("/reports/sla", s.slaReport)
 	v1.GET("/tasks", s.listTasks)
 	v1.POST("/tasks/:id/claim", s.claimTask)
 	v1.POST("/tasks/:id/release", s.releaseTask)

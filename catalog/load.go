@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -168,6 +169,17 @@ func (b *Bundle) validate(e *errs, known Known) {
 		if d.Head != "" && !people[d.Head] {
 			e.add(p+".head", "reference", "no person %q in the directory", d.Head)
 		}
+		for _, msg := range d.Calendar.Validate() {
+			e.add(p+".calendar", "calendar", "%s", msg)
+		}
+		if w := d.Webhook; w != nil {
+			if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				e.add(p+".webhook.url", "format", "an absolute http or https URL (%q)", w.URL)
+			}
+			if w.SecretEnv == "" {
+				e.add(p+".webhook.secret_env", "required", "name the environment variable that holds the signing secret")
+			}
+		}
 	}
 	for _, g := range b.Groups {
 		at := b.groupAt[g.Key]
@@ -223,6 +235,23 @@ func (b *Bundle) validate(e *errs, known Known) {
 			for k, id := range st.Approvers.People {
 				if !people[id] {
 					se.add(fmt.Sprintf("%s.people[%d]", p, k), "reference", "no person %q in the directory", id)
+				}
+			}
+		}
+		for j, l := range s.SLA.Escalation {
+			if l.Reassign != "" && !groups[l.Reassign] {
+				se.add(fmt.Sprintf("sla.escalation[%d].reassign", j), "reference", "no group %q", l.Reassign)
+			}
+			if n := l.Notify; n != nil {
+				for k, g := range n.Groups {
+					if !groups[g] {
+						se.add(fmt.Sprintf("sla.escalation[%d].notify.groups[%d]", j, k), "reference", "no group %q", g)
+					}
+				}
+				for k, id := range n.People {
+					if !people[id] {
+						se.add(fmt.Sprintf("sla.escalation[%d].notify.people[%d]", j, k), "reference", "no person %q in the directory", id)
+					}
 				}
 			}
 		}

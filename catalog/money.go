@@ -125,7 +125,12 @@ func ParseDuration(s string) (Duration, error) {
 	return Duration(total), nil
 }
 
-func (d Duration) String() string { return formatDuration(d) }
+func (d Duration) String() string {
+	if d == 0 {
+		return "0s"
+	}
+	return formatDuration(d)
+}
 
 // MarshalJSON writes the duration in its text form.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
@@ -135,6 +140,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("a duration is a string like \"4h\" or \"3d\"")
+	}
+	if s == "0s" {
+		*d = 0
+		return nil
 	}
 	v, err := ParseDuration(s)
 	if err != nil {

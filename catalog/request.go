@@ -123,7 +123,13 @@ type RequestState struct {
 	ClosedAt    *time.Time      `json:"closed_at,omitempty"`
 	Approvals   []ApprovalState `json:"approvals"`
 	Tasks       []TaskState     `json:"tasks"`
-	Timeline    []Event         `json:"timeline"`
+	// SLA holds the response and resolution clocks (none when the service has no target for
+	// the priority). DueAt and Breached summarise the resolution clock.
+	SLA             []SLAClock `json:"sla"`
+	DueAt           *time.Time `json:"due_at,omitempty"`
+	Breached        bool       `json:"breached"`
+	EscalationLevel int        `json:"escalation_level"`
+	Timeline        []Event    `json:"timeline"`
 	// Seq counts the request's transitions; the read model never replaces a newer Seq with an
 	// older one.
 	Seq int64 `json:"seq"`
@@ -211,4 +217,26 @@ type Event struct {
 	Type   string    `json:"type"`
 	Actor  string    `json:"actor,omitempty"`
 	Detail string    `json:"detail,omitempty"`
+}
+
+// SLA clock names.
+const (
+	ClockResponse   = "response"   // until the first approval decision or task claim
+	ClockResolution = "resolution" // until the request closes
+)
+
+// SLAClock is one SLA clock: its target in business time, the business time spent, and, while
+// it runs, the instant it is due. It stops (paused) while the request waits on the requester.
+type SLAClock struct {
+	Name   string   `json:"name"`
+	Target Duration `json:"target"`
+	// Spent is the business time spent before the current running stretch began at RunningSince.
+	Spent        Duration   `json:"spent"`
+	RunningSince *time.Time `json:"running_since,omitempty"`
+	DueAt        *time.Time `json:"due_at,omitempty"`
+	Paused       bool       `json:"paused"`
+	StoppedAt    *time.Time `json:"stopped_at,omitempty"`
+	Met          *bool      `json:"met,omitempty"`
+	Warned       []int      `json:"warned,omitempty"`
+	Breached     bool       `json:"breached"`
 }

@@ -70,10 +70,50 @@ const (
 	Monthly = "monthly"
 )
 
-// SLAPolicy gives per-priority targets and warning thresholds; it is enforced by the SLA issue.
+// SLAPolicy gives per-priority targets, warning thresholds and escalation levels. Targets
+// count business time on the providing department's calendar.
 type SLAPolicy struct {
 	Targets  map[string]SLATarget `yaml:"targets,omitempty" json:"targets,omitempty"`
 	Warnings []int                `yaml:"warnings,omitempty" json:"warnings,omitempty"` // percent of the target
+	// Escalation levels run on the resolution clock, each once, in order.
+	Escalation []EscalationLevel `yaml:"escalation,omitempty" json:"escalation,omitempty"`
+}
+
+// EscalationLevel acts At a point of the resolution clock: "75%", "breach" or "breach+4h".
+type EscalationLevel struct {
+	At            string         `yaml:"at" json:"at"`
+	Notify        *NotifyTargets `yaml:"notify,omitempty" json:"notify,omitempty"`
+	Reassign      string         `yaml:"reassign,omitempty" json:"reassign,omitempty"` // a group: open tasks move to it
+	RaisePriority bool           `yaml:"raise_priority,omitempty" json:"raise_priority,omitempty"`
+}
+
+// NotifyTargets are whom an escalation tells.
+type NotifyTargets struct {
+	People          []string `yaml:"people,omitempty" json:"people,omitempty"`
+	Groups          []string `yaml:"groups,omitempty" json:"groups,omitempty"`
+	AssigneeManager bool     `yaml:"assignee_manager,omitempty" json:"assignee_manager,omitempty"`
+}
+
+// Point returns the business time into a clock of target t at which the level acts.
+func (l EscalationLevel) Point(t Duration) (time.Duration, error) {
+	at := strings.ReplaceAll(l.At, " ", "")
+	switch {
+	case strings.HasSuffix(at, "%"):
+		var p int
+		if _, err := fmt.Sscanf(at, "%d%%", &p); err != nil || p < 1 || p > 1000 {
+			return 0, fmt.Errorf("%q: a percentage of the target, like 75%%", l.At)
+		}
+		return t.Std() * time.Duration(p) / 100, nil
+	case at == "breach":
+		return t.Std(), nil
+	case strings.HasPrefix(at, "breach+"):
+		d, err := ParseDuration(strings.TrimPrefix(at, "breach+"))
+		if err != nil {
+			return 0, fmt.Errorf("%q: %w", l.At, err)
+		}
+		return t.Std() + d.Std(), nil
+	}
+	return 0, fmt.Errorf("%q: at is a percentage (75%%), breach, or breach+<duration>", l.At)
 }
 
 // SLATarget is a response and a resolution target in business time.
@@ -158,6 +198,23 @@ func (d Definition) validateTerms(e *errs) {
 		} else if t.Response > t.Resolution {
 			e.add(path+".response", "maximum", "the response target (%s) is after the resolution target (%s)", t.Response, t.Resolution)
 		}
+	}
+	prev := time.Duration(-1)
+	for i, l := range d.SLA.Escalation {
+		path := fmt.Sprintf("sla.escalation[%d]", i)
+		p, err := l.Point(Duration(100 * time.Hour))
+		if err != nil {
+			e.add(path+".at", "format", "%v", err)
+		} else if p <= prev {
+			e.add(path+".at", "order", "levels come in the order they act")
+		}
+		prev = p
+		if l.Notify == nil && l.Reassign == "" && !l.RaisePriority {
+			e.add(path, "required", "a level does something: notify, reassign or raise_priority")
+		}
+	}
+	if len(d.SLA.Escalation) > 0 && len(d.SLA.Targets) == 0 {
+		e.add("sla.targets", "required", "escalation levels run on the resolution target: give targets")
 	}
 	for i, w := range d.SLA.Warnings {
 		if w < 1 || w > 99 || (i > 0 && w <= d.SLA.Warnings[i-1]) {

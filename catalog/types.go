@@ -4,6 +4,8 @@
 package catalog
 
 import (
+	"github.com/esmhq/esm/calendar"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +17,17 @@ type Department struct {
 	Name string `yaml:"name" json:"name"`
 	// Head is the person id of the department head.
 	Head string `yaml:"head,omitempty" json:"head,omitempty"`
+	// Calendar is the business calendar SLAs and deadlines count on; empty means 24x7.
+	Calendar calendar.Calendar `yaml:"calendar,omitempty" json:"calendar,omitempty"`
+	// Webhook receives the department's notifications (SLA warnings, escalations), signed.
+	Webhook *Webhook `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+}
+
+// Webhook is a notification endpoint: a JSON POST signed with HMAC-SHA256 (header
+// X-ESM-Signature: sha256=<hex>) under the secret held in the environment variable SecretEnv.
+type Webhook struct {
+	URL       string `yaml:"url" json:"url"`
+	SecretEnv string `yaml:"secret_env" json:"secret_env"`
 }
 
 // Group is a set of people, usually a fulfiller team or an approval board. Membership is kept on

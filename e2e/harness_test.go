@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 )
 
 var secret = []byte("e2e-secret-at-least-16-bytes")
@@ -38,9 +40,19 @@ type env struct {
 	url    string
 	router routers.Router
 	// hooks is the automation endpoint the catalog's automated tasks call in this env.
-	hooks *hooks.Receiver
+	hooks  *hooks.Receiver
+	worker sdkworker.Worker
 	// stop stops the worker and the API, as a crash or a restart would.
 	stop func()
+}
+
+// restartWorker stops the worker and starts a new one, as a deploy would.
+func (e *env) restartWorker() {
+	e.worker.Stop()
+	e.worker = worker.New(e.tc, e.store, worker.Options{})
+	if err := e.worker.Start(); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // newEnv starts ESM on a fresh database of the dialect with the example catalog applied.
@@ -65,6 +77,12 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 	hooksSrv := httptest.NewServer(e.hooks)
 	t.Cleanup(hooksSrv.Close)
 	t.Setenv("ESM_HOOKS_URL", hooksSrv.URL+"/hooks")
+	t.Setenv("ESM_WEBHOOK_SECRET", "e2e-it-webhook-secret")
+	// The test department's webhook goes to the hooks receiver unless a test listens itself.
+	if os.Getenv("ESM_TEST_WEBHOOK_URL") == "" {
+		t.Setenv("ESM_TEST_WEBHOOK_URL", hooksSrv.URL+"/hooks/notices")
+		t.Setenv("ESM_TEST_WEBHOOK_SECRET", "e2e-webhook-secret")
+	}
 	if apply {
 		b, err := catalog.Load(catalogPaths...)
 		if err != nil {
@@ -78,8 +96,8 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(tc, s, worker.Options{})
-	if err := w.Start(); err != nil {
+	e.worker = worker.New(tc, s, worker.Options{})
+	if err := e.worker.Start(); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret,
@@ -104,7 +122,7 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 		}
 		stopped = true
 		srv.Close()
-		w.Stop()
+		e.worker.Stop()
 		tc.Close()
 		s.Close()
 	}

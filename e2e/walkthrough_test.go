@@ -79,7 +79,8 @@ func TestWalkthrough(t *testing.T) {
 			for _, ev := range r.Body["timeline"].([]any) {
 				types = append(types, ev.(map[string]any)["type"].(string))
 			}
-			want := []string{"submitted", "approval.requested", "approval.approve", "task.opened", "task.claimed", "task.completed", "resolved"}
+			want := []string{"submitted", "approval.requested", "sla.response_stopped", "approval.approve", "task.opened",
+				"task.claimed", "task.completed", "sla.resolution_stopped", "resolved"}
 			if fmt.Sprint(types) != fmt.Sprint(want) {
 				t.Errorf("timeline %v, want %v", types, want)
 			}

@@ -30,8 +30,15 @@ func (s *Store) ApplyBundle(ctx context.Context, b *catalog.Bundle, now time.Tim
 	now = now.UTC()
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		for _, d := range b.Departments {
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO departments (key, name, head) VALUES (?, ?, ?)
-				ON CONFLICT (key) DO UPDATE SET name = excluded.name, head = excluded.head`), d.Key, d.Name, d.Head); err != nil {
+			cal, _ := json.Marshal(d.Calendar)
+			hook := ""
+			if d.Webhook != nil {
+				b, _ := json.Marshal(d.Webhook)
+				hook = string(b)
+			}
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO departments (key, name, head, calendar, webhook) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET name = excluded.name, head = excluded.head, calendar = excluded.calendar, webhook = excluded.webhook`),
+				d.Key, d.Name, d.Head, string(cal), hook); err != nil {
 				return fmt.Errorf("department %s: %w", d.Key, err)
 			}
 			rep.Departments++
@@ -220,11 +227,30 @@ func (s *Store) GroupMembers(ctx context.Context, group string) ([]catalog.Perso
 	return out, nil
 }
 
-// Department returns a department, or ErrNotFound.
+// Department returns a department with its calendar and webhook, or ErrNotFound.
 func (s *Store) Department(ctx context.Context, key string) (catalog.Department, error) {
-	var d catalog.Department
-	err := s.DB.GetContext(ctx, &d, s.DB.Rebind(`SELECT key, name, head FROM departments WHERE key = ?`), key)
-	return d, notFound(err)
+	var row struct {
+		Key      string `db:"key"`
+		Name     string `db:"name"`
+		Head     string `db:"head"`
+		Calendar string `db:"calendar"`
+		Webhook  string `db:"webhook"`
+	}
+	err := s.DB.GetContext(ctx, &row, s.DB.Rebind(`SELECT key, name, head, calendar, webhook FROM departments WHERE key = ?`), key)
+	if err != nil {
+		return catalog.Department{}, notFound(err)
+	}
+	d := catalog.Department{Key: row.Key, Name: row.Name, Head: row.Head}
+	if err := json.Unmarshal([]byte(row.Calendar), &d.Calendar); err != nil {
+		return d, fmt.Errorf("department %s calendar: %w", key, err)
+	}
+	if row.Webhook != "" {
+		d.Webhook = &catalog.Webhook{}
+		if err := json.Unmarshal([]byte(row.Webhook), d.Webhook); err != nil {
+			return d, fmt.Errorf("department %s webhook: %w", key, err)
+		}
+	}
+	return d, nil
 }
 
 func nonNil(s []string) []string {

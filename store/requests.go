@@ -179,13 +179,15 @@ func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (boo
 	wrote := false
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO requests (id, number, seq, service_key, service_version, department,
-				requester_id, title, status, stage, priority, submitted_at, updated_at, closed_at, state)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				requester_id, title, status, stage, priority, submitted_at, updated_at, closed_at, state, due_at, breached, escalation_level)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, stage = excluded.stage,
-				priority = excluded.priority, updated_at = excluded.updated_at, closed_at = excluded.closed_at, state = excluded.state
+				priority = excluded.priority, updated_at = excluded.updated_at, closed_at = excluded.closed_at, state = excluded.state,
+				due_at = excluded.due_at, breached = excluded.breached, escalation_level = excluded.escalation_level
 			WHERE requests.seq < excluded.seq`),
 			r.ID, r.Number, r.Seq, r.Service.Key, r.Service.Version, r.Service.Department, r.Requester.ID, r.Title(),
-			r.Status, r.Stage, r.Priority, r.SubmittedAt.UTC(), r.UpdatedAt.UTC(), utcPtr(r.ClosedAt), string(doc))
+			r.Status, r.Stage, r.Priority, r.SubmittedAt.UTC(), r.UpdatedAt.UTC(), utcPtr(r.ClosedAt), string(doc),
+			utcPtr(r.DueAt), r.Breached, r.EscalationLevel)
 		if err != nil {
 			return fmt.Errorf("upsert request %s: %w", r.ID, err)
 		}
@@ -257,10 +259,13 @@ type RequestRow struct {
 	SubmittedAt    time.Time  `db:"submitted_at" json:"submitted_at"`
 	UpdatedAt      time.Time  `db:"updated_at" json:"updated_at"`
 	ClosedAt       *time.Time `db:"closed_at" json:"closed_at,omitempty"`
+	DueAt          *time.Time `db:"due_at" json:"due_at,omitempty"`
+	Breached       bool       `db:"breached" json:"breached"`
+	Escalation     int        `db:"escalation_level" json:"escalation_level"`
 }
 
 const requestCols = `r.id, r.number, r.seq, r.service_key, r.service_version, r.department, r.requester_id, r.title,
-	r.status, r.stage, r.priority, r.submitted_at, r.updated_at, r.closed_at`
+	r.status, r.stage, r.priority, r.submitted_at, r.updated_at, r.closed_at, r.due_at, r.breached, r.escalation_level`
 
 // Request returns the stored state of a request, or ErrNotFound.
 func (s *Store) Request(ctx context.Context, id string) (catalog.RequestState, error) {
@@ -396,6 +401,41 @@ func (s *Store) Events(ctx context.Context, requestID string) ([]catalog.Event, 
 		WHERE request_id = ? ORDER BY seq`), requestID)
 	if err != nil {
 		return nil, fmt.Errorf("events %s: %w", requestID, err)
+	}
+	return out, nil
+}
+
+// Attainment is SLA attainment of one service over a period: of the requests closed in it, how
+// many met their resolution target.
+type Attainment struct {
+	Service    string  `db:"service_key" json:"service"`
+	Department string  `db:"department" json:"department"`
+	Closed     int     `db:"closed" json:"closed"`
+	Met        int     `db:"met" json:"met"`
+	Breached   int     `db:"breached_count" json:"breached"`
+	Percent    float64 `db:"-" json:"attainment_percent"`
+}
+
+// SLAAttainment reports, per service, the requests with an SLA closed in [from, to), and how
+// many were not breached. department narrows it ("" for all).
+func (s *Store) SLAAttainment(ctx context.Context, from, to time.Time, department string) ([]Attainment, error) {
+	q := `SELECT service_key, department, COUNT(*) AS closed,
+			SUM(CASE WHEN breached THEN 0 ELSE 1 END) AS met, SUM(CASE WHEN breached THEN 1 ELSE 0 END) AS breached_count
+		FROM requests WHERE closed_at >= ? AND closed_at < ? AND due_at IS NOT NULL`
+	args := []any{from.UTC(), to.UTC()}
+	if department != "" {
+		q += ` AND department = ?`
+		args = append(args, department)
+	}
+	q += ` GROUP BY service_key, department ORDER BY department, service_key`
+	out := []Attainment{}
+	if err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(q), args...); err != nil {
+		return nil, fmt.Errorf("sla attainment: %w", err)
+	}
+	for i := range out {
+		if out[i].Closed > 0 {
+			out[i].Percent = float64(out[i].Met) * 100 / float64(out[i].Closed)
+		}
 	}
 	return out, nil
 }

@@ -98,7 +98,7 @@ func (w *requestWorkflow) runStep(ctx workflow.Context, i int, step catalog.Appr
 		if d <= 0 {
 			return nil
 		}
-		t := now.Add(d.Std())
+		t := w.in.Calendar.Add(now, d.Std()) // business time on the department's calendar
 		return &t
 	}
 	a.RemindAt = at(step.RemindAfter)
@@ -261,6 +261,11 @@ func pendingIDs(s *catalog.ApprovalState) []string {
 // notify sends a notification in the background of the workflow; a notification never holds up
 // a request.
 func (w *requestWorkflow) notify(ctx workflow.Context, to []string, subject, text string) {
+	w.notifyWith(ctx, to, subject, text, nil, "")
+}
+
+// notifyWith notifies through the log and, when given, a webhook.
+func (w *requestWorkflow) notifyWith(ctx workflow.Context, to []string, subject, text string, hook *catalog.Webhook, kind string) {
 	if len(to) == 0 {
 		return
 	}
@@ -271,8 +276,10 @@ func (w *requestWorkflow) notify(ctx workflow.Context, to []string, subject, tex
 	})
 	var n *activities.Notifications
 	w.pending++
+	w.notices++
 	f := workflow.ExecuteActivity(actx, n.Notify, activities.NotifyInput{Notification: activities.Notification{
-		Request: w.state.ID, To: to, Subject: subject, Text: text}})
+		Request: w.state.ID, To: to, Subject: subject, Text: text, Kind: kind, Seq: w.notices,
+		At: workflow.Now(ctx).UTC(), Department: w.state.Service.Department}, Webhook: hook})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		if err := f.Get(ctx, nil); err != nil {
 			workflow.GetLogger(ctx).Warn("notification failed", "to", to, "error", err)
@@ -366,12 +373,14 @@ func (w *requestWorkflow) decide(ctx workflow.Context, in DecisionInput) (Decisi
 		w.resumeTo = catalog.StatusPendingApproval
 		w.state.Status = catalog.StatusWaitingOnRequester
 		w.pausedAt = workflow.Now(ctx).UTC()
+		w.slaPause(ctx)
 		w.event(ctx, "approval.info_requested", in.Actor.ID, fmt.Sprintf("step %q%s asks: %s", step.Name, onBehalf, in.Comment))
 		w.notify(ctx, []string{w.state.Requester.ID}, "Question about "+w.state.ID, in.Comment)
 		w.awaitRest(ctx)
 		return DecisionResult{Status: w.state.Status, Step: step.Step}, nil
 	}
 	now := workflow.Now(ctx).UTC()
+	w.slaStop(ctx, catalog.ClockResponse)
 	a.Decision, a.Comment, a.DecidedAt = in.Decision, in.Comment, &now
 	if a.ID != in.Actor.ID {
 		actor := in.Actor
@@ -385,6 +394,7 @@ func (w *requestWorkflow) decide(ctx workflow.Context, in DecisionInput) (Decisi
 		step.ClosedAt = &now
 		if w.state.Status == catalog.StatusWaitingOnRequester {
 			w.state.Status = catalog.StatusPendingApproval // a decision settles the step; the question is moot
+			w.slaResume(ctx)
 		}
 	}
 	w.event(ctx, "approval."+in.Decision, in.Actor.ID, fmt.Sprintf("step %q%s: %s", step.Name, onBehalf, in.Comment))

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/esmhq/esm/calendar"
+
 	"github.com/esmhq/esm/activities"
 	"github.com/esmhq/esm/catalog"
 	"go.temporal.io/sdk/temporal"
@@ -21,6 +23,10 @@ type RequestInput struct {
 	Quantity   int
 	Priority   string
 	Quote      *catalog.Quote
+	// Calendar is the providing department's business calendar; Webhook its notification
+	// endpoint. Both are pinned at submission.
+	Calendar calendar.Calendar
+	Webhook  *catalog.Webhook
 }
 
 // RequestResult is how a request ended.
@@ -137,6 +143,12 @@ type requestWorkflow struct {
 	children           map[string]workflow.ChildWorkflowFuture
 	completedAutomated []string
 	taskChanges        int
+
+	// slaChanges moves on whenever the SLA clocks change; closed ends the SLA loop; notices
+	// numbers the notifications, so a receiver can order them.
+	slaChanges int
+	closed     bool
+	notices    int
 }
 
 func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
@@ -160,6 +172,7 @@ func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
 		SubmittedAt: now,
 		UpdatedAt:   now,
 		Approvals:   []catalog.ApprovalState{},
+		SLA:         []catalog.SLAClock{},
 		Tasks:       make([]catalog.TaskState, 0, len(d.Fulfilment.Tasks)),
 		Timeline:    []catalog.Event{},
 	}
@@ -222,6 +235,8 @@ func (w *requestWorkflow) setup(ctx workflow.Context) error {
 func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 	workflow.Go(ctx, w.projector)
 	workflow.Go(ctx, w.onTaskEvents)
+	w.slaStart(ctx)
+	workflow.Go(ctx, w.slaLoop)
 	w.upsertSearchAttributes(ctx)
 
 	outcome, err := w.approve(ctx)
@@ -239,6 +254,9 @@ func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 }
 
 func (w *requestWorkflow) finish(ctx workflow.Context, status, reason string) (RequestResult, error) {
+	w.slaStop(ctx, catalog.ClockResponse)
+	w.slaStop(ctx, catalog.ClockResolution)
+	w.closed = true
 	now := workflow.Now(ctx).UTC()
 	w.state.Status = status
 	w.state.Stage = status
@@ -329,6 +347,7 @@ func (w *requestWorkflow) comment(ctx workflow.Context, in CommentInput) (Change
 			}
 		}
 		w.state.Status = w.resumeTo
+		w.slaResume(ctx)
 		w.event(ctx, "info.answered", in.Actor.ID, fmt.Sprintf("after %s; the request resumes", paused.Round(time.Second)))
 	}
 	w.awaitRest(ctx)

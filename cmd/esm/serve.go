@@ -116,6 +116,9 @@ func runDev(ctx context.Context, cfg config, out io.Writer) error {
 	if os.Getenv("ESM_HOOKS_URL") == "" {
 		os.Setenv("ESM_HOOKS_URL", "http://"+hooksAddr+"/hooks")
 	}
+	if os.Getenv("ESM_WEBHOOK_SECRET") == "" {
+		os.Setenv("ESM_WEBHOOK_SECRET", "esm-dev-webhook-secret") // the example IT department signs with it
+	}
 	return withStore(ctx, cfg, true, func(s *store.Store) error {
 		if err := applyCatalog(ctx, s, []string{env("ESM_CATALOG", "examples")}, out); err != nil {
 			return err

@@ -1,0 +1,176 @@
+// Package calendar is business-time arithmetic on a department's calendar: working hours per
+// weekday in a time zone, minus holidays (whole or half days). Pure functions: workflows call
+// them directly. Instants are computed with time.Date in the calendar's zone, so days that are
+// 23 or 25 hours long (DST changes) are counted right.
+package calendar
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Calendar is a department's business calendar. The zero Calendar counts every instant (24x7).
+type Calendar struct {
+	TimeZone string `yaml:"timezone,omitempty" json:"timezone,omitempty"`
+	// Hours maps a weekday (mon..sun) to its working hours, "09:00-17:00". A day not listed is
+	// not a working day.
+	Hours    map[string]string `yaml:"hours,omitempty" json:"hours,omitempty"`
+	Holidays []Holiday         `yaml:"holidays,omitempty" json:"holidays,omitempty"`
+}
+
+// Holiday is a day off; Half keeps only the first half of the day's hours.
+type Holiday struct {
+	Date string `yaml:"date" json:"date"` // YYYY-MM-DD
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	Half bool   `yaml:"half,omitempty" json:"half,omitempty"`
+}
+
+var (
+	weekdays = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+	spanPat  = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$`)
+)
+
+// Always is the calendar of wall-clock time.
+func (c Calendar) Always() bool { return len(c.Hours) == 0 }
+
+// Validate checks the calendar; errors name the field.
+func (c Calendar) Validate() []string {
+	var errs []string
+	if _, err := time.LoadLocation(c.TimeZone); err != nil || (c.TimeZone == "" && !c.Always()) {
+		errs = append(errs, fmt.Sprintf("timezone: unknown time zone %q", c.TimeZone))
+	}
+	keys := make([]string, 0, len(c.Hours))
+	for k := range c.Hours {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, day := range keys {
+		span := c.Hours[day]
+		if !contains(weekdays, day) {
+			errs = append(errs, fmt.Sprintf("hours.%s: a day is one of %v", day, weekdays))
+		}
+		m := spanPat.FindStringSubmatch(span)
+		if m == nil || m[1]+m[2] >= m[3]+m[4] {
+			errs = append(errs, fmt.Sprintf("hours.%s: working hours are HH:MM-HH:MM, start before end (%q)", day, span))
+		}
+	}
+	for i, h := range c.Holidays {
+		if _, err := time.Parse(time.DateOnly, h.Date); err != nil {
+			errs = append(errs, fmt.Sprintf("holidays[%d].date: a date is YYYY-MM-DD (%q)", i, h.Date))
+		}
+	}
+	return errs
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (c Calendar) location() *time.Location {
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// day returns the working interval of the local date y-m-d, if it is a working day.
+func (c Calendar) day(y int, m time.Month, d int, loc *time.Location) (start, end time.Time, ok bool) {
+	date := time.Date(y, m, d, 12, 0, 0, 0, loc)
+	span, ok := c.Hours[weekdays[date.Weekday()]]
+	if !ok {
+		return start, end, false
+	}
+	var sh, sm, eh, em int
+	if _, err := fmt.Sscanf(strings.Replace(span, "-", " ", 1), "%d:%d %d:%d", &sh, &sm, &eh, &em); err != nil {
+		return start, end, false
+	}
+	start = time.Date(y, m, d, sh, sm, 0, 0, loc)
+	end = time.Date(y, m, d, eh, em, 0, 0, loc)
+	iso := date.Format(time.DateOnly)
+	for _, h := range c.Holidays {
+		if h.Date != iso {
+			continue
+		}
+		if !h.Half {
+			return start, end, false
+		}
+		end = start.Add(end.Sub(start) / 2)
+	}
+	return start, end, end.After(start)
+}
+
+// maxDays bounds the walk: a calendar with no working day in ten years is broken.
+const maxDays = 3660
+
+// Add returns the instant d of business time after t.
+func (c Calendar) Add(t time.Time, d time.Duration) time.Time {
+	if c.Always() {
+		return t.Add(d)
+	}
+	if d <= 0 {
+		return t
+	}
+	loc := c.location()
+	lt := t.In(loc)
+	for i := 0; i < maxDays; i++ {
+		start, end, ok := c.day(lt.Year(), lt.Month(), lt.Day()+i, loc)
+		if !ok || !end.After(t) {
+			continue
+		}
+		from := start
+		if t.After(from) {
+			from = t
+		}
+		if avail := end.Sub(from); d <= avail {
+			return from.Add(d)
+		} else {
+			d -= avail
+		}
+	}
+	return t.Add(maxDays * 24 * time.Hour)
+}
+
+// Between returns the business time from a to b (zero if b is not after a).
+func (c Calendar) Between(a, b time.Time) time.Duration {
+	if !b.After(a) {
+		return 0
+	}
+	if c.Always() {
+		return b.Sub(a)
+	}
+	loc := c.location()
+	la := a.In(loc)
+	var total time.Duration
+	for i := 0; i < maxDays; i++ {
+		start, end, ok := c.day(la.Year(), la.Month(), la.Day()+i, loc)
+		if start.After(b) && ok {
+			break
+		}
+		if !ok {
+			if time.Date(la.Year(), la.Month(), la.Day()+i, 0, 0, 0, 0, loc).After(b) {
+				break
+			}
+			continue
+		}
+		from, to := start, end
+		if a.After(from) {
+			from = a
+		}
+		if b.Before(to) {
+			to = b
+		}
+		if to.After(from) {
+			total += to.Sub(from)
+		}
+	}
+	return total
+}

@@ -1,0 +1,116 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/esmhq/esm/activities"
+	"github.com/esmhq/esm/calendar"
+	"github.com/esmhq/esm/catalog"
+)
+
+func slaDefinition() catalog.Definition {
+	d := definition("")
+	d.SLA = catalog.SLAPolicy{
+		Targets: map[string]catalog.SLATarget{
+			"normal": {Response: catalog.Duration(2 * time.Hour), Resolution: catalog.Duration(8 * time.Hour)},
+			"high":   {Response: catalog.Duration(time.Hour), Resolution: catalog.Duration(4 * time.Hour)},
+		},
+		Warnings: []int{50, 75},
+		Escalation: []catalog.EscalationLevel{
+			{At: "75%", Notify: &catalog.NotifyTargets{People: []string{"grace"}}},
+			{At: "breach", Reassign: "seniors"},
+			{At: "breach+1h", RaisePriority: true},
+		},
+	}
+	return d
+}
+
+// offsets lists "type@offset" of the timeline's SLA events, relative to the submission.
+func (s *requestSuite) slaOffsets() []string {
+	st := s.state()
+	var out []string
+	for _, e := range st.Timeline {
+		if len(e.Type) > 4 && e.Type[:4] == "sla." {
+			out = append(out, e.Type+"@"+e.At.Sub(st.SubmittedAt).String())
+		}
+	}
+	return out
+}
+
+func (s *requestSuite) TestSLAInstantsAndEscalationLevels() {
+	s.directory(func(activities.ResolveApproversInput) []catalog.PersonRef { return nil })
+	s.update(12*time.Hour, CompleteTaskUpdate, TaskInput{Actor: grace, Groups: []string{"seniors"}, Task: "prepare"})
+	s.env.ExecuteWorkflow(ServiceRequest, input(slaDefinition()))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal([]string{
+		"sla.warning@1h0m0s", // response 50%
+		"sla.warning@1h30m0s",
+		"sla.breached@2h0m0s", // response
+		"sla.warning@4h0m0s",  // resolution 50%
+		"sla.warning@6h0m0s",  // resolution 75%
+		"sla.escalation@6h0m0s",
+		"sla.escalation.notify@6h0m0s",
+		"sla.breached@8h0m0s",
+		"sla.escalation@8h0m0s",
+		"sla.escalation.reassign@8h0m0s",
+		"sla.escalation@9h0m0s",
+		"sla.escalation.priority@9h0m0s",
+		"sla.response_stopped@12h0m0s",
+		"sla.resolution_stopped@12h0m0s",
+	}, s.slaOffsets())
+	st := s.state()
+	s.Equal(3, st.EscalationLevel, "each level once, in order")
+	s.True(st.Breached)
+	s.Equal("high", st.Priority)
+	s.Equal("seniors", st.Tasks[0].Group, "level 2 moved the open task")
+	res := s.state().SLA[1]
+	s.Equal(catalog.Duration(4*time.Hour), res.Target, "the raised priority re-targets the clock")
+	s.False(*res.Met)
+}
+
+func (s *requestSuite) TestSLAPauseMovesTheInstants() {
+	s.directory(func(activities.ResolveApproversInput) []catalog.PersonRef { return nil })
+	d := slaDefinition()
+	d.SLA.Escalation = nil
+	d.SLA.Warnings = nil
+	s.update(time.Hour, AskTaskUpdate, TaskInput{Actor: dave, Groups: desk, Task: "prepare", Reason: "Which model?"})
+	var paused catalog.RequestState
+	s.env.RegisterDelayedCallback(func() { paused = s.state() }, 2*time.Hour)
+	s.update(4*time.Hour, CommentUpdate, CommentInput{Actor: catalog.PersonRef{ID: "alice"}, Text: "The small one"})
+	s.completeAt(14 * time.Hour)
+	s.env.ExecuteWorkflow(ServiceRequest, input(d))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.True(paused.SLA[1].Paused)
+	s.Nil(paused.SLA[1].DueAt, "a paused clock is not due")
+	s.Equal(catalog.Duration(time.Hour), paused.SLA[1].Spent)
+	// Response: 2h target, 1h spent before the pause, 1h more after 4h: breached at 5h.
+	// Resolution: 8h target, paused from 1h to 4h: breached at 11h.
+	s.Equal([]string{
+		"sla.breached@5h0m0s",
+		"sla.breached@11h0m0s",
+		"sla.response_stopped@14h0m0s",
+		"sla.resolution_stopped@14h0m0s",
+	}, s.slaOffsets())
+}
+
+func (s *requestSuite) TestSLAOnTheBusinessCalendar() {
+	s.directory(func(activities.ResolveApproversInput) []catalog.PersonRef { return nil })
+	london, _ := time.LoadLocation("Europe/London")
+	friday := time.Date(2026, 11, 27, 16, 0, 0, 0, london)
+	s.env.SetStartTime(friday)
+	d := slaDefinition()
+	d.SLA.Escalation = nil
+	d.SLA.Warnings = nil
+	d.SLA.Targets["normal"] = catalog.SLATarget{Response: catalog.Duration(time.Hour), Resolution: catalog.Duration(4 * time.Hour)}
+	in := input(d)
+	in.Calendar = calendar.Calendar{TimeZone: "Europe/London", Hours: map[string]string{
+		"mon": "09:00-17:00", "tue": "09:00-17:00", "wed": "09:00-17:00", "thu": "09:00-17:00", "fri": "09:00-17:00"}}
+	var due *time.Time
+	s.env.RegisterDelayedCallback(func() { due = s.state().DueAt }, time.Minute)
+	s.completeAt(4 * 24 * time.Hour)
+	s.env.ExecuteWorkflow(ServiceRequest, in)
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.True(due.Equal(time.Date(2026, 11, 30, 12, 0, 0, 0, london)), "Friday 16:00 + 4 business hours is Monday 12:00, got %v", due)
+	// The response breach (Friday 17:00) and the resolution breach (Monday 12:00), not before.
+	s.Equal([]string{"sla.breached@1h0m0s", "sla.breached@68h0m0s", "sla.response_stopped@96h0m0s", "sla.resolution_stopped@96h0m0s"}, s.slaOffsets())
+}
