@@ -20,6 +20,7 @@ type serviceSummary struct {
 	Summary    string        `json:"summary,omitempty"`
 	Tags       []string      `json:"tags,omitempty"`
 	Version    int           `json:"version"`
+	Stage      string        `json:"stage"`
 	Cost       catalog.Cost  `json:"cost"`
 	Eligible   bool          `json:"eligible"`
 	Ineligible string        `json:"ineligible_reason,omitempty"`
@@ -46,6 +47,9 @@ func (s *Server) listServices(c *gin.Context) {
 	items := []serviceSummary{}
 	for _, sv := range all {
 		d := sv.Definition
+		if sv.Stage == store.StageRetiring || sv.Stage == store.StageRetired {
+			continue
+		}
 		if dept != "" && d.Department != dept || cat != "" && d.Category != cat {
 			continue
 		}
@@ -57,7 +61,7 @@ func (s *Server) listServices(c *gin.Context) {
 			continue
 		}
 		items = append(items, serviceSummary{Key: d.Key, Name: d.Name, Department: d.Department,
-			Category: d.Category, Summary: d.Summary, Tags: d.Tags, Version: sv.Version, Cost: d.Cost,
+			Category: d.Category, Summary: d.Summary, Tags: d.Tags, Version: sv.Version, Stage: sv.Stage, Cost: d.Cost,
 			Eligible: ok, Ineligible: why})
 	}
 	c.JSON(http.StatusOK, gin.H{"items": items})
@@ -79,6 +83,7 @@ func matches(d catalog.Definition, q string) bool {
 type serviceView struct {
 	catalog.CustomerView
 	Version  int                `json:"version"`
+	Stage    string             `json:"stage"`
 	Eligible bool               `json:"eligible"`
 	Why      string             `json:"ineligible_reason,omitempty"`
 	Internal *catalog.Processes `json:"internal,omitempty"`
@@ -111,7 +116,7 @@ func (s *Server) getService(c *gin.Context) {
 	}
 	me := principal(c)
 	d := sv.Definition
-	v := serviceView{CustomerView: d.Customer(), Version: sv.Version}
+	v := serviceView{CustomerView: d.Customer(), Version: sv.Version, Stage: sv.Stage}
 	v.Eligible, v.Why = d.Eligible(me)
 	if mayManage(me, d) {
 		p := d.Processes()

@@ -25,6 +25,8 @@ type Problem struct {
 	Limit        string     `json:"limit,omitempty"`
 	ResetsAt     *time.Time `json:"resets_at,omitempty"`
 	OpenRequests []string   `json:"open_requests,omitempty"`
+	// Successor names the service that replaces a retired one.
+	Successor string `json:"successor,omitempty"`
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }

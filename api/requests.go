@@ -99,6 +99,16 @@ func (s *Server) submit(c *gin.Context) {
 		return
 	}
 	def := svc.Definition
+	if svc.Stage == store.StageRetiring || svc.Stage == store.StageRetired {
+		detail := fmt.Sprintf("the service %q is retired and takes no new requests", def.Key)
+		if svc.Successor != "" {
+			detail += fmt.Sprintf("; request %q instead", svc.Successor)
+		}
+		p := newProblem(http.StatusGone, "retired", "Service retired", detail)
+		p.Successor = svc.Successor
+		writeProblem(c, p)
+		return
+	}
 	if ok, why := def.Eligible(me); !ok {
 		writeProblem(c, newProblem(http.StatusForbidden, "not-eligible", "Not eligible", why))
 		return

@@ -47,7 +47,7 @@ type file struct {
 // Known is what already exists where a bundle will be applied (the stored directory), so a
 // bundle of services alone may refer to people, groups and departments applied before.
 type Known struct {
-	Departments, Groups, People map[string]bool
+	Departments, Groups, People, Services map[string]bool
 }
 
 // Load reads every .yaml and .yml file under the given paths (files or directories, walked in
@@ -259,6 +259,12 @@ func (b *Bundle) validate(e *errs, known Known) {
 			if t.Group != "" && !groups[t.Group] {
 				se.add(fmt.Sprintf("fulfilment.tasks[%d].group", j), "reference", "no group %q", t.Group)
 			}
+		}
+		if g := s.Governance; g != nil && g.Approvers.Group != "" && !groups[g.Approvers.Group] {
+			se.add("governance.approvers.group", "reference", "no group %q", g.Approvers.Group)
+		}
+		if r := s.Retirement; r != nil && r.Successor != "" && b.serviceAt[r.Successor].file == "" && !known.Services[r.Successor] {
+			se.add("retirement.successor", "reference", "no service %q", r.Successor)
 		}
 		if s.Help.Group != "" && !groups[s.Help.Group] {
 			se.add("help.group", "reference", "no group %q", s.Help.Group)

@@ -100,6 +100,32 @@ type Definition struct {
 	Approval   ApprovalPolicy `yaml:"approval" json:"approval"`
 	Fulfilment Fulfilment     `yaml:"fulfilment" json:"fulfilment"`
 	SLA        SLAPolicy      `yaml:"sla,omitempty" json:"sla,omitempty"`
+
+	// The service's own life: who reviews a new version, how often the service is reviewed,
+	// and how it retires.
+	Governance *ApprovalStep     `yaml:"governance,omitempty" json:"governance,omitempty"`
+	Review     *ReviewPolicy     `yaml:"review,omitempty" json:"review,omitempty"`
+	Retirement *RetirementPolicy `yaml:"retirement,omitempty" json:"retirement,omitempty"`
+}
+
+// ReviewPolicy schedules periodic reviews: Cron (five fields, robfig/cron) gives the next review
+// instant; a review not done within EscalateAfter goes to the department head.
+type ReviewPolicy struct {
+	Cron          string   `yaml:"cron" json:"cron"`
+	EscalateAfter Duration `yaml:"escalate_after,omitempty" json:"escalate_after,omitempty"`
+}
+
+// Retirement policies.
+const (
+	RetireDrain  = "drain"  // requests in flight finish; the service is retired after the last
+	RetireCancel = "cancel" // requests in flight are cancelled, with compensation
+)
+
+// RetirementPolicy says what retiring does to requests in flight, and what replaces the service.
+type RetirementPolicy struct {
+	Policy    string `yaml:"policy" json:"policy"`
+	Successor string `yaml:"successor,omitempty" json:"successor,omitempty"`
+	Sunset    string `yaml:"sunset,omitempty" json:"sunset,omitempty"` // YYYY-MM-DD, announced
 }
 
 // RequestSpec says how to request a service.
@@ -312,14 +338,18 @@ type CustomerView struct {
 
 // Processes are a definition's internal processes.
 type Processes struct {
-	Owner       string         `json:"owner"`
-	Eligibility *Eligibility   `json:"eligibility,omitempty"`
-	Approval    ApprovalPolicy `json:"approval"`
-	Fulfilment  Fulfilment     `json:"fulfilment"`
-	SLA         SLAPolicy      `json:"sla"`
+	Owner       string            `json:"owner"`
+	Eligibility *Eligibility      `json:"eligibility,omitempty"`
+	Approval    ApprovalPolicy    `json:"approval"`
+	Fulfilment  Fulfilment        `json:"fulfilment"`
+	SLA         SLAPolicy         `json:"sla"`
+	Governance  *ApprovalStep     `json:"governance,omitempty"`
+	Review      *ReviewPolicy     `json:"review,omitempty"`
+	Retirement  *RetirementPolicy `json:"retirement,omitempty"`
 }
 
 // Processes returns the internal processes of the definition.
 func (d Definition) Processes() Processes {
-	return Processes{Owner: d.Owner, Eligibility: d.Eligibility, Approval: d.Approval, Fulfilment: d.Fulfilment, SLA: d.SLA}
+	return Processes{Owner: d.Owner, Eligibility: d.Eligibility, Approval: d.Approval, Fulfilment: d.Fulfilment, SLA: d.SLA,
+		Governance: d.Governance, Review: d.Review, Retirement: d.Retirement}
 }

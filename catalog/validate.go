@@ -2,6 +2,9 @@ package catalog
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
 	"net/url"
 	"regexp"
 	"strings"
@@ -42,6 +45,65 @@ func (d Definition) validate(e *errs) {
 		e.add("fulfilment.tasks", "required", "a service needs at least one fulfilment task")
 	}
 	d.validateTasks(e)
+	d.validateLife(e)
+}
+
+func (d Definition) validateLife(e *errs) {
+	if g := d.Governance; g != nil {
+		if g.Approvers.Empty() {
+			e.add("governance.approvers", "required", "say who reviews a new version")
+		}
+		switch g.Mode {
+		case "", ModeAny, ModeAll:
+		case ModeQuorum:
+			if g.Quorum < 1 {
+				e.add("governance.quorum", "minimum", "a quorum review needs quorum: N")
+			}
+		case ModePercent:
+			if g.Percent < 1 || g.Percent > 100 {
+				e.add("governance.percent", "range", "a percent review needs percent: 1 to 100")
+			}
+		default:
+			e.add("governance.mode", "enum", "mode must be one of any, all, quorum, percent, not %q", g.Mode)
+		}
+	}
+	if r := d.Review; r != nil {
+		if _, err := cron.ParseStandard(r.Cron); err != nil {
+			e.add("review.cron", "cron", "%q is not a cron expression (minute hour day month weekday): %v", r.Cron, err)
+		}
+		if r.EscalateAfter < 0 {
+			e.add("review.escalate_after", "minimum", "must be positive")
+		}
+	}
+	if r := d.Retirement; r != nil {
+		if r.Policy != RetireDrain && r.Policy != RetireCancel {
+			e.add("retirement.policy", "enum", "policy is %q or %q", RetireDrain, RetireCancel)
+		}
+		if r.Successor == d.Key && r.Successor != "" {
+			e.add("retirement.successor", "not", "a service cannot succeed itself")
+		}
+		if r.Sunset != "" {
+			if _, err := time.Parse(time.DateOnly, r.Sunset); err != nil {
+				e.add("retirement.sunset", "format", "a date is YYYY-MM-DD (%q)", r.Sunset)
+			}
+		}
+	}
+}
+
+// ValidateWith checks a definition and its references against a known directory (the API's
+// drafts, which come without a directory of their own).
+func ValidateWith(d Definition, known Known) error {
+	b := newBundle()
+	e := &errs{}
+	d.Normalize()
+	b.Services = []Definition{d}
+	b.serviceAt[d.Key] = loc{file: "body", idx: 0}
+	b.validate(e, known)
+	for i := range e.list {
+		e.list[i].File = ""
+		e.list[i].Field = strings.TrimPrefix(e.list[i].Field, "services[0].")
+	}
+	return e.err()
 }
 
 // Normalize fills defaults, so that the stored definition says what it means.
@@ -49,6 +111,14 @@ func (d *Definition) Normalize() {
 	for i := range d.Approval.Steps {
 		if d.Approval.Steps[i].Mode == "" {
 			d.Approval.Steps[i].Mode = ModeAny
+		}
+	}
+	if d.Governance != nil {
+		if d.Governance.Mode == "" {
+			d.Governance.Mode = ModeAny
+		}
+		if d.Governance.Name == "" {
+			d.Governance.Name = "review"
 		}
 	}
 	for i := range d.Fulfilment.Tasks {

@@ -201,6 +201,30 @@ func TestEveryRule(t *testing.T) {
 			st["escalate"] = map[string]any{"after": "3d", "to": "manager"}
 			st["expire"] = map[string]any{"after": "2d", "outcome": "reject"}
 		}, "services[0].approval.steps[0].escalate.after", "maximum"},
+		{"governance approvers", func(s, _ map[string]any) { s["governance"] = map[string]any{"approvers": map[string]any{}} }, "services[0].governance.approvers", "required"},
+		{"governance group", func(s, _ map[string]any) {
+			s["governance"] = map[string]any{"approvers": map[string]any{"group": "ghosts"}}
+		}, "services[0].governance.approvers.group", "reference"},
+		{"review cron", func(s, _ map[string]any) { s["review"] = map[string]any{"cron": "every tuesday"} }, "services[0].review.cron", "cron"},
+		{"retirement policy", func(s, _ map[string]any) { s["retirement"] = map[string]any{"policy": "vanish"} }, "services[0].retirement.policy", "enum"},
+		{"retirement successor", func(s, _ map[string]any) { s["retirement"] = map[string]any{"policy": "drain", "successor": "ghost"} }, "services[0].retirement.successor", "reference"},
+		{"retirement sunset", func(s, _ map[string]any) { s["retirement"] = map[string]any{"policy": "drain", "sunset": "soon"} }, "services[0].retirement.sunset", "format"},
+		{"escalation level at", func(s, _ map[string]any) {
+			m(s["sla"])["escalation"] = []any{map[string]any{"at": "later", "raise_priority": true}}
+		}, "services[0].sla.escalation[0].at", "format"},
+		{"escalation level order", func(s, _ map[string]any) {
+			m(s["sla"])["escalation"] = []any{map[string]any{"at": "breach", "raise_priority": true}, map[string]any{"at": "50%", "raise_priority": true}}
+		}, "services[0].sla.escalation[1].at", "order"},
+		{"escalation level acts", func(s, _ map[string]any) { m(s["sla"])["escalation"] = []any{map[string]any{"at": "50%"}} }, "services[0].sla.escalation[0]", "required"},
+		{"escalation reassign", func(s, _ map[string]any) {
+			m(s["sla"])["escalation"] = []any{map[string]any{"at": "50%", "reassign": "ghosts"}}
+		}, "services[0].sla.escalation[0].reassign", "reference"},
+		{"department calendar", func(_, doc map[string]any) {
+			m(doc["departments"].([]any)[0])["calendar"] = map[string]any{"timezone": "Europe/London", "hours": map[string]any{"mon": "17:00-09:00"}}
+		}, "departments[0].calendar", "calendar"},
+		{"department webhook", func(_, doc map[string]any) {
+			m(doc["departments"].([]any)[0])["webhook"] = map[string]any{"url": "ftp://x", "secret_env": "S"}
+		}, "departments[0].webhook.url", "format"},
 		{"sla priority", func(s, _ map[string]any) {
 			m(m(s["sla"])["targets"])["urgent"] = map[string]any{"response": "1h", "resolution": "2h"}
 		}, "services[0].sla.targets.urgent", "enum"},

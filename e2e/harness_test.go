@@ -100,6 +100,9 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 	if err := e.worker.Start(); err != nil {
 		t.Fatal(err)
 	}
+	if err := api.SyncLifecycles(ctx, tc, s); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
 	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI())

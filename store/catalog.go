@@ -122,17 +122,21 @@ func putDefinition(ctx context.Context, tx *sqlx.Tx, d catalog.Definition, now t
 	return version, true, nil
 }
 
-// ServiceVersion is one stored version of a service definition.
+// ServiceVersion is one stored version of a service definition, with the service's stage.
 type ServiceVersion struct {
 	Version    int
 	Definition catalog.Definition
 	CreatedAt  time.Time
+	Stage      string
+	Successor  string
 }
 
 type versionRow struct {
 	Version    int       `db:"version"`
 	Definition string    `db:"definition"`
 	CreatedAt  time.Time `db:"created_at"`
+	Stage      string    `db:"stage"`
+	Successor  string    `db:"successor"`
 }
 
 func (r versionRow) decode() (ServiceVersion, error) {
@@ -140,13 +144,13 @@ func (r versionRow) decode() (ServiceVersion, error) {
 	if err := json.Unmarshal([]byte(r.Definition), &d); err != nil {
 		return ServiceVersion{}, fmt.Errorf("decode definition: %w", err)
 	}
-	return ServiceVersion{Version: r.Version, Definition: d, CreatedAt: r.CreatedAt}, nil
+	return ServiceVersion{Version: r.Version, Definition: d, CreatedAt: r.CreatedAt, Stage: r.Stage, Successor: r.Successor}, nil
 }
 
 // CurrentService returns the current version of a service, or ErrNotFound.
 func (s *Store) CurrentService(ctx context.Context, key string) (ServiceVersion, error) {
 	var r versionRow
-	err := s.DB.GetContext(ctx, &r, s.DB.Rebind(`SELECT v.version, v.definition, v.created_at FROM services s
+	err := s.DB.GetContext(ctx, &r, s.DB.Rebind(`SELECT v.version, v.definition, v.created_at, s.stage, s.successor FROM services s
 		JOIN service_versions v ON v.service_key = s.key AND v.version = s.current_version WHERE s.key = ?`), key)
 	if err != nil {
 		return ServiceVersion{}, notFound(err)
@@ -157,8 +161,8 @@ func (s *Store) CurrentService(ctx context.Context, key string) (ServiceVersion,
 // ServiceAt returns one version of a service, or ErrNotFound.
 func (s *Store) ServiceAt(ctx context.Context, key string, version int) (ServiceVersion, error) {
 	var r versionRow
-	err := s.DB.GetContext(ctx, &r, s.DB.Rebind(`SELECT version, definition, created_at FROM service_versions
-		WHERE service_key = ? AND version = ?`), key, version)
+	err := s.DB.GetContext(ctx, &r, s.DB.Rebind(`SELECT v.version, v.definition, v.created_at, s.stage, s.successor FROM service_versions v
+		JOIN services s ON s.key = v.service_key WHERE v.service_key = ? AND v.version = ?`), key, version)
 	if err != nil {
 		return ServiceVersion{}, notFound(err)
 	}
@@ -168,7 +172,7 @@ func (s *Store) ServiceAt(ctx context.Context, key string, version int) (Service
 // ListServices returns the current version of every service, ordered by department and key.
 func (s *Store) ListServices(ctx context.Context) ([]ServiceVersion, error) {
 	var rows []versionRow
-	err := s.DB.SelectContext(ctx, &rows, `SELECT v.version, v.definition, v.created_at FROM services s
+	err := s.DB.SelectContext(ctx, &rows, `SELECT v.version, v.definition, v.created_at, s.stage, s.successor FROM services s
 		JOIN service_versions v ON v.service_key = s.key AND v.version = s.current_version
 		ORDER BY s.department, s.key`)
 	if err != nil {
@@ -263,9 +267,10 @@ func nonNil(s []string) []string {
 // Known returns the keys of the stored directory, so a catalog file of services alone can be
 // validated against the people and groups applied before.
 func (s *Store) Known(ctx context.Context) (catalog.Known, error) {
-	k := catalog.Known{Departments: map[string]bool{}, Groups: map[string]bool{}, People: map[string]bool{}}
+	k := catalog.Known{Departments: map[string]bool{}, Groups: map[string]bool{}, People: map[string]bool{}, Services: map[string]bool{}}
 	for table, set := range map[string]map[string]bool{
 		"SELECT key FROM departments": k.Departments, "SELECT key FROM org_groups": k.Groups, "SELECT id FROM people": k.People,
+		"SELECT key FROM services": k.Services,
 	} {
 		var keys []string
 		if err := s.DB.SelectContext(ctx, &keys, table); err != nil {

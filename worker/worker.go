@@ -33,6 +33,8 @@ func Register(r worker.Registry, s *store.Store, n activities.Notifier) {
 	}
 	r.RegisterWorkflow(workflows.ServiceRequest)
 	r.RegisterWorkflow(workflows.FulfilmentTask)
+	r.RegisterWorkflow(workflows.ServiceLifecycle)
+	r.RegisterActivity(&activities.Catalog{Store: s})
 	r.RegisterActivity(&activities.Fulfilment{})
 	r.RegisterActivity(&activities.Directory{Store: s})
 	r.RegisterActivity(&activities.Projection{Store: s})

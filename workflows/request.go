@@ -235,6 +235,15 @@ func (w *requestWorkflow) setup(ctx workflow.Context) error {
 func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 	workflow.Go(ctx, w.projector)
 	workflow.Go(ctx, w.onTaskEvents)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		// The service retired with the cancel policy: the request cancels itself (and compensates).
+		var why string
+		workflow.GetSignalChannel(ctx, RetireSignal).Receive(ctx, &why)
+		if !w.cancelRequested && !w.closed {
+			w.cancelRequested, w.cancelReason = true, why
+			w.event(ctx, "cancel.retired", "", why)
+		}
+	})
 	w.slaStart(ctx)
 	workflow.Go(ctx, w.slaLoop)
 	w.upsertSearchAttributes(ctx)
@@ -264,6 +273,12 @@ func (w *requestWorkflow) finish(ctx workflow.Context, status, reason string) (R
 	w.state.ClosedAt = &now
 	w.event(ctx, status, "", reason)
 	w.resting = true
+	// Tell the service's lifecycle, which may be draining; it may not exist, which is fine.
+	w.pending++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { w.pending-- }()
+		_ = workflow.SignalExternalWorkflow(ctx, ServiceWorkflowID(w.state.Service.Key), "", RequestClosedSignal, w.state.ID).Get(ctx, nil)
+	})
 	// Every handler, and the last projection, finish before the workflow does.
 	_ = workflow.Await(ctx, func() bool {
 		return w.projected >= w.state.Seq && w.pending == 0 && workflow.AllHandlersFinished(ctx)

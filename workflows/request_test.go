@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +54,8 @@ func (s *requestSuite) SetupTest() {
 	s.env.RegisterActivity(proj.Project)
 	s.env.RegisterActivity(&activities.Notifications{Notifier: recorder{s}})
 	s.env.RegisterWorkflow(FulfilmentTask)
+	s.env.OnSignalExternalWorkflow(mock.Anything, mock.MatchedBy(func(id string) bool { return strings.HasPrefix(id, "service/") }),
+		mock.Anything, RequestClosedSignal, mock.Anything).Return(nil)
 	var ful *activities.Fulfilment
 	s.env.RegisterActivity(ful.Call)
 	s.env.OnActivity(proj.Project, mock.Anything, mock.Anything).Return(

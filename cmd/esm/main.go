@@ -16,6 +16,7 @@ import (
 	"github.com/esmhq/esm/api"
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store"
+	"go.temporal.io/sdk/client"
 )
 
 const usage = `esm: service management for every department, on Temporal
@@ -148,7 +149,21 @@ func catalogCmd(ctx context.Context, cfg config, args []string, out io.Writer) e
 		return errors.New("usage: esm catalog apply -f PATH...")
 	}
 	return withStore(ctx, cfg, true, func(s *store.Store) error {
-		return applyCatalog(ctx, s, paths, out)
+		if err := applyCatalog(ctx, s, paths, out); err != nil {
+			return err
+		}
+		// Tell the lifecycle workflows; a missing Temporal is not a failure of the apply.
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		tc, err := client.DialContext(cctx, client.Options{HostPort: cfg.Temporal, Namespace: cfg.Namespace, Logger: quietLogger{}})
+		if err == nil {
+			defer tc.Close()
+			err = api.SyncLifecycles(cctx, tc, s)
+		}
+		if err != nil {
+			fmt.Fprintf(out, "lifecycle workflows not synced (%v); esm dev or the next apply will\n", err)
+		}
+		return nil
 	})
 }
 

@@ -127,6 +127,13 @@ func runDev(ctx context.Context, cfg config, out io.Writer) error {
 		// The demo automation endpoint the example catalog's automated tasks call.
 		g.Go(func() error { return serveHooks(gctx, hooksAddr, cfg) })
 		g.Go(func() error { return workLoop(gctx, tc, s) })
+		// Every service gets its lifecycle workflow (the worker above runs them).
+		g.Go(func() error {
+			if err := api.SyncLifecycles(gctx, tc, s); err != nil {
+				cfg.Log.Warn("lifecycle workflows not synced", "error", err)
+			}
+			return nil
+		})
 		g.Go(func() error {
 			return listenAndServe(gctx, cfg, s, tc, func(addr string) { printBanner(ctx, cfg, s, addr, out) })
 		})

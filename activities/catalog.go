@@ -1,0 +1,75 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/store"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Catalog reads definitions and records services' stages for the lifecycle workflows.
+type Catalog struct {
+	Store *store.Store
+}
+
+// DefinitionInput names one version of a service.
+type DefinitionInput struct {
+	Key     string
+	Version int
+}
+
+// DefinitionResult is that version's definition and the providing department's head.
+type DefinitionResult struct {
+	Definition catalog.Definition
+	Head       string
+}
+
+// Definition loads one version of a service.
+func (c *Catalog) Definition(ctx context.Context, in DefinitionInput) (DefinitionResult, error) {
+	sv, err := c.Store.ServiceAt(ctx, in.Key, in.Version)
+	if errors.Is(err, store.ErrNotFound) {
+		return DefinitionResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no version %d of %s", in.Version, in.Key), "NoSuchVersion", err)
+	}
+	if err != nil {
+		return DefinitionResult{}, fmt.Errorf("load %s v%d: %w", in.Key, in.Version, err)
+	}
+	res := DefinitionResult{Definition: sv.Definition}
+	if d, err := c.Store.Department(ctx, sv.Definition.Department); err == nil {
+		res.Head = d.Head
+	}
+	return res, nil
+}
+
+// StageInput is a service's stage as its lifecycle workflow decided it.
+type StageInput struct {
+	Key       string
+	Stage     string
+	Live      int
+	Draft     int
+	Successor string
+	At        time.Time
+}
+
+// StageResult is empty.
+type StageResult struct{}
+
+// SetStage writes the stage; the API reads it to accept or refuse new requests.
+func (c *Catalog) SetStage(ctx context.Context, in StageInput) (StageResult, error) {
+	return StageResult{}, c.Store.SetStage(ctx, in.Key, in.Stage, in.Live, in.Draft, in.Successor, in.At)
+}
+
+// OpenRequestsInput names a service.
+type OpenRequestsInput struct{ Key string }
+
+// OpenRequestsResult lists its requests in flight.
+type OpenRequestsResult struct{ IDs []string }
+
+// OpenRequests lists the service's requests in flight.
+func (c *Catalog) OpenRequests(ctx context.Context, in OpenRequestsInput) (OpenRequestsResult, error) {
+	ids, err := c.Store.OpenRequests(ctx, in.Key)
+	return OpenRequestsResult{IDs: ids}, err
+}

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/jmoiron/sqlx"
+)
+
+// Service stages.
+const (
+	StageDraft      = "draft"
+	StageReview     = "review"
+	StagePublished  = "published"
+	StageDeprecated = "deprecated"
+	StageRetiring   = "retiring"
+	StageRetired    = "retired"
+)
+
+// ServiceInfo is a service's row: its stage, live and draft versions, successor.
+type ServiceInfo struct {
+	Key        string `db:"key" json:"key"`
+	Department string `db:"department" json:"department"`
+	Stage      string `db:"stage" json:"stage"`
+	Live       int    `db:"current_version" json:"live_version"`
+	Draft      int    `db:"draft_version" json:"draft_version,omitempty"`
+	Successor  string `db:"successor" json:"successor,omitempty"`
+}
+
+// Service returns a service's row, or ErrNotFound.
+func (s *Store) Service(ctx context.Context, key string) (ServiceInfo, error) {
+	var si ServiceInfo
+	err := s.DB.GetContext(ctx, &si, s.DB.Rebind(`SELECT key, department, stage, current_version, draft_version, successor
+		FROM services WHERE key = ?`), key)
+	return si, notFound(err)
+}
+
+// AllServices lists every service row.
+func (s *Store) AllServices(ctx context.Context) ([]ServiceInfo, error) {
+	out := []ServiceInfo{}
+	err := s.DB.SelectContext(ctx, &out, `SELECT key, department, stage, current_version, draft_version, successor FROM services ORDER BY key`)
+	return out, err
+}
+
+// SaveDraft stores d as a new version that is not live: the service's draft. A service that did
+// not exist is created in the draft stage.
+func (s *Store) SaveDraft(ctx context.Context, d catalog.Definition, now time.Time) (int, error) {
+	doc, err := json.Marshal(d)
+	if err != nil {
+		return 0, err
+	}
+	var version int
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO services (key, department, current_version, updated_at, stage)
+			VALUES (?, ?, 0, ?, ?) ON CONFLICT (key) DO NOTHING`), d.Key, d.Department, now.UTC(), StageDraft); err != nil {
+			return fmt.Errorf("service %s: %w", d.Key, err)
+		}
+		if err := tx.GetContext(ctx, &version, tx.Rebind(`SELECT COALESCE(MAX(version), 0) + 1 FROM service_versions WHERE service_key = ?`), d.Key); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO service_versions (service_key, version, hash, definition, created_at) VALUES (?, ?, ?, ?, ?)`),
+			d.Key, version, d.Hash(), string(doc), now.UTC()); err != nil {
+			return fmt.Errorf("service %s version %d: %w", d.Key, version, err)
+		}
+		_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE services SET draft_version = ?, updated_at = ? WHERE key = ?`), version, now.UTC(), d.Key)
+		return err
+	})
+	return version, err
+}
+
+// SetStage records a service's stage (and successor, when retiring), as its lifecycle workflow
+// decides; publishing a version makes it live and clears the draft.
+func (s *Store) SetStage(ctx context.Context, key, stage string, live, draft int, successor string, now time.Time) error {
+	_, err := s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE services SET stage = ?, current_version = ?, draft_version = ?, successor = ?, updated_at = ?
+		WHERE key = ?`), stage, live, draft, successor, now.UTC(), key)
+	if err != nil {
+		return fmt.Errorf("service %s stage: %w", key, err)
+	}
+	return nil
+}
+
+// OpenRequests lists the requests of a service that have not closed.
+func (s *Store) OpenRequests(ctx context.Context, service string) ([]string, error) {
+	out := []string{}
+	q, args, err := sqlx.In(`SELECT id FROM requests WHERE service_key = ? AND status IN (?) ORDER BY number`, service, openStatuses)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(q), args...); err != nil {
+		return nil, fmt.Errorf("open requests of %s: %w", service, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,538 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/esmhq/esm/activities"
+	"github.com/esmhq/esm/catalog"
+	"github.com/robfig/cron/v3"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Names of the ServiceLifecycle workflow.
+const (
+	LifecycleUpdate = "lifecycle"
+	LifecycleQuery  = "lifecycle"
+	// RequestClosedSignal tells a service's lifecycle that one of its requests closed.
+	RequestClosedSignal = "request_closed"
+	// RetireSignal tells a request that its service retired with the cancel policy.
+	RetireSignal = "service_retired"
+)
+
+// ServiceWorkflowID is the workflow id of a service's lifecycle: service/laptop.
+func ServiceWorkflowID(key string) string { return "service/" + key }
+
+// Stages of a service (the store's names).
+const (
+	StageDraft      = "draft"
+	StageReview     = "review"
+	StagePublished  = "published"
+	StageDeprecated = "deprecated"
+	StageRetiring   = "retiring"
+	StageRetired    = "retired"
+)
+
+// Draft states.
+const (
+	DraftEditing  = "editing"
+	DraftInReview = "in_review"
+	DraftApproved = "approved"
+)
+
+// Lifecycle actions.
+const (
+	ActionSaveDraft = "save_draft" // a new draft version was stored (the API does it)
+	ActionSubmit    = "submit"
+	ActionApprove   = "approve"
+	ActionReject    = "reject"
+	ActionPublish   = "publish"
+	ActionDeprecate = "deprecate"
+	ActionRetire    = "retire"
+	ActionReview    = "review" // the periodic review's outcome
+	// ActionApplied records a version published from catalog files (esm catalog apply): an
+	// operator's act outside the API, so only a System caller may send it.
+	ActionApplied = "applied"
+)
+
+// Review outcomes.
+const (
+	ReviewKeep      = "keep"
+	ReviewRevise    = "revise"
+	ReviewDeprecate = "deprecate"
+	ReviewRetire    = "retire"
+)
+
+// LifecycleState is a service's life: its stage, its live version, the draft under way, the
+// periodic review, the retirement.
+type LifecycleState struct {
+	Key         string                 `json:"key"`
+	Stage       string                 `json:"stage"`
+	Live        int                    `json:"live_version"`
+	Draft       int                    `json:"draft_version,omitempty"`
+	DraftStatus string                 `json:"draft_status,omitempty"`
+	Review      *catalog.ApprovalState `json:"review,omitempty"`
+	NextReview  *time.Time             `json:"next_review,omitempty"`
+	ReviewDue   bool                   `json:"review_due"`
+	Escalated   bool                   `json:"review_escalated"`
+	Successor   string                 `json:"successor,omitempty"`
+	Policy      string                 `json:"retirement_policy,omitempty"`
+	InFlight    []string               `json:"in_flight,omitempty"`
+	History     []catalog.Event        `json:"history"`
+	// Runs counts continue-as-new generations.
+	Runs int `json:"runs"`
+}
+
+// LifecycleInput starts (or continues) a service's lifecycle workflow.
+type LifecycleInput struct {
+	Key   string
+	Stage string // draft for a new service, published for one applied from files
+	Live  int
+	Draft int
+	// State carries everything over when the workflow continues as new.
+	State *LifecycleState
+	// MaxEvents bounds a run's history events before it continues as new (0: 2000).
+	MaxEvents int
+}
+
+// LifecycleAction is a transition asked of the lifecycle. The API sets who the actor is to the
+// service (owner, department head, in the department, operator, admin) from the directory.
+type LifecycleAction struct {
+	Actor     catalog.PersonRef
+	Owner     bool
+	Head      bool
+	Staff     bool
+	Admin     bool
+	System    bool
+	Action    string
+	Comment   string
+	Outcome   string // for review
+	Version   int    // for save_draft
+	Successor string // for retire, overriding the definition's
+}
+
+// LifecycleResult is the state after the action.
+type LifecycleResult struct {
+	State LifecycleState
+}
+
+type lifecycle struct {
+	in    LifecycleInput
+	st    LifecycleState
+	def   catalog.Definition // the live version's definition (or the draft's, before first publish)
+	head  string
+	dirty int // moves on with every change, to wake the main loop
+	// mu serializes the transitions: each one calls activities.
+	mu workflow.Mutex
+	// estimate counts this run's history events from what it did (the test environment does
+	// not count them), as a floor for the server's count.
+	estimate int
+}
+
+// ServiceLifecycle runs one service's life, for years: drafts and their reviews, publishing,
+// periodic reviews on a cron cadence, deprecation and retirement. It continues as new before
+// its history grows large.
+func ServiceLifecycle(ctx workflow.Context, in LifecycleInput) (LifecycleState, error) {
+	l := &lifecycle{in: in, mu: workflow.NewMutex(ctx)}
+	if in.State != nil {
+		l.st = *in.State
+		l.st.Runs++
+	} else {
+		l.st = LifecycleState{Key: in.Key, Stage: in.Stage, Live: in.Live, Draft: in.Draft, History: []catalog.Event{}}
+		if in.Draft > 0 {
+			l.st.DraftStatus = DraftEditing
+		}
+	}
+	if err := l.setup(ctx); err != nil {
+		return l.st, err
+	}
+	return l.run(ctx)
+}
+
+func (l *lifecycle) setup(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, LifecycleQuery, func() (LifecycleState, error) { return l.st, nil }); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, LifecycleUpdate, l.act, workflow.UpdateHandlerOptions{Validator: l.validate})
+}
+
+func (l *lifecycle) actx(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, Summary: summary,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}})
+}
+
+// load reads the definition that governs the service now: the live version, else the draft.
+func (l *lifecycle) load(ctx workflow.Context) {
+	v := l.st.Live
+	if v == 0 {
+		v = l.st.Draft
+	}
+	if v == 0 {
+		return
+	}
+	var c *activities.Catalog
+	var res activities.DefinitionResult
+	if err := workflow.ExecuteActivity(l.actx(ctx, fmt.Sprintf("load %s v%d", l.st.Key, v)), c.Definition,
+		activities.DefinitionInput{Key: l.st.Key, Version: v}).Get(ctx, &res); err == nil {
+		l.def, l.head = res.Definition, res.Head
+	}
+}
+
+// history appends an event to the state's history.
+func (l *lifecycle) history(ctx workflow.Context, typ, actor, detail string) {
+	now := workflow.Now(ctx).UTC()
+	l.st.History = append(l.st.History, catalog.Event{Seq: len(l.st.History) + 1, At: now, Type: typ, Actor: actor, Detail: detail})
+	l.estimate += 10 // the update or timer, the activity's three events, the workflow tasks
+	l.dirty++
+}
+
+// record writes the stage to the store and the event to the history.
+func (l *lifecycle) record(ctx workflow.Context, typ, actor, detail string) {
+	l.history(ctx, typ, actor, detail)
+	now := workflow.Now(ctx).UTC()
+	var c *activities.Catalog
+	_ = workflow.ExecuteActivity(l.actx(ctx, "record stage "+l.st.Stage), c.SetStage, activities.StageInput{
+		Key: l.st.Key, Stage: l.st.Stage, Live: l.st.Live, Draft: l.st.Draft, Successor: l.st.Successor, At: now}).Get(ctx, nil)
+}
+
+func (l *lifecycle) run(ctx workflow.Context) (LifecycleState, error) {
+	l.load(ctx)
+	closed := workflow.GetSignalChannel(ctx, RequestClosedSignal)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var id string
+			closed.Receive(ctx, &id)
+			if i := slices.Index(l.st.InFlight, id); i >= 0 {
+				l.st.InFlight = slices.Delete(l.st.InFlight, i, i+1)
+				l.dirty++
+			}
+		}
+	})
+	maxEvents := l.in.MaxEvents
+	if maxEvents == 0 {
+		maxEvents = 2000
+	}
+	for {
+		if l.st.Stage == StageRetiring && len(l.st.InFlight) == 0 {
+			l.st.Stage = StageRetired
+			l.record(ctx, "retired", "", "no request is left in flight")
+		}
+		if l.st.Stage == StageRetired {
+			_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+			return l.st, nil
+		}
+		info := workflow.GetInfo(ctx)
+		if max(info.GetCurrentHistoryLength(), l.estimate) > maxEvents || info.GetContinueAsNewSuggested() {
+			_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+			next := l.in
+			st := l.st
+			next.State = &st
+			return l.st, workflow.NewContinueAsNewError(ctx, ServiceLifecycle, next)
+		}
+		seen := l.dirty
+		wait, summary := l.nextReviewEvent(ctx)
+		if wait < 0 {
+			_ = workflow.Await(ctx, func() bool { return l.dirty != seen })
+			continue
+		}
+		fired, _ := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: max(wait, time.Millisecond),
+			TimerOptions: workflow.TimerOptions{Summary: summary}}, func() bool { return l.dirty != seen })
+		if fired {
+			continue
+		}
+		l.reviewEvent(ctx)
+	}
+}
+
+// nextReviewEvent is how long until the next periodic review event (the review falling due, or
+// its escalation), or -1 when none is scheduled.
+func (l *lifecycle) nextReviewEvent(ctx workflow.Context) (time.Duration, string) {
+	r := l.def.Review
+	if r == nil || (l.st.Stage != StagePublished && l.st.Stage != StageDeprecated) {
+		return -1, ""
+	}
+	now := workflow.Now(ctx)
+	if l.st.NextReview == nil {
+		sched, err := cron.ParseStandard(r.Cron)
+		if err != nil {
+			return -1, ""
+		}
+		next := sched.Next(now).UTC()
+		l.st.NextReview = &next
+	}
+	if !l.st.ReviewDue {
+		return l.st.NextReview.Sub(now), "periodic review due"
+	}
+	if !l.st.Escalated && r.EscalateAfter > 0 {
+		return l.st.NextReview.Add(r.EscalateAfter.Std()).Sub(now), "periodic review overdue"
+	}
+	return -1, ""
+}
+
+// reviewEvent fires the due review event: the review falls due (the owner is told), or it is
+// overdue (the department head is told).
+func (l *lifecycle) reviewEvent(ctx workflow.Context) {
+	if !l.st.ReviewDue {
+		l.st.ReviewDue = true
+		l.record(ctx, "review.due", "", fmt.Sprintf("periodic review of %s is due; the owner %s reviews", l.st.Key, l.def.Owner))
+		l.notify(ctx, []string{l.def.Owner}, "Review due: "+l.def.Name, "Keep, revise, deprecate or retire the service.")
+		return
+	}
+	l.st.Escalated = true
+	l.record(ctx, "review.overdue", "", fmt.Sprintf("periodic review overdue; escalated to the department head %s", l.head))
+	l.notify(ctx, []string{l.head}, "Review overdue: "+l.def.Name, "The owner has not reviewed the service in time.")
+}
+
+func (l *lifecycle) notify(ctx workflow.Context, to []string, subject, text string) {
+	var n *activities.Notifications
+	_ = workflow.ExecuteActivity(l.actx(ctx, "notify"), n.Notify, activities.NotifyInput{Notification: activities.Notification{
+		Request: ServiceWorkflowID(l.st.Key), To: to, Subject: subject, Text: text, At: workflow.Now(ctx).UTC()}}).Get(ctx, nil)
+}
+
+// --- transitions ---
+
+func refuse(format string, args ...any) error {
+	return temporal.NewApplicationError(fmt.Sprintf(format, args...), ErrConflict)
+}
+
+func forbid(format string, args ...any) error {
+	return temporal.NewApplicationError(fmt.Sprintf(format, args...), ErrForbidden)
+}
+
+// validate is the transition table: what may happen in which stage, and who may do it.
+func (l *lifecycle) validate(a LifecycleAction) error {
+	st := l.st
+	owner := a.Owner || a.Admin
+	ownerOrHead := a.Owner || a.Head || a.Admin
+	switch a.Action {
+	case ActionApplied:
+		if !a.System {
+			return forbid("only catalog apply records an applied version")
+		}
+		if a.Version <= st.Live {
+			return refuse("version %d is live already", st.Live)
+		}
+	case ActionSaveDraft:
+		if !(owner || a.Staff) {
+			return forbid("only the owner or the department's staff edit a draft")
+		}
+		if st.Stage == StageRetiring || st.Stage == StageRetired {
+			return refuse("the service is %s", st.Stage)
+		}
+		if st.DraftStatus == DraftInReview {
+			return refuse("version %d is in review; approve or reject it first", st.Draft)
+		}
+		if a.Version <= st.Live || a.Version < st.Draft {
+			return temporal.NewApplicationError(fmt.Sprintf("version %d is not newer than %d", a.Version, max(st.Live, st.Draft)), ErrInvalid)
+		}
+	case ActionSubmit:
+		if !owner {
+			return forbid("only the owner submits a draft for review")
+		}
+		if st.Draft == 0 || st.DraftStatus != DraftEditing {
+			return refuse("there is no draft being edited")
+		}
+	case ActionApprove, ActionReject:
+		if st.DraftStatus != DraftInReview || st.Review == nil {
+			return refuse("no draft is in review")
+		}
+		if !hasApprover(st.Review, a.Actor.ID) {
+			return forbid("%s is not a reviewer of version %d", a.Actor.ID, st.Draft)
+		}
+		for _, r := range st.Review.Approvers {
+			if r.ID == a.Actor.ID && r.Decision != "" {
+				return refuse("%s already decided", a.Actor.ID)
+			}
+		}
+		if a.Action == ActionReject && isBlank(a.Comment) {
+			return temporal.NewApplicationError("a rejection needs a comment", ErrInvalid)
+		}
+	case ActionPublish:
+		if !ownerOrHead {
+			return forbid("only the owner or the department head publishes")
+		}
+		if st.DraftStatus != DraftApproved {
+			return refuse("only an approved draft is published (the draft is %q)", st.DraftStatus)
+		}
+		if st.Stage == StageRetiring || st.Stage == StageRetired {
+			return refuse("the service is %s", st.Stage)
+		}
+	case ActionDeprecate:
+		if !ownerOrHead {
+			return forbid("only the owner or the department head deprecates")
+		}
+		if st.Stage != StagePublished {
+			return refuse("only a published service is deprecated (it is %s)", st.Stage)
+		}
+	case ActionRetire:
+		if !(a.Head || a.Admin) {
+			return forbid("only the department head retires a service")
+		}
+		if st.Stage != StagePublished && st.Stage != StageDeprecated {
+			return refuse("only a published or deprecated service is retired (it is %s)", st.Stage)
+		}
+	case ActionReview:
+		if !ownerOrHead {
+			return forbid("only the owner or the department head reviews")
+		}
+		if !st.ReviewDue {
+			return refuse("no review is due")
+		}
+		switch a.Outcome {
+		case ReviewKeep, ReviewRevise, ReviewDeprecate, ReviewRetire:
+		default:
+			return temporal.NewApplicationError("outcome is keep, revise, deprecate or retire", ErrInvalid)
+		}
+		if a.Outcome == ReviewRetire && !(a.Head || a.Admin) {
+			return forbid("only the department head retires a service")
+		}
+	default:
+		return temporal.NewApplicationError(fmt.Sprintf("unknown action %q", a.Action), ErrInvalid)
+	}
+	return nil
+}
+
+func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResult, error) {
+	if err := l.mu.Lock(ctx); err != nil {
+		return LifecycleResult{State: l.st}, err
+	}
+	defer l.mu.Unlock()
+	// Another transition may have run while this one waited for the lock.
+	if err := l.validate(a); err != nil {
+		return LifecycleResult{State: l.st}, err
+	}
+	who := a.Actor.ID
+	switch a.Action {
+	case ActionApplied:
+		l.st.Live = a.Version
+		if l.st.Draft <= a.Version {
+			l.st.Draft, l.st.DraftStatus, l.st.Review = 0, "", nil
+		}
+		if l.st.Stage == StageDraft || l.st.Stage == StageReview {
+			l.st.Stage = StagePublished
+		}
+		l.record(ctx, "published", "catalog-apply", fmt.Sprintf("version %d applied from catalog files", a.Version))
+		l.load(ctx)
+	case ActionSaveDraft:
+		l.st.Draft, l.st.DraftStatus, l.st.Review = a.Version, DraftEditing, nil
+		l.record(ctx, "draft.saved", who, fmt.Sprintf("version %d", a.Version))
+	case ActionSubmit:
+		if err := l.openReview(ctx); err != nil {
+			return LifecycleResult{State: l.st}, err
+		}
+		l.st.DraftStatus = DraftInReview
+		if l.st.Live == 0 {
+			l.st.Stage = StageReview
+		}
+		names := ""
+		for _, r := range l.st.Review.Approvers {
+			names += r.ID + " "
+		}
+		l.record(ctx, "draft.submitted", who, fmt.Sprintf("version %d for review by %s", l.st.Draft, names))
+		l.notify(ctx, pendingIDs(l.st.Review), "Review: "+l.st.Key, fmt.Sprintf("Version %d waits for your review.", l.st.Draft))
+	case ActionApprove, ActionReject:
+		now := workflow.Now(ctx).UTC()
+		for i := range l.st.Review.Approvers {
+			if r := &l.st.Review.Approvers[i]; r.ID == who {
+				r.Decision, r.Comment, r.DecidedAt = a.Action, a.Comment, &now
+			}
+		}
+		settleStep(l.st.Review)
+		switch l.st.Review.Status {
+		case catalog.ApprovalApproved:
+			l.st.DraftStatus = DraftApproved
+		case catalog.ApprovalRejected:
+			l.st.DraftStatus = DraftEditing
+			if l.st.Live == 0 {
+				l.st.Stage = StageDraft
+			}
+		}
+		l.record(ctx, "review."+a.Action, who, fmt.Sprintf("version %d: %s", l.st.Draft, a.Comment))
+	case ActionPublish:
+		l.st.Live, l.st.Draft, l.st.DraftStatus, l.st.Review = l.st.Draft, 0, "", nil
+		if l.st.Stage == StageDraft || l.st.Stage == StageReview {
+			l.st.Stage = StagePublished
+		}
+		l.record(ctx, "published", who, fmt.Sprintf("version %d is live; requests in flight keep the version they pinned", l.st.Live))
+		l.load(ctx)
+		l.st.NextReview = nil
+	case ActionDeprecate:
+		l.st.Stage = StageDeprecated
+		l.record(ctx, "deprecated", who, a.Comment)
+	case ActionRetire:
+		l.retire(ctx, who, a.Successor)
+	case ActionReview:
+		l.st.ReviewDue, l.st.Escalated, l.st.NextReview = false, false, nil
+		l.record(ctx, "review."+a.Outcome, who, a.Comment)
+		switch a.Outcome {
+		case ReviewDeprecate:
+			if l.st.Stage == StagePublished {
+				l.st.Stage = StageDeprecated
+				l.record(ctx, "deprecated", who, "after review")
+			}
+		case ReviewRetire:
+			l.retire(ctx, who, a.Successor)
+		}
+	}
+	l.dirty++
+	return LifecycleResult{State: l.st}, nil
+}
+
+// openReview resolves the governance reviewers of the draft (the department head by default).
+func (l *lifecycle) openReview(ctx workflow.Context) error {
+	var c *activities.Catalog
+	var draft activities.DefinitionResult
+	if err := workflow.ExecuteActivity(l.actx(ctx, "load the draft"), c.Definition,
+		activities.DefinitionInput{Key: l.st.Key, Version: l.st.Draft}).Get(ctx, &draft); err != nil {
+		return err
+	}
+	step := catalog.ApprovalStep{Name: "review", Mode: catalog.ModeAny, Approvers: catalog.Approvers{DepartmentHead: "service"}}
+	if g := draft.Definition.Governance; g != nil {
+		step = *g
+	}
+	var dir *activities.Directory
+	var res activities.ResolveApproversResult
+	if err := workflow.ExecuteActivity(l.actx(ctx, "resolve reviewers"), dir.ResolveApprovers, activities.ResolveApproversInput{
+		Approvers: step.Approvers, Owner: draft.Definition.Owner, Department: draft.Definition.Department,
+	}).Get(ctx, &res); err != nil {
+		return err
+	}
+	if len(res.Approvers) == 0 {
+		return temporal.NewApplicationError("the governance policy names no reviewer", ErrNoOne)
+	}
+	a := &catalog.ApprovalState{Name: step.Name, Mode: step.Mode, Status: catalog.ApprovalPending,
+		Required: step.Required(len(res.Approvers)), OpenedAt: workflow.Now(ctx).UTC()}
+	for _, p := range res.Approvers {
+		a.Approvers = append(a.Approvers, catalog.Approver{PersonRef: p})
+	}
+	l.st.Review = a
+	return nil
+}
+
+// retire stops new requests at once and drains or cancels those in flight.
+func (l *lifecycle) retire(ctx workflow.Context, who, successor string) {
+	policy := catalog.RetireDrain
+	if r := l.def.Retirement; r != nil {
+		policy = r.Policy
+		if successor == "" {
+			successor = r.Successor
+		}
+	}
+	// First the store refuses new requests, then the requests in flight are listed (so none is
+	// missed), and only then does the state say retiring (so the main loop never sees a
+	// retiring service with nothing listed yet).
+	var c *activities.Catalog
+	_ = workflow.ExecuteActivity(l.actx(ctx, "record stage retiring"), c.SetStage, activities.StageInput{
+		Key: l.st.Key, Stage: StageRetiring, Live: l.st.Live, Draft: l.st.Draft, Successor: successor, At: workflow.Now(ctx).UTC()}).Get(ctx, nil)
+	var open activities.OpenRequestsResult
+	_ = workflow.ExecuteActivity(l.actx(ctx, "requests in flight"), c.OpenRequests, activities.OpenRequestsInput{Key: l.st.Key}).Get(ctx, &open)
+	l.st.Stage, l.st.Policy, l.st.Successor, l.st.InFlight = StageRetiring, policy, successor, open.IDs
+	l.history(ctx, "retiring", who, fmt.Sprintf("policy %s; successor %q; in flight: %v", policy, successor, open.IDs))
+	if policy == catalog.RetireCancel {
+		for _, id := range open.IDs {
+			_ = workflow.SignalExternalWorkflow(ctx, RequestWorkflowID(id), "", RetireSignal, "the service "+l.st.Key+" retired").Get(ctx, nil)
+		}
+	}
+}

@@ -1,0 +1,247 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/esmhq/esm/activities"
+	"github.com/esmhq/esm/catalog"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+)
+
+type lifecycleSuite struct {
+	suite.Suite
+	testsuite.WorkflowTestSuite
+	env      *testsuite.TestWorkflowEnvironment
+	stages   []string
+	notified []activities.Notification
+	def      catalog.Definition
+	open     []string
+	retired  []string
+}
+
+func TestServiceLifecycle(t *testing.T) { suite.Run(t, new(lifecycleSuite)) }
+
+var (
+	ivan  = catalog.PersonRef{ID: "ivan", Name: "Ivan Petrov"} // IT head
+	omar  = catalog.PersonRef{ID: "omar", Name: "Omar Haddad"} // the owner
+	staff = catalog.PersonRef{ID: "frank", Name: "Frank Osei"} // IT staff
+)
+
+type lcRecorder struct{ s *lifecycleSuite }
+
+func (r lcRecorder) Notify(_ context.Context, n activities.Notification) error {
+	r.s.notified = append(r.s.notified, n)
+	return nil
+}
+
+func (s *lifecycleSuite) SetupTest() {
+	s.env = s.NewTestWorkflowEnvironment()
+	s.stages, s.notified, s.open, s.retired = nil, nil, nil, nil
+	s.def = catalog.Definition{Key: "licence", Name: "Licence", Department: "it", Owner: "omar"}
+	var c *activities.Catalog
+	var dir *activities.Directory
+	s.env.RegisterActivity(c.Definition)
+	s.env.RegisterActivity(c.SetStage)
+	s.env.RegisterActivity(c.OpenRequests)
+	s.env.RegisterActivity(dir.ResolveApprovers)
+	s.env.RegisterActivity(&activities.Notifications{Notifier: lcRecorder{s}})
+	s.env.OnActivity(c.Definition, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DefinitionInput) (activities.DefinitionResult, error) {
+		return activities.DefinitionResult{Definition: s.def, Head: "ivan"}, nil
+	})
+	s.env.OnActivity(c.SetStage, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StageInput) (activities.StageResult, error) {
+		s.stages = append(s.stages, in.Stage)
+		return activities.StageResult{}, nil
+	})
+	s.env.OnActivity(c.OpenRequests, mock.Anything, mock.Anything).Return(func(context.Context, activities.OpenRequestsInput) (activities.OpenRequestsResult, error) {
+		return activities.OpenRequestsResult{IDs: s.open}, nil
+	})
+	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(activities.ResolveApproversResult{Approvers: []catalog.PersonRef{ivan}}, nil)
+	s.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, RetireSignal, mock.Anything).Return(
+		func(_, id, _, _ string, _ any) error {
+			s.retired = append(s.retired, id)
+			return nil
+		})
+}
+
+type lcOutcome struct {
+	rejected error
+	done     bool
+}
+
+func (s *lifecycleSuite) act(at time.Duration, a LifecycleAction) *lcOutcome {
+	return s.actThen(at, a, nil)
+}
+
+// actThen sends the action after at, and runs then once it has completed.
+func (s *lifecycleSuite) actThen(at time.Duration, a LifecycleAction, then func()) *lcOutcome {
+	o := &lcOutcome{}
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(LifecycleUpdate, "", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { o.rejected = err }, OnAccept: func() {},
+			OnComplete: func(_ interface{}, err error) {
+				o.done = err == nil
+				if then != nil {
+					then()
+				}
+			},
+		}, a)
+	}, at)
+	return o
+}
+
+func (s *lifecycleSuite) state() LifecycleState {
+	v, err := s.env.QueryWorkflow(LifecycleQuery)
+	s.Require().NoError(err)
+	var st LifecycleState
+	s.Require().NoError(v.Get(&st))
+	return st
+}
+
+func (s *lifecycleSuite) at(d time.Duration, fn func()) { s.env.RegisterDelayedCallback(fn, d) }
+
+func (s *lifecycleSuite) TestDraftReviewPublish() {
+	early := s.act(time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionPublish})
+	notOwner := s.act(2*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionSubmit})
+	submit := s.act(3*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	var inReview LifecycleState
+	s.at(4*time.Minute, func() { inReview = s.state() })
+	notReviewer := s.act(5*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionApprove})
+	approve := s.act(6*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove, Comment: "fine"})
+	publish := s.act(7*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionPublish})
+	var published LifecycleState
+	s.at(8*time.Minute, func() { published = s.state() })
+	deprecate := s.act(9*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionDeprecate})
+	s.at(10*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StageDraft, Draft: 1})
+
+	s.Equal(ErrConflict, errType(early.rejected), "a draft is published only after approval")
+	s.Equal(ErrForbidden, errType(notOwner.rejected))
+	s.True(submit.done)
+	s.Equal(StageReview, inReview.Stage)
+	s.Equal(DraftInReview, inReview.DraftStatus)
+	s.Equal(ErrForbidden, errType(notReviewer.rejected))
+	s.True(approve.done)
+	s.True(publish.done)
+	s.Equal(StagePublished, published.Stage)
+	s.Equal(1, published.Live)
+	s.Equal(0, published.Draft)
+	s.Equal(ErrForbidden, errType(deprecate.rejected), "staff may not deprecate")
+	s.Contains(s.stages, StagePublished)
+}
+
+func (s *lifecycleSuite) TestNewVersionWhileLive() {
+	s.act(time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionSaveDraft, Version: 2})
+	s.act(2*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	noReason := s.act(3*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionReject})
+	s.act(4*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionReject, Comment: "price is wrong"})
+	var rejected LifecycleState
+	s.at(5*time.Minute, func() { rejected = s.state() })
+	s.act(6*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionSaveDraft, Version: 3})
+	s.act(7*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	s.act(8*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	s.act(9*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionPublish})
+	s.at(10*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StagePublished, Live: 1})
+	s.Equal(ErrInvalid, errType(noReason.rejected))
+	s.Equal(StagePublished, rejected.Stage, "version 1 stays live while version 2 is reviewed")
+	s.Equal(DraftEditing, rejected.DraftStatus)
+	st := s.state()
+	s.Equal(3, st.Live)
+	s.Equal(StagePublished, st.Stage)
+}
+
+func (s *lifecycleSuite) TestReviewCadenceAndOverdue() {
+	s.def.Review = &catalog.ReviewPolicy{Cron: "0 9 1 * *", EscalateAfter: catalog.Duration(48 * time.Hour)}
+	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	s.env.SetStartTime(start)
+	var beforeDue, due, overdue LifecycleState
+	s.at(7*24*time.Hour, func() { beforeDue = s.state() })        // 1 December, 10:00: due since 09:00
+	s.at(6*24*time.Hour+22*time.Hour, func() { due = s.state() }) // 1 December, 08:00... not yet
+	s.at(9*24*time.Hour, func() { overdue = s.state() })          // 3 December, 10:00: overdue since 09:00
+	keep := s.act(9*24*time.Hour+time.Hour, LifecycleAction{Actor: omar, Owner: true, Action: ActionReview, Outcome: ReviewKeep})
+	var after LifecycleState
+	s.at(9*24*time.Hour+2*time.Hour, func() { after = s.state() })
+	s.at(10*24*time.Hour, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StagePublished, Live: 1})
+	s.False(due.ReviewDue, "not before the cron instant")
+	s.True(beforeDue.ReviewDue)
+	s.True(overdue.Escalated)
+	s.True(keep.done)
+	s.False(after.ReviewDue)
+	s.True(after.NextReview.Equal(time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC)), "the next review: %v", after.NextReview)
+	var subjects []string
+	for _, n := range s.notified {
+		subjects = append(subjects, n.Subject+"->"+n.To[0])
+	}
+	s.Equal([]string{"Review due: Licence->omar", "Review overdue: Licence->ivan"}, subjects)
+}
+
+func (s *lifecycleSuite) TestRetireDrain() {
+	s.open = []string{"REQ-000001", "REQ-000002"}
+	byOwner := s.act(time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionRetire})
+	var retiring, one LifecycleState
+	s.actThen(2*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionRetire, Successor: "licence-v2"}, func() {
+		retiring = s.state()
+		s.at(time.Minute, func() {
+			s.env.SignalWorkflow(RequestClosedSignal, "REQ-000001")
+			s.at(time.Minute, func() {
+				one = s.state()
+				s.env.SignalWorkflow(RequestClosedSignal, "REQ-000002")
+			})
+		})
+	})
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StagePublished, Live: 1})
+	s.True(s.env.IsWorkflowCompleted())
+	s.NoError(s.env.GetWorkflowError())
+	var st LifecycleState
+	s.NoError(s.env.GetWorkflowResult(&st))
+	s.Equal(ErrForbidden, errType(byOwner.rejected))
+	s.Equal(StageRetiring, retiring.Stage)
+	s.Equal("licence-v2", retiring.Successor)
+	s.Equal(StageRetiring, one.Stage, "one request is still in flight")
+	s.Equal(StageRetired, st.Stage)
+	s.Empty(s.retired, "drain cancels nothing")
+	s.Equal([]string{StageRetiring, StageRetired}, s.stages)
+}
+
+func (s *lifecycleSuite) TestRetireCancel() {
+	s.def.Retirement = &catalog.RetirementPolicy{Policy: catalog.RetireCancel, Successor: "software-licence"}
+	s.open = []string{"REQ-000001", "REQ-000002"}
+	s.actThen(time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionRetire}, func() {
+		s.at(time.Minute, func() {
+			s.env.SignalWorkflow(RequestClosedSignal, "REQ-000002")
+			s.env.SignalWorkflow(RequestClosedSignal, "REQ-000001")
+		})
+	})
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StageDeprecated, Live: 1})
+	var st LifecycleState
+	s.NoError(s.env.GetWorkflowResult(&st))
+	s.Equal(StageRetired, st.Stage)
+	s.Equal("software-licence", st.Successor)
+	s.Equal([]string{"request/REQ-000001", "request/REQ-000002"}, s.retired, "each request in flight is told to cancel")
+}
+
+func (s *lifecycleSuite) TestContinueAsNewKeepsState() {
+	for i := 0; i < 6; i++ {
+		v := 2 + i
+		s.act(time.Duration(i+1)*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionSaveDraft, Version: v})
+	}
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StagePublished, Live: 1, MaxEvents: 40})
+	err := s.env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	s.Require().True(errors.As(err, &can), "the workflow continued as new: %v", err)
+	var next LifecycleInput
+	s.Require().NoError(converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	s.Require().NotNil(next.State)
+	s.Equal(1, next.State.Live)
+	s.GreaterOrEqual(next.State.Draft, 2)
+	s.NotEmpty(next.State.History, "the history is carried over")
+	s.Equal(40, next.MaxEvents)
+}
