@@ -2,7 +2,7 @@
 GO ?= go
 TEMPORAL_CLI_VERSION := v1.5.1
 
-.PHONY: all build run test test-short vet fmt check clean
+.PHONY: all build run test test-short vet fmt check clean fuzz
 
 all: build
 
@@ -24,6 +24,17 @@ run: build
 # tests run on Postgres as well as SQLite.
 test: build
 	$(GO) test -count=1 -timeout 20m ./...
+
+# Every fuzz target for a minute each (FUZZTIME=10s for a quick pass): JSON bodies, forms,
+# definition YAML and JSON, CEL.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./api:FuzzBodies ./api:FuzzForm ./catalog:FuzzParse ./catalog:FuzzDefinitionJSON ./catalog:FuzzCEL
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run XXX -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 test-short:
 	$(GO) test -short ./...

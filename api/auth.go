@@ -36,12 +36,12 @@ func IssueToken(secret []byte, personID string, now time.Time, ttl time.Duration
 
 // verifyToken checks signature, algorithm, issuer, audience, expiry and not-before, and returns
 // the subject.
-func verifyToken(secret []byte, raw string) (string, error) {
+func (s *Server) verifyToken(raw string) (string, error) {
 	var claims jwt.RegisteredClaims
-	_, err := jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return secret, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(TokenIssuer),
-		jwt.WithAudience(TokenAudience),
+	_, err := jwt.ParseWithClaims(raw, &claims, s.keyFor,
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg(), jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg()}),
+		jwt.WithIssuer(s.issuer),
+		jwt.WithAudience(s.audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(30*time.Second),
 	)
@@ -65,7 +65,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		writeProblem(c, errUnauthorized("send a bearer token: Authorization: Bearer <token> (esm token <person-id> prints one)"))
 		return
 	}
-	sub, err := verifyToken(s.secret, strings.TrimSpace(raw))
+	sub, err := s.verifyToken(strings.TrimSpace(raw))
 	if err != nil {
 		c.Header("WWW-Authenticate", `Bearer realm="esm", error="invalid_token"`)
 		writeProblem(c, errUnauthorized(fmt.Sprintf("the bearer token is not valid: %v", err)))

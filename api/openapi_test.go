@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/esmhq/esm/codec"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 )
@@ -24,7 +25,11 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	}
 	param := regexp.MustCompile(`:([a-z]+)`)
 	served := map[string]bool{}
-	for _, r := range New(Config{}).Handler().(*gin.Engine).Routes() {
+	c, err := codec.Parse(codec.NewKey("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range New(Config{Codec: c}).Handler().(*gin.Engine).Routes() {
 		served[r.Method+" "+param.ReplaceAllString(r.Path, "{$1}")] = true
 	}
 	documented := map[string]bool{}

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store"
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 )
 
 //go:embed openapi.yaml
@@ -30,22 +32,54 @@ type Config struct {
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Codec, when set, is served at /codec/encode and /codec/decode to operators, for the
+	// Temporal UI (CodecOrigin is its origin, allowed by CORS).
+	Codec       converter.PayloadCodec
+	CodecOrigin string
+	// JWKS, when set, verifies RS256 and ES256 tokens of an identity provider; Issuer and
+	// Audience are the claims required (default "esm" for both).
+	JWKS     *JWKS
+	Issuer   string
+	Audience string
+	// RatePerSecond and Burst limit each principal's calls (0: 20 per second, bursts of 40;
+	// negative: no limit).
+	RatePerSecond float64
+	Burst         int
 }
 
 // Server serves the ESM API.
 type Server struct {
-	store    *store.Store
-	temporal client.Client
-	secret   []byte
-	log      *slog.Logger
-	now      func() time.Time
+	codec       converter.PayloadCodec
+	codecOrigin string
+	limiter     *limiter
+	jwks        *JWKS
+	issuer      string
+	audience    string
+	store       *store.Store
+	temporal    client.Client
+	secret      []byte
+	log         *slog.Logger
+	now         func() time.Time
 }
 
 // New returns a server.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, temporal: cfg.Temporal, secret: cfg.JWTSecret, log: cfg.Logger, now: cfg.Now}
+	s := &Server{store: cfg.Store, temporal: cfg.Temporal, secret: cfg.JWTSecret, log: cfg.Logger, now: cfg.Now,
+		codec: cfg.Codec, codecOrigin: cfg.CodecOrigin, jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience}
+	if s.issuer == "" {
+		s.issuer = TokenIssuer
+	}
+	if s.audience == "" {
+		s.audience = TokenAudience
+	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	switch {
+	case cfg.RatePerSecond == 0:
+		s.limiter = newLimiter(20, 40)
+	case cfg.RatePerSecond > 0:
+		s.limiter = newLimiter(cfg.RatePerSecond, max(cfg.Burst, 1))
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -72,7 +106,17 @@ func (s *Server) Handler() http.Handler {
 	r.GET("/readyz", s.readyz)
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapiDoc) })
 
-	v1 := r.Group("/v1", s.authenticate)
+	if s.codec != nil {
+		// The Temporal UI's remote codec: operators see decoded payloads; nobody else does.
+		codec := gin.WrapH(converter.NewPayloadCodecHTTPHandler(s.codec))
+		g := r.Group("/codec", s.cors)
+		for _, op := range []string{"/encode", "/decode"} {
+			g.OPTIONS(op, func(c *gin.Context) { c.Status(http.StatusNoContent) })
+			g.POST(op, s.authenticate, s.operatorOnly, codec)
+		}
+	}
+
+	v1 := r.Group("/v1", s.authenticate, s.rateLimit, s.idempotentExceptSubmit)
 	v1.GET("/catalog/services", s.listServices)
 	v1.GET("/catalog/services/:key", s.getService)
 	v1.POST("/catalog/services/:key/quote", s.quoteService)
@@ -99,6 +143,37 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/tasks/:id/fail", s.failTask)
 	v1.POST("/tasks/:id/ask", s.askTask)
 	return r
+}
+
+// idempotentExceptSubmit applies the generic Idempotency-Key handling to every state-changing
+// call but submission, which reserves a request number under the key itself.
+func (s *Server) idempotentExceptSubmit(c *gin.Context) {
+	if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/requests" {
+		c.Next()
+		return
+	}
+	s.idempotent(c)
+}
+
+// cors lets the Temporal UI's origin call the codec with the operator's token.
+func (s *Server) cors(c *gin.Context) {
+	if origin := c.GetHeader("Origin"); origin != "" && origin == s.codecOrigin {
+		h := c.Writer.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Namespace")
+		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		h.Set("Vary", "Origin")
+	}
+	c.Next()
+}
+
+func (s *Server) operatorOnly(c *gin.Context) {
+	if !principal(c).HasRole(catalog.RoleOperator) {
+		writeProblem(c, errForbidden("only operators see decoded payloads"))
+		return
+	}
+	c.Next()
 }
 
 func (s *Server) logRequests(c *gin.Context) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/esmhq/esm/api"
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/codec"
 	"github.com/esmhq/esm/examples/hooks"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
@@ -28,6 +29,16 @@ import (
 )
 
 var secret = []byte("e2e-secret-at-least-16-bytes")
+
+// payloadCodec encrypts every payload, as in production; one key for the whole run, so an env
+// restarted on the same namespace reads what the first one wrote.
+var payloadCodec = func() *codec.Codec {
+	c, err := codec.Parse(codec.NewKey("e2e"))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
 
 // catalogPaths are the example catalog plus the services only tests use.
 var catalogPaths = []string{"../examples", "testdata/catalog"}
@@ -92,7 +103,8 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 			t.Fatal(err)
 		}
 	}
-	tc, err := client.Dial(client.Options{HostPort: devServer.FrontendHostPort(), Namespace: ns, Logger: quiet{}})
+	tc, err := client.Dial(client.Options{HostPort: devServer.FrontendHostPort(), Namespace: ns, Logger: quiet{},
+		DataConverter: payloadCodec.DataConverter()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +116,7 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Codec: payloadCodec, CodecOrigin: "http://ui.test"}).Handler())
 	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI())
 	if err != nil {
 		t.Fatal(err)

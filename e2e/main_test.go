@@ -20,7 +20,7 @@ import (
 // meet.
 var devServer *testsuite.DevServer
 
-const namespaces = 24
+const namespaces = 64
 
 var nextNamespace atomic.Int32
 

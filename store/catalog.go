@@ -105,7 +105,11 @@ func putDefinition(ctx context.Context, tx *sqlx.Tx, d catalog.Definition, now t
 	case err != nil && notFound(err) != ErrNotFound:
 		return 0, false, fmt.Errorf("service %s: %w", d.Key, err)
 	}
-	version = cur.Version + 1
+	// The next number after every stored version: a draft saved through the API may hold
+	// current+1 already.
+	if err := tx.GetContext(ctx, &version, tx.Rebind(`SELECT COALESCE(MAX(version), 0) + 1 FROM service_versions WHERE service_key = ?`), d.Key); err != nil {
+		return 0, false, fmt.Errorf("service %s: %w", d.Key, err)
+	}
 	doc, err := json.Marshal(d)
 	if err != nil {
 		return 0, false, err

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,7 +47,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pg  = strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 	)
 	if pg {
-		db, err = sqlx.Open("postgres", url)
+		db, err = sqlx.Open("postgres", utcSession(url))
 		if err == nil {
 			db.SetMaxOpenConns(20)
 			db.SetMaxIdleConns(10)
@@ -75,6 +76,25 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	return &Store{DB: db, postgres: pg}, nil
+}
+
+// utcSession asks Postgres to run the URL's sessions in UTC unless it names a timezone itself:
+// lib/pq returns timestamptz values in the session's zone, which is the server's TimeZone (often
+// local time), while everything the store writes, and all SQLite gives back, is UTC.
+func utcSession(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return raw // lib/pq reports it
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.EqualFold(k, "timezone") {
+			return raw
+		}
+	}
+	q.Set("timezone", "UTC")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Dialect names the database: "postgres" or "sqlite".

@@ -19,6 +19,7 @@ import (
 
 	"github.com/esmhq/esm/api"
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/codec"
 	"github.com/esmhq/esm/examples/hooks"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
@@ -95,13 +96,18 @@ func TestExactlyOnceThroughCrashes(t *testing.T) {
 	if _, err := s.ApplyBundle(ctx, b, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	tc, err := client.Dial(client.Options{HostPort: ds.FrontendHostPort(), Logger: quiet{}})
+	keys := codec.NewKey("crash")
+	pc, err := codec.Parse(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := client.Dial(client.Options{HostPort: ds.FrontendHostPort(), Logger: quiet{}, DataConverter: pc.DataConverter()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tc.Close()
 	secret := []byte("crash-test-secret-0123456789")
-	srv := httptest.NewServer(api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret,
+	srv := httptest.NewServer(api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret, RatePerSecond: -1,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
 	defer srv.Close()
 	token, _ := api.IssueToken(secret, "alice", time.Now(), time.Hour)
@@ -112,7 +118,8 @@ func TestExactlyOnceThroughCrashes(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		worker = exec.Command(os.Args[0], "worker")
-		worker.Env = append(os.Environ(), "ESM_TEST_MAIN=1", "DATABASE_URL="+dbURL, "TEMPORAL_ADDRESS="+ds.FrontendHostPort(), "ESM_LOG_FORMAT=json")
+		worker.Env = append(os.Environ(), "ESM_TEST_MAIN=1", "DATABASE_URL="+dbURL, "TEMPORAL_ADDRESS="+ds.FrontendHostPort(),
+			"ESM_LOG_FORMAT=json", "ESM_PAYLOAD_KEYS="+keys)
 		worker.Stdout, worker.Stderr = io.Discard, io.Discard
 		if err := worker.Start(); err != nil {
 			t.Error(err)

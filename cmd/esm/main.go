@@ -15,6 +15,7 @@ import (
 
 	"github.com/esmhq/esm/api"
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/codec"
 	"github.com/esmhq/esm/store"
 	"go.temporal.io/sdk/client"
 )
@@ -30,14 +31,21 @@ usage:
   esm catalog apply -f PATH...   validate and load catalog YAML (files or directories)
   esm token [-ttl 24h] PERSON    print a bearer token for a person in the directory
   esm setup                      register ESM's search attributes on a Temporal cluster
+  esm keygen                     print a new payload encryption key (for ESM_PAYLOAD_KEYS)
 
 environment (defaults work for make run):
   DATABASE_URL        postgres://... or a SQLite path (default .data/esm.db)
   TEMPORAL_ADDRESS    Temporal frontend (default 127.0.0.1:7233)
   TEMPORAL_NAMESPACE  (default default)
   ESM_ADDR            API listen address (default :8080)
-  ESM_JWT_SECRET      HS256 secret for bearer tokens (required by esm api; esm dev has a dev default)
+  ESM_JWT_SECRET      HS256 secret for bearer tokens (esm dev has a dev default)
+  ESM_JWKS            a JWKS file or URL: RS256/ES256 tokens of an identity provider
+  ESM_JWT_ISSUER      the iss and aud tokens must carry (default esm, esm)
+  ESM_JWT_AUDIENCE
   ESM_LOG_FORMAT      text or json (default text)
+  ESM_PAYLOAD_KEYS    id:base64key[,id:base64key...]: encrypts Temporal payloads (first key encrypts;
+                      required by esm api and worker; esm dev has a dev key)
+  ESM_UI_ORIGIN       the Temporal UI's origin, allowed to call /codec (default http://localhost:8233)
 `
 
 func main() {
@@ -60,12 +68,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case "dev":
 		return runDev(ctx, cfg, out)
 	case "api":
-		if os.Getenv("ESM_JWT_SECRET") == "" {
-			return errors.New("set ESM_JWT_SECRET (at least 16 bytes) before serving the API")
+		if os.Getenv("ESM_JWT_SECRET") == "" && os.Getenv("ESM_JWKS") == "" {
+			return errors.New("set ESM_JWKS (an identity provider's keys) or ESM_JWT_SECRET (HS256, at least 16 bytes) before serving the API")
+		}
+		if os.Getenv("ESM_PAYLOAD_KEYS") == "" {
+			return errors.New("set ESM_PAYLOAD_KEYS (id:base64 32-byte key; esm keygen prints one) before serving the API")
 		}
 		return withStore(ctx, cfg, false, func(s *store.Store) error { return serveAPI(ctx, cfg, s) })
 	case "worker":
+		if os.Getenv("ESM_PAYLOAD_KEYS") == "" {
+			return errors.New("set ESM_PAYLOAD_KEYS (id:base64 32-byte key; esm keygen prints one) before running the worker")
+		}
 		return withStore(ctx, cfg, false, func(s *store.Store) error { return runWorker(ctx, cfg, s) })
+	case "keygen":
+		fmt.Fprintln(out, codec.NewKey(time.Now().UTC().Format("k20060102")))
+		return nil
 	case "migrate":
 		return withStore(ctx, cfg, true, func(*store.Store) error {
 			fmt.Fprintln(out, "migrated")
@@ -92,8 +109,13 @@ type config struct {
 	Namespace   string
 	Addr        string
 	Secret      []byte
+	Codec       *codec.Codec
+	UIOrigin    string
 	Log         *slog.Logger
 }
+
+// DevPayloadKey encrypts payloads for `make run` only; esm api and worker require their own.
+const DevPayloadKey = "dev:ZXNtLWRldi1wYXlsb2FkLWtleS1ub3QtZm9yLXByb2Q="
 
 // DevSecret signs tokens for `make run` only; esm api refuses to start without ESM_JWT_SECRET.
 const DevSecret = "esm-dev-secret-not-for-production"
@@ -103,7 +125,14 @@ func loadConfig() config {
 	if os.Getenv("ESM_LOG_FORMAT") == "json" {
 		h = slog.NewJSONHandler(os.Stderr, nil)
 	}
+	c, err := codec.Parse(env("ESM_PAYLOAD_KEYS", DevPayloadKey))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "esm: ESM_PAYLOAD_KEYS:", err)
+		os.Exit(2)
+	}
 	return config{
+		Codec:       c,
+		UIOrigin:    env("ESM_UI_ORIGIN", "http://localhost:8233"),
 		DatabaseURL: os.Getenv("DATABASE_URL"),
 		Temporal:    env("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
 		Namespace:   env("TEMPORAL_NAMESPACE", "default"),
@@ -155,7 +184,8 @@ func catalogCmd(ctx context.Context, cfg config, args []string, out io.Writer) e
 		// Tell the lifecycle workflows; a missing Temporal is not a failure of the apply.
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		tc, err := client.DialContext(cctx, client.Options{HostPort: cfg.Temporal, Namespace: cfg.Namespace, Logger: quietLogger{}})
+		tc, err := client.DialContext(cctx, client.Options{HostPort: cfg.Temporal, Namespace: cfg.Namespace, Logger: quietLogger{},
+			DataConverter: cfg.Codec.DataConverter()})
 		if err == nil {
 			defer tc.Close()
 			err = api.SyncLifecycles(cctx, tc, s)

@@ -26,9 +26,10 @@ import (
 
 func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  cfg.Temporal,
-		Namespace: cfg.Namespace,
-		Logger:    log.NewStructuredLogger(cfg.Log),
+		HostPort:      cfg.Temporal,
+		Namespace:     cfg.Namespace,
+		Logger:        log.NewStructuredLogger(cfg.Log),
+		DataConverter: cfg.Codec.DataConverter(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal, err)
@@ -47,9 +48,22 @@ func serveAPI(ctx context.Context, cfg config, s *store.Store) error {
 }
 
 func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.Client, ready func(addr string)) error {
+	var jwks *api.JWKS
+	if src := os.Getenv("ESM_JWKS"); src != "" {
+		var err error
+		if jwks, err = api.LoadJWKS(ctx, src); err != nil {
+			return err
+		}
+	}
+	secret := cfg.Secret
+	if os.Getenv("ESM_JWT_SECRET") == "" && jwks != nil {
+		secret = nil // an identity provider only: no development tokens
+	}
 	srv := &http.Server{
-		Addr:              cfg.Addr,
-		Handler:           api.New(api.Config{Store: s, Temporal: tc, JWTSecret: cfg.Secret, Logger: cfg.Log}).Handler(),
+		Addr: cfg.Addr,
+		Handler: api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret, Logger: cfg.Log,
+			Codec: cfg.Codec, CodecOrigin: cfg.UIOrigin, JWKS: jwks,
+			Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE")}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -174,6 +188,7 @@ func ensureTemporal(ctx context.Context, cfg config, out io.Writer) (func(), err
 		"--ip", host, "--port", port, "--ui-port", env("ESM_UI_PORT", "8233"),
 		"--db-filename", filepath.Join(".data", "temporal.db"),
 		"--namespace", cfg.Namespace, "--log-level", "warn",
+		"--ui-codec-endpoint", "http://" + strings.Replace(cfg.Addr, "0.0.0.0", "localhost", 1) + "/codec",
 	}, workflows.SearchAttributeFlags()...)
 	logf, err := os.Create(filepath.Join(".data", "temporal.log"))
 	if err != nil {
