@@ -10,6 +10,7 @@ import (
 	"github.com/esmhq/esm/codec"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestOpenAPIMatchesRouter: every route the router serves is in openapi.yaml and every
@@ -29,7 +30,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range New(Config{Codec: c}).Handler().(*gin.Engine).Routes() {
+	for _, r := range New(Config{Codec: c, Registry: prometheus.NewRegistry()}).Handler().(*gin.Engine).Routes() {
 		served[r.Method+" "+param.ReplaceAllString(r.Path, "{$1}")] = true
 	}
 	documented := map[string]bool{}

@@ -4,8 +4,11 @@
 package api
 
 import (
+	"strings"
+
 	"context"
 	_ "embed"
+	"github.com/esmhq/esm/workflows"
 	"log/slog"
 	"net/http"
 	"time"
@@ -13,6 +16,9 @@ import (
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store"
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 )
@@ -41,6 +47,10 @@ type Config struct {
 	JWKS     *JWKS
 	Issuer   string
 	Audience string
+	// Registry, when set, gets the API's metrics and is served at /metrics; Tracer traces each
+	// call (a no-op tracer when nil).
+	Registry *prometheus.Registry
+	Tracer   trace.Tracer
 	// RatePerSecond and Burst limit each principal's calls (0: 20 per second, bursts of 40;
 	// negative: no limit).
 	RatePerSecond float64
@@ -52,6 +62,9 @@ type Server struct {
 	codec       converter.PayloadCodec
 	codecOrigin string
 	limiter     *limiter
+	registry    *prometheus.Registry
+	metrics     *httpMetrics
+	tracer      trace.Tracer
 	jwks        *JWKS
 	issuer      string
 	audience    string
@@ -66,6 +79,13 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{store: cfg.Store, temporal: cfg.Temporal, secret: cfg.JWTSecret, log: cfg.Logger, now: cfg.Now,
 		codec: cfg.Codec, codecOrigin: cfg.CodecOrigin, jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience}
+	s.tracer, s.registry = cfg.Tracer, cfg.Registry
+	if s.tracer == nil {
+		s.tracer = noop.NewTracerProvider().Tracer("esm")
+	}
+	if s.registry != nil && s.store != nil {
+		s.metrics = newHTTPMetrics(s.registry, s.store)
+	}
 	if s.issuer == "" {
 		s.issuer = TokenIssuer
 	}
@@ -95,7 +115,7 @@ func (s *Server) Handler() http.Handler {
 		s.log.ErrorContext(c.Request.Context(), "panic", "path", c.Request.URL.Path, "panic", v)
 		writeProblem(c, newProblem(http.StatusInternalServerError, "internal", "Internal error", "the server failed; the error is logged"))
 	}))
-	r.Use(s.logRequests)
+	r.Use(s.observe, s.logRequests)
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, errNotFound("no such route: "+c.Request.URL.Path)) })
 	r.NoMethod(func(c *gin.Context) {
@@ -104,6 +124,9 @@ func (s *Server) Handler() http.Handler {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	if s.registry != nil {
+		r.GET("/metrics", s.metricsHandler())
+	}
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapiDoc) })
 
 	if s.codec != nil {
@@ -176,11 +199,22 @@ func (s *Server) operatorOnly(c *gin.Context) {
 	c.Next()
 }
 
+// logRequests logs each call with its trace id, the principal, and the request and workflow it
+// concerns.
 func (s *Server) logRequests(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	s.log.InfoContext(c.Request.Context(), "http", "method", c.Request.Method, "route", c.FullPath(),
-		"path", c.Request.URL.Path, "status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds())
+	attrs := []any{"method", c.Request.Method, "route", c.FullPath(), "path", c.Request.URL.Path,
+		"status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds(),
+		"trace_id", c.Writer.Header().Get("X-Trace-Id")}
+	if p, ok := c.Get(principalKey); ok {
+		attrs = append(attrs, "principal", p.(catalog.Person).ID)
+	}
+	if id := c.Param("id"); id != "" {
+		req := strings.SplitN(id, ".", 2)[0]
+		attrs = append(attrs, "request", req, "workflow_id", workflows.RequestWorkflowID(req))
+	}
+	s.log.InfoContext(c.Request.Context(), "http", attrs...)
 }
 
 func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }

@@ -19,11 +19,13 @@ import (
 	"github.com/esmhq/esm/examples/hooks"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
+	"github.com/esmhq/esm/telemetry"
 	"github.com/esmhq/esm/worker"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 )
@@ -72,9 +74,23 @@ func newEnv(t *testing.T, dialect string) *env {
 	return startEnv(t, freshNamespace(t), storetest.URL(t, dialect), true)
 }
 
+// newObservedEnv is newEnv with metrics and traces (spans go to exp).
+func newObservedEnv(t *testing.T, exp sdktrace.SpanExporter) *env {
+	t.Helper()
+	tel, err := telemetry.New(telemetry.Options{SpanExporter: exp, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startEnvWith(t, freshNamespace(t), storetest.URL(t, "sqlite"), true, tel)
+}
+
 // startEnv starts API and worker on the database at url and the Temporal namespace ns; apply
 // loads the example catalog.
 func startEnv(t *testing.T, ns, url string, apply bool) *env {
+	return startEnvWith(t, ns, url, apply, nil)
+}
+
+func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telemetry) *env {
 	t.Helper()
 	ctx := context.Background()
 	s, err := store.Open(ctx, url)
@@ -103,8 +119,15 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 			t.Fatal(err)
 		}
 	}
-	tc, err := client.Dial(client.Options{HostPort: devServer.FrontendHostPort(), Namespace: ns, Logger: quiet{},
-		DataConverter: payloadCodec.DataConverter()})
+	opts := client.Options{HostPort: devServer.FrontendHostPort(), Namespace: ns, Logger: quiet{},
+		DataConverter: payloadCodec.DataConverter()}
+	cfg := api.Config{Store: s, JWTSecret: secret, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Codec: payloadCodec, CodecOrigin: "http://ui.test"}
+	if tel != nil {
+		opts = tel.ClientOptions(opts)
+		cfg.Registry, cfg.Tracer = tel.Registry, tel.Tracer
+	}
+	tc, err := client.Dial(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +138,8 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 	if err := api.SyncLifecycles(ctx, tc, s); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Codec: payloadCodec, CodecOrigin: "http://ui.test"}).Handler())
+	cfg.Temporal = tc
+	srv := httptest.NewServer(api.New(cfg).Handler())
 	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI())
 	if err != nil {
 		t.Fatal(err)

@@ -285,6 +285,8 @@ type RequestFilter struct {
 	Requester string
 	Status    string
 	Service   string
+	// Breached keeps only requests that missed their resolution target and are still open.
+	Breached bool
 	// Before is a cursor: only requests with a smaller number. 0 means from the newest.
 	Before int64
 	Limit  int
@@ -305,6 +307,9 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestRow
 	if f.Service != "" {
 		q += ` AND r.service_key = ?`
 		args = append(args, f.Service)
+	}
+	if f.Breached {
+		q += ` AND r.breached AND r.closed_at IS NULL`
 	}
 	if f.Before > 0 {
 		q += ` AND r.number < ?`

@@ -49,6 +49,9 @@ var (
 	AttrDepartment = temporal.NewSearchAttributeKeyKeyword("EsmDepartment")
 	AttrStatus     = temporal.NewSearchAttributeKeyKeyword("EsmStatus")
 	AttrPriority   = temporal.NewSearchAttributeKeyKeyword("EsmPriority")
+	AttrStage      = temporal.NewSearchAttributeKeyKeyword("EsmStage")
+	AttrBreached   = temporal.NewSearchAttributeKeyBool("EsmBreached")
+	AttrDueAt      = temporal.NewSearchAttributeKeyTime("EsmDueAt")
 )
 
 // SearchAttributes lists every custom search attribute with its type name, as
@@ -59,6 +62,9 @@ func SearchAttributes() map[string]string {
 		AttrDepartment.GetName(): "Keyword",
 		AttrStatus.GetName():     "Keyword",
 		AttrPriority.GetName():   "Keyword",
+		AttrStage.GetName():      "Keyword",
+		AttrBreached.GetName():   "Bool",
+		AttrDueAt.GetName():      "Datetime",
 	}
 }
 

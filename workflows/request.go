@@ -386,12 +386,12 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 		Summary:     "write read model",
 	})
 	var proj *activities.Projection
-	status := w.state.Status
+	upserted := w.searchKey()
 	for {
 		_ = workflow.Await(ctx, func() bool { return w.state.Seq > w.projected })
 		seq := w.state.Seq
-		if w.state.Status != status {
-			status = w.state.Status
+		if k := w.searchKey(); k != upserted {
+			upserted = k
 			w.upsertSearchAttributes(ctx)
 		}
 		err := workflow.ExecuteActivity(actx, proj.Project, activities.ProjectInput{State: w.state}).Get(ctx, nil)
@@ -403,12 +403,28 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 	}
 }
 
+// searchKey is what the search attributes show; they are upserted when it changes.
+func (w *requestWorkflow) searchKey() string {
+	due := ""
+	if w.state.DueAt != nil {
+		due = w.state.DueAt.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("%s|%s|%s|%v|%s", w.state.Status, w.state.Stage, w.state.Priority, w.state.Breached, due)
+}
+
 func (w *requestWorkflow) upsertSearchAttributes(ctx workflow.Context) {
+	due := AttrDueAt.ValueUnset()
+	if w.state.DueAt != nil {
+		due = AttrDueAt.ValueSet(*w.state.DueAt)
+	}
 	err := workflow.UpsertTypedSearchAttributes(ctx,
 		AttrService.ValueSet(w.state.Service.Key),
 		AttrDepartment.ValueSet(w.state.Service.Department),
 		AttrStatus.ValueSet(w.state.Status),
 		AttrPriority.ValueSet(w.state.Priority),
+		AttrStage.ValueSet(w.state.Stage),
+		AttrBreached.ValueSet(w.state.Breached),
+		due,
 	)
 	if err != nil {
 		workflow.GetLogger(ctx).Error("upsert search attributes", "error", err)

@@ -17,6 +17,8 @@ import (
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/codec"
 	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/telemetry"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.temporal.io/sdk/client"
 )
 
@@ -32,6 +34,9 @@ usage:
   esm token [-ttl 24h] PERSON    print a bearer token for a person in the directory
   esm setup                      register ESM's search attributes on a Temporal cluster
   esm keygen                     print a new payload encryption key (for ESM_PAYLOAD_KEYS)
+  esm requests [-status S] [-service S]   list requests (operators)
+  esm show REQ-000042            a request's state, SLA clocks and audit trail
+  esm breaches                   open requests that missed their resolution target
 
 environment (defaults work for make run):
   DATABASE_URL        postgres://... or a SQLite path (default .data/esm.db)
@@ -46,6 +51,8 @@ environment (defaults work for make run):
   ESM_PAYLOAD_KEYS    id:base64key[,id:base64key...]: encrypts Temporal payloads (first key encrypts;
                       required by esm api and worker; esm dev has a dev key)
   ESM_UI_ORIGIN       the Temporal UI's origin, allowed to call /codec (default http://localhost:8233)
+  ESM_METRICS_ADDR    where esm worker serves /metrics (the API serves it on its own address)
+  OTEL_EXPORTER_OTLP_ENDPOINT  export traces over OTLP/HTTP when set
 `
 
 func main() {
@@ -94,6 +101,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return tokenCmd(ctx, cfg, args[1:], out)
 	case "setup":
 		return setupCmd(ctx, cfg, out)
+	case "requests":
+		return requestsCmd(ctx, cfg, args[1:], out)
+	case "show":
+		return showCmd(ctx, cfg, args[1:], out)
+	case "breaches":
+		return breachesCmd(ctx, cfg, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil
@@ -112,6 +125,7 @@ type config struct {
 	Codec       *codec.Codec
 	UIOrigin    string
 	Log         *slog.Logger
+	Telemetry   *telemetry.Telemetry
 }
 
 // DevPayloadKey encrypts payloads for `make run` only; esm api and worker require their own.
@@ -130,7 +144,23 @@ func loadConfig() config {
 		fmt.Fprintln(os.Stderr, "esm: ESM_PAYLOAD_KEYS:", err)
 		os.Exit(2)
 	}
+	var opts telemetry.Options
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		// The exporter reads the standard OTEL_EXPORTER_OTLP_* variables.
+		exp, err := otlptracehttp.New(context.Background())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "esm: OTLP:", err)
+			os.Exit(2)
+		}
+		opts.SpanExporter = exp
+	}
+	tel, err := telemetry.New(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "esm: telemetry:", err)
+		os.Exit(2)
+	}
 	return config{
+		Telemetry:   tel,
 		Codec:       c,
 		UIOrigin:    env("ESM_UI_ORIGIN", "http://localhost:8233"),
 		DatabaseURL: os.Getenv("DATABASE_URL"),

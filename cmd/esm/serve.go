@@ -19,18 +19,19 @@ import (
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/worker"
 	"github.com/esmhq/esm/workflows"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 )
 
 func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
-	c, err := client.DialContext(ctx, client.Options{
+	c, err := client.DialContext(ctx, cfg.Telemetry.ClientOptions(client.Options{
 		HostPort:      cfg.Temporal,
 		Namespace:     cfg.Namespace,
 		Logger:        log.NewStructuredLogger(cfg.Log),
 		DataConverter: cfg.Codec.DataConverter(),
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal, err)
 	}
@@ -63,6 +64,7 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 		Addr: cfg.Addr,
 		Handler: api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret, Logger: cfg.Log,
 			Codec: cfg.Codec, CodecOrigin: cfg.UIOrigin, JWKS: jwks,
+			Registry: cfg.Telemetry.Registry, Tracer: cfg.Telemetry.Tracer,
 			Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE")}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -96,6 +98,13 @@ func runWorker(ctx context.Context, cfg config, s *store.Store) error {
 		return err
 	}
 	defer tc.Close()
+	if addr := os.Getenv("ESM_METRICS_ADDR"); addr != "" {
+		go func() {
+			if err := serveMetrics(ctx, cfg, addr); err != nil {
+				cfg.Log.Error("metrics", "error", err)
+			}
+		}()
+	}
 	return workLoop(ctx, tc, s)
 }
 
@@ -106,6 +115,21 @@ func workLoop(ctx context.Context, tc client.Client, s *store.Store) error {
 	}
 	<-ctx.Done()
 	w.Stop()
+	return nil
+}
+
+// serveMetrics serves a worker process's /metrics (the SDK's worker metrics) on addr.
+func serveMetrics(ctx context.Context, cfg config, addr string) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(cfg.Telemetry.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics on %s: %w", addr, err)
+	}
 	return nil
 }
 
