@@ -15,7 +15,6 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 	"go.temporal.io/sdk/client"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
@@ -49,18 +48,16 @@ func New(opts Options) (*Telemetry, error) {
 	}
 	t.meters = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
 	t.sdk = temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{Meter: t.meters.Meter("temporal-sdk-go")})
-	if opts.SpanExporter != nil {
-		var sp sdktrace.TracerProviderOption
-		if opts.Sync {
-			sp = sdktrace.WithSyncer(opts.SpanExporter)
-		} else {
-			sp = sdktrace.WithBatcher(opts.SpanExporter)
-		}
-		t.tracers = sdktrace.NewTracerProvider(sp)
-		t.Tracer = t.tracers.Tracer("esm")
-	} else {
-		t.Tracer = noop.NewTracerProvider().Tracer("esm")
+	// Without an exporter spans are still made (so logs carry real trace ids) but dropped.
+	var sp []sdktrace.TracerProviderOption
+	switch {
+	case opts.SpanExporter != nil && opts.Sync:
+		sp = append(sp, sdktrace.WithSyncer(opts.SpanExporter))
+	case opts.SpanExporter != nil:
+		sp = append(sp, sdktrace.WithBatcher(opts.SpanExporter))
 	}
+	t.tracers = sdktrace.NewTracerProvider(sp...)
+	t.Tracer = t.tracers.Tracer("esm")
 	t.tracing, err = temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{Tracer: t.Tracer,
 		TextMapPropagator: propagation.TraceContext{}})
 	if err != nil {
@@ -79,10 +76,5 @@ func (t *Telemetry) ClientOptions(o client.Options) client.Options {
 
 // Shutdown flushes what is pending.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
-	var errs []error
-	if t.tracers != nil {
-		errs = append(errs, t.tracers.Shutdown(ctx))
-	}
-	errs = append(errs, t.meters.Shutdown(ctx))
-	return errors.Join(errs...)
+	return errors.Join(t.tracers.Shutdown(ctx), t.meters.Shutdown(ctx))
 }

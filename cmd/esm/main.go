@@ -71,6 +71,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("name a command")
 	}
 	cfg := loadConfig()
+	defer func() {
+		// Flush the spans and metrics still pending.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = cfg.Telemetry.Shutdown(sctx)
+	}()
 	switch args[0] {
 	case "dev":
 		return runDev(ctx, cfg, out)

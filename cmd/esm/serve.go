@@ -212,7 +212,7 @@ func ensureTemporal(ctx context.Context, cfg config, out io.Writer) (func(), err
 		"--ip", host, "--port", port, "--ui-port", env("ESM_UI_PORT", "8233"),
 		"--db-filename", filepath.Join(".data", "temporal.db"),
 		"--namespace", cfg.Namespace, "--log-level", "warn",
-		"--ui-codec-endpoint", "http://" + strings.Replace(cfg.Addr, "0.0.0.0", "localhost", 1) + "/codec",
+		"--ui-codec-endpoint", "http://" + localAddr(cfg.Addr) + "/codec",
 	}, workflows.SearchAttributeFlags()...)
 	logf, err := os.Create(filepath.Join(".data", "temporal.log"))
 	if err != nil {
@@ -250,6 +250,18 @@ func ensureTemporal(ctx context.Context, cfg config, out io.Writer) (func(), err
 	return stop, nil
 }
 
+// localAddr turns a listen address (":8080", "0.0.0.0:8080") into one a browser can reach.
+func localAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
 func temporalUp(ctx context.Context, cfg config) bool {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -263,10 +275,7 @@ func temporalUp(ctx context.Context, cfg config) bool {
 }
 
 func printBanner(ctx context.Context, cfg config, s *store.Store, addr string, out io.Writer) {
-	if strings.HasPrefix(addr, "[::]") || strings.HasPrefix(addr, "0.0.0.0") {
-		_, port, _ := net.SplitHostPort(addr)
-		addr = "localhost:" + port
-	}
+	addr = localAddr(addr)
 	host, _, _ := net.SplitHostPort(cfg.Temporal)
 	fmt.Fprintf(out, "\nESM is up.\n  API          http://%s  (OpenAPI at /openapi.yaml)\n  Temporal UI  http://%s:%s/namespaces/%s/workflows\n\nDemo tokens (24h):\n",
 		addr, host, env("ESM_UI_PORT", "8233"), cfg.Namespace)
