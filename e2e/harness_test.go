@@ -52,6 +52,7 @@ type env struct {
 	tc     client.Client
 	url    string
 	router routers.Router
+	ns     string
 	// hooks is the automation endpoint the catalog's automated tasks call in this env.
 	hooks  *hooks.Receiver
 	worker sdkworker.Worker
@@ -100,7 +101,7 @@ func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telem
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, hooks: hooks.New()}
+	e := &env{t: t, hooks: hooks.New(), ns: ns}
 	hooksSrv := httptest.NewServer(e.hooks)
 	t.Cleanup(hooksSrv.Close)
 	t.Setenv("ESM_HOOKS_URL", hooksSrv.URL+"/hooks")
