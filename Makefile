@@ -2,7 +2,7 @@
 GO ?= go
 TEMPORAL_CLI_VERSION := v1.5.1
 
-.PHONY: all build run test test-short vet fmt check clean fuzz
+.PHONY: all build run test test-short vet fmt check clean fuzz bench
 
 all: build
 
@@ -35,6 +35,14 @@ fuzz:
 		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run XXX -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# Throughput and latency against bare-SDK baselines on a fresh in-memory dev server, then the
+# read model's Go benchmarks (on Postgres when DATABASE_URL is set). See docs/BENCHMARKS.md.
+BENCH_N ?= 200
+BENCH_C ?= 10
+bench: build
+	./bin/esm bench -n $(BENCH_N) -c $(BENCH_C)
+	$(GO) test -run XXX -bench . -benchtime 200x ./store/
 
 test-short:
 	$(GO) test -short ./...

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/esmhq/esm/catalog"
@@ -347,10 +348,11 @@ func (s *Store) PendingApprovals(ctx context.Context, people []string, limit int
 	if len(people) == 0 {
 		return out, nil
 	}
+	// The literal status lets both databases use the partial index of pending approvals.
 	q, args, err := sqlx.In(`SELECT a.request_id, a.step, a.step_name, a.since, a.due_at, a.person_id, r.title, r.service_key, r.requester_id, r.priority
 		FROM request_approvers a JOIN requests r ON r.id = a.request_id
-		WHERE a.person_id IN (?) AND a.status = ? AND r.status = ? ORDER BY a.since, a.request_id, a.person_id LIMIT ?`,
-		people, catalog.ApprovalPending, catalog.StatusPendingApproval, limit)
+		WHERE a.person_id IN (?) AND a.status = 'pending' AND r.status = ? ORDER BY a.since, a.request_id, a.person_id LIMIT ?`,
+		people, catalog.StatusPendingApproval, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -383,10 +385,16 @@ func (s *Store) TaskQueue(ctx context.Context, groups, states []string, limit in
 	if len(groups) == 0 || len(states) == 0 {
 		return out, nil
 	}
+	// Open work, the usual question, is asked with the partial index's own literal condition, so
+	// both databases use it; other states (done) are read through the full index.
+	open := ""
+	if !slices.ContainsFunc(states, func(s string) bool { return s != catalog.TaskOpen && s != catalog.TaskClaimed }) {
+		open = ` AND t.state IN ('open', 'claimed')`
+	}
 	q, args, err := sqlx.In(`SELECT t.request_id, t.task_id, t.name, t.group_key, t.state, t.assignee, t.since,
 			r.title, r.service_key, r.requester_id, r.priority
 		FROM request_tasks t JOIN requests r ON r.id = t.request_id
-		WHERE t.group_key IN (?) AND t.state IN (?) ORDER BY t.since, t.request_id, t.task_id LIMIT ?`, groups, states, limit)
+		WHERE t.group_key IN (?) AND t.state IN (?)`+open+` ORDER BY t.since, t.request_id, t.task_id LIMIT ?`, groups, states, limit)
 	if err != nil {
 		return nil, err
 	}

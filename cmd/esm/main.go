@@ -37,6 +37,7 @@ usage:
   esm requests [-status S] [-service S]   list requests (operators)
   esm show REQ-000042            a request's state, SLA clocks and audit trail
   esm breaches                   open requests that missed their resolution target
+  esm bench [-n 200] [-c 10]     ESM end to end against bare-SDK baselines on a fresh dev server
 
 environment (defaults work for make run):
   DATABASE_URL        postgres://... or a SQLite path (default .data/esm.db)
@@ -113,6 +114,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return showCmd(ctx, cfg, args[1:], out)
 	case "breaches":
 		return breachesCmd(ctx, cfg, out)
+	case "bench":
+		return benchCmd(ctx, args[1:], out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

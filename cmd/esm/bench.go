@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/esmhq/esm/api"
+	"github.com/esmhq/esm/bench"
+	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/examples/hooks"
+	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/worker"
+	"github.com/esmhq/esm/workflows"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+	sdkworker "go.temporal.io/sdk/worker"
+)
+
+// benchService is auto-approved and has one automated task, as issue 10 specifies.
+const benchService = `
+services:
+  - key: bench-auto
+    name: Benchmark service
+    department: it
+    owner: oscar
+    request: {form: {type: object, properties: {n: {type: integer}}}}
+    approval: {auto_approve: "true"}
+    fulfilment:
+      tasks:
+        - id: call
+          name: Call the sink
+          group: it-service-desk
+          kind: automated
+          http: {method: POST, url: "${ESM_HOOKS_URL}/sink", body: {request: "{{request.id}}"}}
+`
+
+// benchCmd measures ESM end to end against two bare-SDK baselines on the same fresh in-memory dev
+// server, in one run, and prints the ratios.
+func benchCmd(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	n := fs.Int("n", 200, "requests (and baseline workflows) per phase")
+	c := fs.Int("c", 10, "concurrency")
+	bin := fs.String("temporal", filepath.Join("bin", "temporal"), "the Temporal CLI")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ds, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: *bin, LogLevel: "error",
+		ClientOptions: &client.Options{Namespace: "default", Logger: quietLogger{}},
+		ExtraArgs:     workflows.SearchAttributeFlags(), Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		return fmt.Errorf("start the dev server: %w", err)
+	}
+	defer ds.Stop()
+
+	sink := httptest.NewServer(hooks.New())
+	defer sink.Close()
+	os.Setenv("ESM_HOOKS_URL", sink.URL+"/hooks")
+	dir, err := os.MkdirTemp("", "esm-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	dbURL := os.Getenv("DATABASE_URL")
+	if dbURL == "" {
+		dbURL = filepath.Join(dir, "esm.db")
+	}
+	s, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		return err
+	}
+	extra := filepath.Join(dir, "bench.yaml")
+	if err := os.WriteFile(extra, []byte(benchService), 0o644); err != nil {
+		return err
+	}
+	b, err := catalog.Load("examples", extra)
+	if err != nil {
+		return err
+	}
+	if _, err := s.ApplyBundle(ctx, b, time.Now()); err != nil {
+		return err
+	}
+	cfg := loadConfig()
+	tc, err := client.Dial(client.Options{HostPort: ds.FrontendHostPort(), Logger: quietLogger{}, DataConverter: cfg.Codec.DataConverter()})
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	w := worker.New(tc, s, worker.Options{})
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Stop()
+	secret := []byte("bench-secret-0123456789abcdef")
+	srv := httptest.NewServer(api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret, Logger: quiet, RatePerSecond: -1}).Handler())
+	defer srv.Close()
+
+	// Baselines on a bare client (default converter) and worker.
+	bc, err := client.Dial(client.Options{HostPort: ds.FrontendHostPort(), Logger: quietLogger{}})
+	if err != nil {
+		return err
+	}
+	defer bc.Close()
+	bw := sdkworker.New(bc, bench.TaskQueue, sdkworker.Options{})
+	bw.RegisterWorkflow(bench.Minimal)
+	bw.RegisterWorkflow(bench.Equivalent)
+	bw.RegisterActivity(bench.NoOp)
+	if err := bw.Start(); err != nil {
+		return err
+	}
+	defer bw.Stop()
+
+	fmt.Fprintf(out, "esm bench: %d per phase, concurrency %d, one dev server (one history shard), this machine\n\n", *n, *c)
+	// Warm up every path once.
+	token, _ := api.IssueToken(secret, "alice", time.Now(), time.Hour)
+	if _, _, err := submitAndWait(srv.URL, token, "warmup"); err != nil {
+		return fmt.Errorf("warm up: %w", err)
+	}
+
+	// How much work a standard request is: its history's events and activities.
+	events, activities, err := historyOf(ctx, tc, "REQ-000001")
+	if err != nil {
+		return err
+	}
+
+	var submitLat, getLat lats
+	ours := phase(*n, *c, func(i int) error {
+		sub, gets, err := submitAndWait(srv.URL, token, fmt.Sprintf("bench-%d", i))
+		submitLat.add(sub)
+		getLat.add(gets...)
+		return err
+	})
+	minimal := phase(*n, *c, func(i int) error {
+		run, err := bc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("minimal-%d", i), TaskQueue: bench.TaskQueue}, bench.Minimal, bench.MinimalInput{})
+		if err == nil {
+			err = run.Get(ctx, nil)
+		}
+		return err
+	})
+	var uwsLat lats
+	equivalent := phase(*n, *c, func(i int) error {
+		start := time.Now()
+		op := bc.NewWithStartWorkflowOperation(client.StartWorkflowOptions{ID: fmt.Sprintf("equivalent-%d", i), TaskQueue: bench.TaskQueue,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, bench.Equivalent, bench.EquivalentInput{Activities: activities})
+		h, err := bc.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op,
+			UpdateOptions: client.UpdateWorkflowOptions{UpdateName: bench.SubmitUpdate, WaitForStage: client.WorkflowUpdateStageCompleted}})
+		if err == nil {
+			err = h.Get(ctx, nil)
+		}
+		uwsLat.add(time.Since(start))
+		if err != nil {
+			return err
+		}
+		run, err := op.Get(ctx)
+		if err == nil {
+			err = bc.GetWorkflow(ctx, run.GetID(), run.GetRunID()).Get(ctx, nil)
+		}
+		return err
+	})
+
+	fmt.Fprintf(out, "a standard request (auto-approved, one automated task): %d history events in its workflow, %d activities\n\n", events, activities)
+	fmt.Fprintf(out, "%-34s %10s %8s\n", "phase", "req/s", "errors")
+	for _, p := range []struct {
+		name string
+		r    result
+	}{{"ESM end to end (API -> resolved)", ours}, {"baseline: minimal (1 no-op)", minimal}, {fmt.Sprintf("baseline: equivalent (%d no-ops, UwS)", activities), equivalent}} {
+		fmt.Fprintf(out, "%-34s %10.1f %8d\n", p.name, p.r.rate, p.r.errors)
+	}
+	fmt.Fprintf(out, "\nratios: ESM / minimal = %.2f, ESM / equivalent = %.2f\n", ours.rate/minimal.rate, ours.rate/equivalent.rate)
+	fmt.Fprintf(out, "\nlatency (ms)          p50     p95     p99\n")
+	for _, l := range []struct {
+		name string
+		l    *lats
+	}{{"submit", &submitLat}, {"get", &getLat}, {"bare update-with-start", &uwsLat}} {
+		p50, p95, p99 := l.l.percentiles()
+		fmt.Fprintf(out, "%-20s %7.1f %7.1f %7.1f\n", l.name, p50, p95, p99)
+	}
+	_, _, u99 := uwsLat.percentiles()
+	_, _, s99 := submitLat.percentiles()
+	fmt.Fprintf(out, "\nsubmit p99 - bare update-with-start p99 = %.1f ms\n", s99-u99)
+	return nil
+}
+
+type result struct {
+	rate   float64
+	errors int
+}
+
+// phase runs n calls of fn at concurrency c and returns calls per second.
+func phase(n, c int, fn func(i int) error) result {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	errs := 0
+	next := make(chan int)
+	start := time.Now()
+	for k := 0; k < c; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					errs++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return result{rate: float64(n) / time.Since(start).Seconds(), errors: errs}
+}
+
+type lats struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *lats) add(ds ...time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, ds...)
+	l.mu.Unlock()
+}
+
+func (l *lats) percentiles() (float64, float64, float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0, 0, 0
+	}
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	at := func(p float64) float64 {
+		return float64(l.d[min(len(l.d)-1, int(p*float64(len(l.d))))].Microseconds()) / 1000
+	}
+	return at(.50), at(.95), at(.99)
+}
+
+var benchHTTP = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DialContext: (&net.Dialer{}).DialContext}}
+
+// submitAndWait submits a bench request and polls it until it resolves.
+func submitAndWait(base, token, key string) (time.Duration, []time.Duration, error) {
+	start := time.Now()
+	req, _ := http.NewRequest("POST", base+"/v1/requests", bytes.NewReader([]byte(`{"service":"bench-auto","form":{}}`)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := benchHTTP.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	var sub map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&sub)
+	resp.Body.Close()
+	submit := time.Since(start)
+	if resp.StatusCode != http.StatusCreated {
+		return submit, nil, fmt.Errorf("submit: %d %v", resp.StatusCode, sub)
+	}
+	var gets []time.Duration
+	for {
+		g := time.Now()
+		req, _ := http.NewRequest("GET", base+"/v1/requests/"+sub["id"].(string), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := benchHTTP.Do(req)
+		if err != nil {
+			return submit, gets, err
+		}
+		var st map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		gets = append(gets, time.Since(g))
+		if st["status"] == catalog.StatusResolved {
+			return submit, gets, nil
+		}
+		if s, _ := st["status"].(string); catalog.Terminal(s) {
+			return submit, gets, fmt.Errorf("request ended %s", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// historyOf counts a request workflow's history events and the activities it ran.
+func historyOf(ctx context.Context, tc client.Client, id string) (events, activities int, err error) {
+	it := tc.GetWorkflowHistory(ctx, workflows.RequestWorkflowID(id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return 0, 0, err
+		}
+		events++
+		if ev.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
+			activities++
+		}
+	}
+	return events, activities, nil
+}
