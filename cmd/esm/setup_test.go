@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/esmhq/esm/workflows"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// TestSetup: esm setup registers the search attributes on a server that lacks them, and a second
+// run adds nothing.
+func TestSetup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal dev server")
+	}
+	ctx := context.Background()
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	ds, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath: filepath.Join(root, "bin", "temporal"), LogLevel: "error",
+		ClientOptions: &client.Options{Namespace: "default", Logger: quiet{}}, Stdout: io.Discard, Stderr: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Stop()
+	t.Setenv("TEMPORAL_ADDRESS", ds.FrontendHostPort())
+	var out bytes.Buffer
+	if err := run(ctx, []string{"setup"}, &out); err != nil || !strings.Contains(out.String(), "7 added") {
+		t.Fatalf("first setup: %v %s", err, out.String())
+	}
+	resp, err := ds.Client().OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range workflows.SearchAttributes() {
+		if _, ok := resp.GetCustomAttributes()[name]; !ok {
+			t.Errorf("%s is not registered", name)
+		}
+	}
+	out.Reset()
+	if err := run(ctx, []string{"setup"}, &out); err != nil || !strings.Contains(out.String(), "0 added, 7 already registered") {
+		t.Errorf("second setup: %v %s", err, out.String())
+	}
+}
