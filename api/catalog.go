@@ -47,7 +47,7 @@ func (s *Server) listServices(c *gin.Context) {
 	items := []serviceSummary{}
 	for _, sv := range all {
 		d := sv.Definition
-		if sv.Stage == store.StageRetiring || sv.Stage == store.StageRetired {
+		if sv.Stage == catalog.StageRetiring || sv.Stage == catalog.StageRetired {
 			continue
 		}
 		if dept != "" && d.Department != dept || cat != "" && d.Category != cat {

@@ -37,7 +37,7 @@ func SyncLifecycles(ctx context.Context, tc client.Client, s *store.Store) error
 		return err
 	}
 	for _, si := range all {
-		if si.Stage == store.StageRetired {
+		if si.Stage == catalog.StageRetired {
 			continue
 		}
 		if err := startLifecycle(ctx, tc, si); err != nil {
@@ -135,7 +135,7 @@ func (s *Server) createService(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/v1/catalog/services/"+d.Key+"/lifecycle")
-	c.JSON(http.StatusCreated, gin.H{"key": d.Key, "version": v, "stage": store.StageDraft})
+	c.JSON(http.StatusCreated, gin.H{"key": d.Key, "version": v, "stage": catalog.StageDraft})
 }
 
 // saveDraft stores an edited definition as the service's next draft version.
@@ -209,13 +209,7 @@ func (s *Server) lifecycleAction(c *gin.Context) {
 
 func (s *Server) lifecycleUpdate(c *gin.Context, key string, a workflows.LifecycleAction) {
 	var res workflows.LifecycleResult
-	h, err := s.temporal.UpdateWorkflow(c.Request.Context(), client.UpdateWorkflowOptions{
-		WorkflowID: workflows.ServiceWorkflowID(key), UpdateName: workflows.LifecycleUpdate,
-		WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{a}})
-	if err == nil {
-		err = h.Get(c.Request.Context(), &res)
-	}
-	if err != nil {
+	if err := s.update(c.Request.Context(), workflows.ServiceWorkflowID(key), workflows.LifecycleUpdate, a, &res); err != nil {
 		s.failWorkflow(c, key, err)
 		return
 	}
@@ -240,7 +234,7 @@ func (s *Server) serviceForLifecycle(c *gin.Context) (store.ServiceInfo, catalog
 		v = si.Draft
 	}
 	sv, err := s.store.ServiceAt(ctx, si.Key, v)
-	if err == nil && si.Stage != store.StageRetired {
+	if err == nil && si.Stage != catalog.StageRetired {
 		err = startLifecycle(ctx, s.temporal, si)
 	}
 	if err != nil {

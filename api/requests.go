@@ -99,7 +99,7 @@ func (s *Server) submit(c *gin.Context) {
 		return
 	}
 	def := svc.Definition
-	if svc.Stage == store.StageRetiring || svc.Stage == store.StageRetired {
+	if svc.Stage == catalog.StageRetiring || svc.Stage == catalog.StageRetired {
 		detail := fmt.Sprintf("the service %q is retired and takes no new requests", def.Key)
 		if svc.Successor != "" {
 			detail += fmt.Sprintf("; request %q instead", svc.Successor)
@@ -422,7 +422,7 @@ func (s *Server) decide(c *gin.Context) {
 		return
 	}
 	var res workflows.DecisionResult
-	err := s.update(c.Request.Context(), st.ID, workflows.DecideUpdate, workflows.DecisionInput{
+	err := s.update(c.Request.Context(), workflows.RequestWorkflowID(st.ID), workflows.DecideUpdate, workflows.DecisionInput{
 		Actor: ref(principal(c)), OnBehalfOf: delegators, Decision: body.Decision, Comment: body.Comment,
 	}, &res)
 	if err != nil {
@@ -457,7 +457,7 @@ func (s *Server) cancelRequest(c *gin.Context) {
 		return
 	}
 	var res workflows.ChangeResult
-	if err := s.update(c.Request.Context(), st.ID, workflows.CancelUpdate, workflows.CancelInput{Actor: ref(principal(c)), Reason: body.Reason}, &res); err != nil {
+	if err := s.update(c.Request.Context(), workflows.RequestWorkflowID(st.ID), workflows.CancelUpdate, workflows.CancelInput{Actor: ref(principal(c)), Reason: body.Reason}, &res); err != nil {
 		s.failWorkflow(c, st.ID, err)
 		return
 	}
@@ -488,17 +488,17 @@ func (s *Server) comment(c *gin.Context) {
 		return
 	}
 	var res workflows.ChangeResult
-	if err := s.update(c.Request.Context(), st.ID, workflows.CommentUpdate, workflows.CommentInput{Actor: ref(principal(c)), Text: body.Text}, &res); err != nil {
+	if err := s.update(c.Request.Context(), workflows.RequestWorkflowID(st.ID), workflows.CommentUpdate, workflows.CommentInput{Actor: ref(principal(c)), Text: body.Text}, &res); err != nil {
 		s.failWorkflow(c, st.ID, err)
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"id": st.ID, "status": res.Status})
 }
 
-// update runs a workflow update to completion and decodes its result.
-func (s *Server) update(ctx context.Context, id, name string, arg, result any) error {
+// update runs an update of a workflow to completion and decodes its result.
+func (s *Server) update(ctx context.Context, workflowID, name string, arg, result any) error {
 	h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.RequestWorkflowID(id),
+		WorkflowID:   workflowID,
 		UpdateName:   name,
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 		Args:         []any{arg},

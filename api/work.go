@@ -150,7 +150,7 @@ func (s *Server) taskUpdate(c *gin.Context, update string) {
 		return
 	}
 	var res workflows.TaskResult
-	if err := s.update(c.Request.Context(), st.ID, update, in, &res); err != nil {
+	if err := s.update(c.Request.Context(), workflows.RequestWorkflowID(st.ID), update, in, &res); err != nil {
 		s.failWorkflow(c, st.ID, err)
 		return
 	}

@@ -219,6 +219,16 @@ type Event struct {
 	Detail string    `json:"detail,omitempty"`
 }
 
+// Stages of a service's life, as its lifecycle workflow moves it and the store records it.
+const (
+	StageDraft      = "draft"
+	StageReview     = "review"
+	StagePublished  = "published"
+	StageDeprecated = "deprecated"
+	StageRetiring   = "retiring"
+	StageRetired    = "retired"
+)
+
 // SLA clock names.
 const (
 	ClockResponse   = "response"   // until the first approval decision or task claim

@@ -10,16 +10,6 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// Service stages.
-const (
-	StageDraft      = "draft"
-	StageReview     = "review"
-	StagePublished  = "published"
-	StageDeprecated = "deprecated"
-	StageRetiring   = "retiring"
-	StageRetired    = "retired"
-)
-
 // ServiceInfo is a service's row: its stage, live and draft versions, successor.
 type ServiceInfo struct {
 	Key        string `db:"key" json:"key"`
@@ -55,7 +45,7 @@ func (s *Store) SaveDraft(ctx context.Context, d catalog.Definition, now time.Ti
 	var version int
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO services (key, department, current_version, updated_at, stage)
-			VALUES (?, ?, 0, ?, ?) ON CONFLICT (key) DO NOTHING`), d.Key, d.Department, now.UTC(), StageDraft); err != nil {
+			VALUES (?, ?, 0, ?, ?) ON CONFLICT (key) DO NOTHING`), d.Key, d.Department, now.UTC(), catalog.StageDraft); err != nil {
 			return fmt.Errorf("service %s: %w", d.Key, err)
 		}
 		if err := tx.GetContext(ctx, &version, tx.Rebind(`SELECT COALESCE(MAX(version), 0) + 1 FROM service_versions WHERE service_key = ?`), d.Key); err != nil {

@@ -25,16 +25,6 @@ const (
 // ServiceWorkflowID is the workflow id of a service's lifecycle: service/laptop.
 func ServiceWorkflowID(key string) string { return "service/" + key }
 
-// Stages of a service (the store's names).
-const (
-	StageDraft      = "draft"
-	StageReview     = "review"
-	StagePublished  = "published"
-	StageDeprecated = "deprecated"
-	StageRetiring   = "retiring"
-	StageRetired    = "retired"
-)
-
 // Draft states.
 const (
 	DraftEditing  = "editing"
@@ -215,11 +205,11 @@ func (l *lifecycle) run(ctx workflow.Context) (LifecycleState, error) {
 		maxEvents = 2000
 	}
 	for {
-		if l.st.Stage == StageRetiring && len(l.st.InFlight) == 0 {
-			l.st.Stage = StageRetired
+		if l.st.Stage == catalog.StageRetiring && len(l.st.InFlight) == 0 {
+			l.st.Stage = catalog.StageRetired
 			l.record(ctx, "retired", "", "no request is left in flight")
 		}
-		if l.st.Stage == StageRetired {
+		if l.st.Stage == catalog.StageRetired {
 			_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 			return l.st, nil
 		}
@@ -250,7 +240,7 @@ func (l *lifecycle) run(ctx workflow.Context) (LifecycleState, error) {
 // its escalation), or -1 when none is scheduled.
 func (l *lifecycle) nextReviewEvent(ctx workflow.Context) (time.Duration, string) {
 	r := l.def.Review
-	if r == nil || (l.st.Stage != StagePublished && l.st.Stage != StageDeprecated) {
+	if r == nil || (l.st.Stage != catalog.StagePublished && l.st.Stage != catalog.StageDeprecated) {
 		return -1, ""
 	}
 	now := workflow.Now(ctx)
@@ -318,7 +308,7 @@ func (l *lifecycle) validate(a LifecycleAction) error {
 		if !(owner || a.Staff) {
 			return forbid("only the owner or the department's staff edit a draft")
 		}
-		if st.Stage == StageRetiring || st.Stage == StageRetired {
+		if st.Stage == catalog.StageRetiring || st.Stage == catalog.StageRetired {
 			return refuse("the service is %s", st.Stage)
 		}
 		if st.DraftStatus == DraftInReview {
@@ -356,21 +346,21 @@ func (l *lifecycle) validate(a LifecycleAction) error {
 		if st.DraftStatus != DraftApproved {
 			return refuse("only an approved draft is published (the draft is %q)", st.DraftStatus)
 		}
-		if st.Stage == StageRetiring || st.Stage == StageRetired {
+		if st.Stage == catalog.StageRetiring || st.Stage == catalog.StageRetired {
 			return refuse("the service is %s", st.Stage)
 		}
 	case ActionDeprecate:
 		if !ownerOrHead {
 			return forbid("only the owner or the department head deprecates")
 		}
-		if st.Stage != StagePublished {
+		if st.Stage != catalog.StagePublished {
 			return refuse("only a published service is deprecated (it is %s)", st.Stage)
 		}
 	case ActionRetire:
 		if !(a.Head || a.Admin) {
 			return forbid("only the department head retires a service")
 		}
-		if st.Stage != StagePublished && st.Stage != StageDeprecated {
+		if st.Stage != catalog.StagePublished && st.Stage != catalog.StageDeprecated {
 			return refuse("only a published or deprecated service is retired (it is %s)", st.Stage)
 		}
 	case ActionReview:
@@ -410,8 +400,8 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 		if l.st.Draft <= a.Version {
 			l.st.Draft, l.st.DraftStatus, l.st.Review = 0, "", nil
 		}
-		if l.st.Stage == StageDraft || l.st.Stage == StageReview {
-			l.st.Stage = StagePublished
+		if l.st.Stage == catalog.StageDraft || l.st.Stage == catalog.StageReview {
+			l.st.Stage = catalog.StagePublished
 		}
 		l.record(ctx, "published", "catalog-apply", fmt.Sprintf("version %d applied from catalog files", a.Version))
 		l.load(ctx)
@@ -424,7 +414,7 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 		}
 		l.st.DraftStatus = DraftInReview
 		if l.st.Live == 0 {
-			l.st.Stage = StageReview
+			l.st.Stage = catalog.StageReview
 		}
 		names := ""
 		for _, r := range l.st.Review.Approvers {
@@ -446,20 +436,20 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 		case catalog.ApprovalRejected:
 			l.st.DraftStatus = DraftEditing
 			if l.st.Live == 0 {
-				l.st.Stage = StageDraft
+				l.st.Stage = catalog.StageDraft
 			}
 		}
 		l.record(ctx, "review."+a.Action, who, fmt.Sprintf("version %d: %s", l.st.Draft, a.Comment))
 	case ActionPublish:
 		l.st.Live, l.st.Draft, l.st.DraftStatus, l.st.Review = l.st.Draft, 0, "", nil
-		if l.st.Stage == StageDraft || l.st.Stage == StageReview {
-			l.st.Stage = StagePublished
+		if l.st.Stage == catalog.StageDraft || l.st.Stage == catalog.StageReview {
+			l.st.Stage = catalog.StagePublished
 		}
 		l.record(ctx, "published", who, fmt.Sprintf("version %d is live; requests in flight keep the version they pinned", l.st.Live))
 		l.load(ctx)
 		l.st.NextReview = nil
 	case ActionDeprecate:
-		l.st.Stage = StageDeprecated
+		l.st.Stage = catalog.StageDeprecated
 		l.record(ctx, "deprecated", who, a.Comment)
 	case ActionRetire:
 		l.retire(ctx, who, a.Successor)
@@ -468,8 +458,8 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 		l.record(ctx, "review."+a.Outcome, who, a.Comment)
 		switch a.Outcome {
 		case ReviewDeprecate:
-			if l.st.Stage == StagePublished {
-				l.st.Stage = StageDeprecated
+			if l.st.Stage == catalog.StagePublished {
+				l.st.Stage = catalog.StageDeprecated
 				l.record(ctx, "deprecated", who, "after review")
 			}
 		case ReviewRetire:
@@ -525,10 +515,10 @@ func (l *lifecycle) retire(ctx workflow.Context, who, successor string) {
 	// retiring service with nothing listed yet).
 	var c *activities.Catalog
 	_ = workflow.ExecuteActivity(l.actx(ctx, "record stage retiring"), c.SetStage, activities.StageInput{
-		Key: l.st.Key, Stage: StageRetiring, Live: l.st.Live, Draft: l.st.Draft, Successor: successor, At: workflow.Now(ctx).UTC()}).Get(ctx, nil)
+		Key: l.st.Key, Stage: catalog.StageRetiring, Live: l.st.Live, Draft: l.st.Draft, Successor: successor, At: workflow.Now(ctx).UTC()}).Get(ctx, nil)
 	var open activities.OpenRequestsResult
 	_ = workflow.ExecuteActivity(l.actx(ctx, "requests in flight"), c.OpenRequests, activities.OpenRequestsInput{Key: l.st.Key}).Get(ctx, &open)
-	l.st.Stage, l.st.Policy, l.st.Successor, l.st.InFlight = StageRetiring, policy, successor, open.IDs
+	l.st.Stage, l.st.Policy, l.st.Successor, l.st.InFlight = catalog.StageRetiring, policy, successor, open.IDs
 	l.history(ctx, "retiring", who, fmt.Sprintf("policy %s; successor %q; in flight: %v", policy, successor, open.IDs))
 	if policy == catalog.RetireCancel {
 		for _, id := range open.IDs {

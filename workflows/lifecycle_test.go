@@ -119,21 +119,21 @@ func (s *lifecycleSuite) TestDraftReviewPublish() {
 	s.at(8*time.Minute, func() { published = s.state() })
 	deprecate := s.act(9*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionDeprecate})
 	s.at(10*time.Minute, func() { s.env.CancelWorkflow() })
-	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StageDraft, Draft: 1})
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StageDraft, Draft: 1})
 
 	s.Equal(ErrConflict, errType(early.rejected), "a draft is published only after approval")
 	s.Equal(ErrForbidden, errType(notOwner.rejected))
 	s.True(submit.done)
-	s.Equal(StageReview, inReview.Stage)
+	s.Equal(catalog.StageReview, inReview.Stage)
 	s.Equal(DraftInReview, inReview.DraftStatus)
 	s.Equal(ErrForbidden, errType(notReviewer.rejected))
 	s.True(approve.done)
 	s.True(publish.done)
-	s.Equal(StagePublished, published.Stage)
+	s.Equal(catalog.StagePublished, published.Stage)
 	s.Equal(1, published.Live)
 	s.Equal(0, published.Draft)
 	s.Equal(ErrForbidden, errType(deprecate.rejected), "staff may not deprecate")
-	s.Contains(s.stages, StagePublished)
+	s.Contains(s.stages, catalog.StagePublished)
 }
 
 func (s *lifecycleSuite) TestNewVersionWhileLive() {
@@ -148,13 +148,13 @@ func (s *lifecycleSuite) TestNewVersionWhileLive() {
 	s.act(8*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
 	s.act(9*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionPublish})
 	s.at(10*time.Minute, func() { s.env.CancelWorkflow() })
-	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StagePublished, Live: 1})
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
 	s.Equal(ErrInvalid, errType(noReason.rejected))
-	s.Equal(StagePublished, rejected.Stage, "version 1 stays live while version 2 is reviewed")
+	s.Equal(catalog.StagePublished, rejected.Stage, "version 1 stays live while version 2 is reviewed")
 	s.Equal(DraftEditing, rejected.DraftStatus)
 	st := s.state()
 	s.Equal(3, st.Live)
-	s.Equal(StagePublished, st.Stage)
+	s.Equal(catalog.StagePublished, st.Stage)
 }
 
 func (s *lifecycleSuite) TestReviewCadenceAndOverdue() {
@@ -169,7 +169,7 @@ func (s *lifecycleSuite) TestReviewCadenceAndOverdue() {
 	var after LifecycleState
 	s.at(9*24*time.Hour+2*time.Hour, func() { after = s.state() })
 	s.at(10*24*time.Hour, func() { s.env.CancelWorkflow() })
-	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StagePublished, Live: 1})
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
 	s.False(due.ReviewDue, "not before the cron instant")
 	s.True(beforeDue.ReviewDue)
 	s.True(overdue.Escalated)
@@ -197,18 +197,18 @@ func (s *lifecycleSuite) TestRetireDrain() {
 			})
 		})
 	})
-	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StagePublished, Live: 1})
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
 	s.True(s.env.IsWorkflowCompleted())
 	s.NoError(s.env.GetWorkflowError())
 	var st LifecycleState
 	s.NoError(s.env.GetWorkflowResult(&st))
 	s.Equal(ErrForbidden, errType(byOwner.rejected))
-	s.Equal(StageRetiring, retiring.Stage)
+	s.Equal(catalog.StageRetiring, retiring.Stage)
 	s.Equal("licence-v2", retiring.Successor)
-	s.Equal(StageRetiring, one.Stage, "one request is still in flight")
-	s.Equal(StageRetired, st.Stage)
+	s.Equal(catalog.StageRetiring, one.Stage, "one request is still in flight")
+	s.Equal(catalog.StageRetired, st.Stage)
 	s.Empty(s.retired, "drain cancels nothing")
-	s.Equal([]string{StageRetiring, StageRetired}, s.stages)
+	s.Equal([]string{catalog.StageRetiring, catalog.StageRetired}, s.stages)
 }
 
 func (s *lifecycleSuite) TestRetireCancel() {
@@ -220,10 +220,10 @@ func (s *lifecycleSuite) TestRetireCancel() {
 			s.env.SignalWorkflow(RequestClosedSignal, "REQ-000001")
 		})
 	})
-	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StageDeprecated, Live: 1})
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StageDeprecated, Live: 1})
 	var st LifecycleState
 	s.NoError(s.env.GetWorkflowResult(&st))
-	s.Equal(StageRetired, st.Stage)
+	s.Equal(catalog.StageRetired, st.Stage)
 	s.Equal("software-licence", st.Successor)
 	s.Equal([]string{"request/REQ-000001", "request/REQ-000002"}, s.retired, "each request in flight is told to cancel")
 }
@@ -233,7 +233,7 @@ func (s *lifecycleSuite) TestContinueAsNewKeepsState() {
 		v := 2 + i
 		s.act(time.Duration(i+1)*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionSaveDraft, Version: v})
 	}
-	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: StagePublished, Live: 1, MaxEvents: 40})
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1, MaxEvents: 40})
 	err := s.env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
 	s.Require().True(errors.As(err, &can), "the workflow continued as new: %v", err)

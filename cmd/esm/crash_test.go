@@ -61,7 +61,7 @@ func TestExactlyOnceThroughCrashes(t *testing.T) {
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
 	ds, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath: filepath.Join(root, "bin", "temporal"), LogLevel: "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: quiet{}},
+		ClientOptions: &client.Options{Namespace: "default", Logger: quietLogger{}},
 		ExtraArgs:     workflows.SearchAttributeFlags(), Stdout: io.Discard, Stderr: io.Discard,
 	})
 	if err != nil {
@@ -101,7 +101,7 @@ func TestExactlyOnceThroughCrashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := client.Dial(client.Options{HostPort: ds.FrontendHostPort(), Logger: quiet{}, DataConverter: pc.DataConverter()})
+	tc, err := client.Dial(client.Options{HostPort: ds.FrontendHostPort(), Logger: quietLogger{}, DataConverter: pc.DataConverter()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,10 +229,3 @@ func TestExactlyOnceThroughCrashes(t *testing.T) {
 	}
 	t.Logf("%d kills; %d deliveries for %d side effects, each applied once", kills, st.Deliveries, st.Keys)
 }
-
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}

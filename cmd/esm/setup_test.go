@@ -24,7 +24,7 @@ func TestSetup(t *testing.T) {
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
 	ds, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath: filepath.Join(root, "bin", "temporal"), LogLevel: "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: quiet{}}, Stdout: io.Discard, Stderr: io.Discard,
+		ClientOptions: &client.Options{Namespace: "default", Logger: quietLogger{}}, Stdout: io.Discard, Stderr: io.Discard,
 	})
 	if err != nil {
 		t.Fatal(err)
