@@ -110,6 +110,9 @@ func BenchmarkReadModel(b *testing.B) {
 			s := storetest.Open(b, dialect)
 			seed(b, s, n)
 			ctx := context.Background()
+			if dialect == "postgres" && os.Getenv("ESM_BENCH_EXPLAIN") != "" {
+				explain(b, s, n)
+			}
 			b.Run(fmt.Sprintf("%s/%d/list", dialect, n), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					if _, err := s.ListRequests(ctx, store.RequestFilter{Requester: "user-" + strconv.Itoa(i%500), Limit: 21}); err != nil {
@@ -131,6 +134,28 @@ func BenchmarkReadModel(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// explain prints the plans of the three queries (ESM_BENCH_EXPLAIN=1), for docs/BENCHMARKS.md.
+func explain(b *testing.B, s *store.Store, n int) {
+	for name, q := range map[string]string{
+		"list": `SELECT r.id FROM requests r WHERE r.requester_id = 'user-7' ORDER BY r.number DESC LIMIT 21`,
+		"inbox": `SELECT a.request_id FROM request_approvers a JOIN requests r ON r.id = a.request_id
+			WHERE a.person_id IN ('approver-5') AND a.status = 'pending' AND r.status = 'pending_approval'
+			ORDER BY a.since, a.request_id, a.person_id LIMIT 50`,
+		"queue": `SELECT t.request_id FROM request_tasks t JOIN requests r ON r.id = t.request_id
+			WHERE t.group_key IN ('group-1') AND t.state IN ('open', 'claimed') AND t.state IN ('open', 'claimed')
+			ORDER BY t.since, t.request_id, t.task_id LIMIT 50`,
+	} {
+		var plan []string
+		if err := s.DB.Select(&plan, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "+q); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "EXPLAIN %s at %d rows:\n", name, n)
+		for _, l := range plan {
+			fmt.Fprintln(os.Stderr, "  "+l)
 		}
 	}
 }

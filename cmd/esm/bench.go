@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/esmhq/esm/activities"
 	"github.com/esmhq/esm/api"
 	"github.com/esmhq/esm/bench"
 	"github.com/esmhq/esm/catalog"
@@ -46,6 +47,15 @@ services:
           group: it-service-desk
           kind: automated
           http: {method: POST, url: "${ESM_HOOKS_URL}/sink", body: {request: "{{request.id}}"}}
+  - key: bench-approve
+    name: Benchmark service with a manager approval
+    department: it
+    owner: oscar
+    request: {form: {type: object}}
+    approval: {steps: [{name: manager, approvers: {manager: true}}]}
+    fulfilment:
+      tasks:
+        - {id: call, name: Call the sink, group: it-service-desk, kind: automated, http: {method: POST, url: "${ESM_HOOKS_URL}/sink"}}
 `
 
 // benchCmd measures ESM end to end against two bare-SDK baselines on the same fresh in-memory dev
@@ -104,7 +114,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer tc.Close()
-	w := worker.New(tc, s, worker.Options{})
+	w := worker.New(tc, s, worker.Options{Notifier: activities.LogNotifier{Log: quiet}})
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -148,6 +158,23 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		getLat.add(gets...)
 		return err
 	})
+	// Decisions: requests that Alice's manager approves, submitted first, then approved, timed.
+	bob, _ := api.IssueToken(secret, "bob", time.Now(), time.Hour)
+	var decideLat lats
+	var pendingIDs []string
+	for i := 0; i < *n/4; i++ {
+		id, err := submitLaptop(srv.URL, token, fmt.Sprintf("decide-%d", i))
+		if err != nil {
+			return err
+		}
+		pendingIDs = append(pendingIDs, id)
+	}
+	phase(len(pendingIDs), *c, func(i int) error {
+		start := time.Now()
+		err := post(srv.URL+"/v1/requests/"+pendingIDs[i]+"/decision", bob, `{"decision":"approve"}`, http.StatusOK)
+		decideLat.add(time.Since(start))
+		return err
+	})
 	minimal := phase(*n, *c, func(i int) error {
 		run, err := bc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("minimal-%d", i), TaskQueue: bench.TaskQueue}, bench.Minimal, bench.MinimalInput{})
 		if err == nil {
@@ -189,7 +216,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	for _, l := range []struct {
 		name string
 		l    *lats
-	}{{"submit", &submitLat}, {"get", &getLat}, {"bare update-with-start", &uwsLat}} {
+	}{{"submit", &submitLat}, {"get", &getLat}, {"decision", &decideLat}, {"bare update-with-start", &uwsLat}} {
 		p50, p95, p99 := l.l.percentiles()
 		fmt.Fprintf(out, "%-20s %7.1f %7.1f %7.1f\n", l.name, p50, p95, p99)
 	}
@@ -297,6 +324,39 @@ func submitAndWait(base, token, key string) (time.Duration, []time.Duration, err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func submitLaptop(base, token, key string) (string, error) {
+	req, _ := http.NewRequest("POST", base+"/v1/requests", bytes.NewReader([]byte(`{"service":"bench-approve","form":{}}`)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := benchHTTP.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("submit laptop: %d %v", resp.StatusCode, out)
+	}
+	return out["id"].(string), nil
+}
+
+func post(url, token, body string, want int) error {
+	req, _ := http.NewRequest("POST", url, bytes.NewReader([]byte(body)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := benchHTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("POST %s: %d", url, resp.StatusCode)
+	}
+	return nil
 }
 
 // historyOf counts a request workflow's history events and the activities it ran.
