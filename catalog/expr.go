@@ -68,10 +68,27 @@ func compileExpr(env *cel.Env, src string) (*Expr, error) {
 }
 
 // CompileEligibility compiles an eligibility rule over `requester`.
-func CompileEligibility(src string) (*Expr, error) { return compileExpr(requesterEnv, src) }
+func CompileEligibility(src string) (*Expr, error) {
+	return cachedExpr(eligibilityExprs, requesterEnv, src)
+}
 
 // CompileCondition compiles a condition over `form`, `quantity`, `requester` and `quote`.
-func CompileCondition(src string) (*Expr, error) { return compileExpr(formEnv, src) }
+func CompileCondition(src string) (*Expr, error) { return cachedExpr(conditionExprs, formEnv, src) }
+
+// Compiled programs are kept by source: every submission and every workflow step evaluates the
+// same few rules. (Programs are immutable and safe to share.)
+var eligibilityExprs, conditionExprs = newCache[*Expr](), newCache[*Expr]()
+
+func cachedExpr(c *cache[*Expr], env *cel.Env, src string) (*Expr, error) {
+	if e, ok := c.get(src); ok {
+		return e, nil
+	}
+	e, err := compileExpr(env, src)
+	if err == nil {
+		c.put(src, e)
+	}
+	return e, err
+}
 
 // Eval evaluates the expression; an error (a missing key, a type mismatch, the cost limit) is
 // reported, never treated as true.

@@ -24,6 +24,25 @@ type Form struct {
 // CompileForm compiles a form's JSON Schema. Catalog apply compiles every form, so a broken
 // schema is refused before it is stored, not at the first submission.
 func CompileForm(schema map[string]any) (*Form, error) {
+	// Submissions compile the same few forms again and again: keep what was compiled, by the
+	// schema's canonical JSON.
+	key, err := json.Marshal(schema)
+	if err != nil {
+		return nil, fmt.Errorf("not JSON: %w", err)
+	}
+	if f, ok := forms.get(string(key)); ok {
+		return f, nil
+	}
+	f, err := compileForm(schema)
+	if err == nil {
+		forms.put(string(key), f)
+	}
+	return f, err
+}
+
+var forms = newCache[*Form]()
+
+func compileForm(schema map[string]any) (*Form, error) {
 	// Round-trip through JSON so the compiler sees JSON types (YAML decodes ints as int).
 	doc, err := toJSONValue(schema)
 	if err != nil {
