@@ -26,14 +26,15 @@ func Minimal(ctx workflow.Context, _ MinimalInput) error {
 
 // EquivalentInput says how much work the equivalent baseline does.
 type EquivalentInput struct {
-	Activities int
+	Activities      int
+	LocalActivities int
 }
 
 // SubmitUpdate is the equivalent baseline's update, sent with update-with-start as ESM's submit is.
 const SubmitUpdate = "submit"
 
-// Equivalent runs as many no-op activities, one after the other, as a standard ESM request
-// executes, and answers an update-with-start the way ESM's submit does.
+// Equivalent runs as many no-op local activities and activities, one after the other, as a
+// standard ESM request executes, and answers an update-with-start the way ESM's submit does.
 func Equivalent(ctx workflow.Context, in EquivalentInput) error {
 	started := false
 	if err := workflow.SetUpdateHandler(ctx, SubmitUpdate, func(ctx workflow.Context) (string, error) {
@@ -41,6 +42,13 @@ func Equivalent(ctx workflow.Context, in EquivalentInput) error {
 		return "ok", nil
 	}); err != nil {
 		return err
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	for i := 0; i < in.LocalActivities; i++ {
+		if err := workflow.ExecuteLocalActivity(lctx, NoOp).Get(ctx, nil); err != nil {
+			return err
+		}
+		started = true
 	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
 	for i := 0; i < in.Activities; i++ {

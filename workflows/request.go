@@ -379,7 +379,9 @@ func (w *requestWorkflow) awaitRest(ctx workflow.Context) {
 // projector writes every new state to the read model, one write at a time, coalescing changes
 // that arrive while a write is under way.
 func (w *requestWorkflow) projector(ctx workflow.Context) {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	// A local activity: the read model is written by the worker that runs the workflow task,
+	// without a round trip through the task queue (docs/BENCHMARKS.md says what it bought).
+	actx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		// The database being down must delay the read model, never lose a state: retry forever.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
@@ -394,7 +396,7 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 			upserted = k
 			w.upsertSearchAttributes(ctx)
 		}
-		err := workflow.ExecuteActivity(actx, proj.Project, activities.ProjectInput{State: w.state}).Get(ctx, nil)
+		err := workflow.ExecuteLocalActivity(actx, proj.Project, activities.ProjectInput{State: w.state}).Get(ctx, nil)
 		if err != nil {
 			workflow.GetLogger(ctx).Error("project request", "error", err)
 			continue
