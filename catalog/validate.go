@@ -53,19 +53,7 @@ func (d Definition) validateLife(e *errs) {
 		if g.Approvers.Empty() {
 			e.add("governance.approvers", "required", "say who reviews a new version")
 		}
-		switch g.Mode {
-		case "", ModeAny, ModeAll:
-		case ModeQuorum:
-			if g.Quorum < 1 {
-				e.add("governance.quorum", "minimum", "a quorum review needs quorum: N")
-			}
-		case ModePercent:
-			if g.Percent < 1 || g.Percent > 100 {
-				e.add("governance.percent", "range", "a percent review needs percent: 1 to 100")
-			}
-		default:
-			e.add("governance.mode", "enum", "mode must be one of any, all, quorum, percent, not %q", g.Mode)
-		}
+		g.validateMode(e, "governance")
 	}
 	if r := d.Review; r != nil {
 		if _, err := cron.ParseStandard(r.Cron); err != nil {
@@ -137,6 +125,24 @@ func (d *Definition) Normalize() {
 	}
 }
 
+// validateMode checks a step's mode and the number it needs (approval steps and governance
+// reviews alike); p is the step's path.
+func (s ApprovalStep) validateMode(e *errs, p string) {
+	switch s.Mode {
+	case "", ModeAny, ModeAll:
+	case ModeQuorum:
+		if s.Quorum < 1 {
+			e.add(p+".quorum", "minimum", "a quorum needs quorum: N (at least 1)")
+		}
+	case ModePercent:
+		if s.Percent < 1 || s.Percent > 100 {
+			e.add(p+".percent", "range", "a percent mode needs percent: 1 to 100")
+		}
+	default:
+		e.add(p+".mode", "enum", "mode must be one of any, all, quorum, percent, not %q", s.Mode)
+	}
+}
+
 func (d Definition) validateApproval(e *errs) {
 	if d.Approval.AutoApprove != "" {
 		if _, err := CompileCondition(d.Approval.AutoApprove); err != nil {
@@ -153,19 +159,7 @@ func (d Definition) validateApproval(e *errs) {
 				e.add(p+".when", "cel", "%v", err)
 			}
 		}
-		switch s.Mode {
-		case "", ModeAny, ModeAll:
-		case ModeQuorum:
-			if s.Quorum < 1 {
-				e.add(p+".quorum", "minimum", "a quorum step needs quorum: N (at least 1)")
-			}
-		case ModePercent:
-			if s.Percent < 1 || s.Percent > 100 {
-				e.add(p+".percent", "range", "a percent step needs percent: 1 to 100")
-			}
-		default:
-			e.add(p+".mode", "enum", "mode must be one of any, all, quorum, percent, not %q", s.Mode)
-		}
+		s.validateMode(e, p)
 		a := s.Approvers
 		if a.Empty() {
 			e.add(p+".approvers", "required", "a step needs approvers: manager, group, role, people, owner or department_head")

@@ -205,6 +205,9 @@ func TestEveryRule(t *testing.T) {
 		{"governance group", func(s, _ map[string]any) {
 			s["governance"] = map[string]any{"approvers": map[string]any{"group": "ghosts"}}
 		}, "services[0].governance.approvers.group", "reference"},
+		{"governance quorum", func(s, _ map[string]any) {
+			s["governance"] = map[string]any{"approvers": map[string]any{"group": "change-board"}, "mode": "quorum"}
+		}, "services[0].governance.quorum", "minimum"},
 		{"review cron", func(s, _ map[string]any) { s["review"] = map[string]any{"cron": "every tuesday"} }, "services[0].review.cron", "cron"},
 		{"retirement policy", func(s, _ map[string]any) { s["retirement"] = map[string]any{"policy": "vanish"} }, "services[0].retirement.policy", "enum"},
 		{"retirement successor", func(s, _ map[string]any) { s["retirement"] = map[string]any{"policy": "drain", "successor": "ghost"} }, "services[0].retirement.successor", "reference"},
