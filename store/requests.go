@@ -21,6 +21,10 @@ type Submission struct {
 	CreatedAt   time.Time `db:"created_at"`
 }
 
+// submissionByKey reads the submission of (requester, Idempotency-Key).
+const submissionByKey = `SELECT number, requester_id, idempotency_key, fingerprint, service_key, created_at
+	FROM submissions WHERE requester_id = ? AND idempotency_key = ?`
+
 // Reservation asks for a request number, within a service's limits.
 type Reservation struct {
 	Requester   string
@@ -70,8 +74,7 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) (sub Submission, cre
 				return fmt.Errorf("lock requester: %w", err)
 			}
 		}
-		err := tx.GetContext(ctx, &sub, tx.Rebind(`SELECT number, requester_id, idempotency_key, fingerprint, service_key, created_at
-			FROM submissions WHERE requester_id = ? AND idempotency_key = ?`), r.Requester, r.Key)
+		err := tx.GetContext(ctx, &sub, tx.Rebind(submissionByKey), r.Requester, r.Key)
 		if err == nil {
 			return nil
 		}
@@ -92,8 +95,7 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) (sub Submission, cre
 		default:
 			return fmt.Errorf("reserve submission: %w", err)
 		}
-		err = tx.GetContext(ctx, &sub, tx.Rebind(`SELECT number, requester_id, idempotency_key, fingerprint, service_key, created_at
-			FROM submissions WHERE requester_id = ? AND idempotency_key = ?`), r.Requester, r.Key)
+		err = tx.GetContext(ctx, &sub, tx.Rebind(submissionByKey), r.Requester, r.Key)
 		if err != nil {
 			return fmt.Errorf("read submission: %w", err)
 		}
@@ -105,8 +107,7 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) (sub Submission, cre
 // Submission returns the submission of (requester, key), or ErrNotFound.
 func (s *Store) Submission(ctx context.Context, requester, key string) (Submission, error) {
 	var sub Submission
-	err := s.DB.GetContext(ctx, &sub, s.DB.Rebind(`SELECT number, requester_id, idempotency_key, fingerprint, service_key, created_at
-		FROM submissions WHERE requester_id = ? AND idempotency_key = ?`), requester, key)
+	err := s.DB.GetContext(ctx, &sub, s.DB.Rebind(submissionByKey), requester, key)
 	return sub, notFound(err)
 }
 
