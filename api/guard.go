@@ -92,13 +92,17 @@ func (r *recorder) Write(b []byte) (int, error) {
 // refuse a repeat while the first is still running (409). Submissions (POST /v1/requests) keep
 // their own, stronger, mechanism.
 func (s *Server) idempotent(c *gin.Context) {
-	key := c.GetHeader("Idempotency-Key")
-	if key == "" || c.Request.Method != http.MethodPost && c.Request.Method != http.MethodPut && c.Request.Method != http.MethodDelete {
+	if c.Request.Method != http.MethodPost && c.Request.Method != http.MethodPut && c.Request.Method != http.MethodDelete {
 		c.Next()
 		return
 	}
-	if len(key) > maxIdempotencyKey {
-		writeProblem(c, errValidation("the Idempotency-Key is too long", fieldError("Idempotency-Key", "maxLength", fmt.Sprintf("at most %d characters", maxIdempotencyKey))))
+	key, p := idempotencyKey(c)
+	if p != nil {
+		writeProblem(c, p)
+		return
+	}
+	if key == "" {
+		c.Next()
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))

@@ -88,7 +88,3 @@ func (s *Server) fail(c *gin.Context, err error) {
 	s.log.ErrorContext(c.Request.Context(), "internal error", "path", c.Request.URL.Path, "error", err)
 	writeProblem(c, newProblem(http.StatusInternalServerError, "internal", "Internal error", "the server failed; the error is logged"))
 }
-
-func fieldError(field, rule, detail string) catalog.FieldError {
-	return catalog.FieldError{Field: field, Rule: rule, Detail: detail}
-}

@@ -41,6 +41,16 @@ type submitted struct {
 
 const maxIdempotencyKey = 200
 
+// idempotencyKey reads the Idempotency-Key header ("" when absent), refusing one that is too long.
+func idempotencyKey(c *gin.Context) (string, *Problem) {
+	key := c.GetHeader("Idempotency-Key")
+	if len(key) > maxIdempotencyKey {
+		return "", errValidation("the Idempotency-Key is too long", catalog.FieldError{
+			Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", maxIdempotencyKey)})
+	}
+	return key, nil
+}
+
 // submit creates a request. Everything the API can check is checked before anything starts
 // (update-with-start is not atomic): the body, the service, the requester's eligibility, the
 // form, the quantity, the request windows; then a number is reserved for (requester,
@@ -54,10 +64,9 @@ func (s *Server) submit(c *gin.Context) {
 		writeProblem(c, p)
 		return
 	}
-	key := c.GetHeader("Idempotency-Key")
-	if len(key) > maxIdempotencyKey {
-		writeProblem(c, errValidation("the request is not valid", catalog.FieldError{
-			Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", maxIdempotencyKey)}))
+	key, p := idempotencyKey(c)
+	if p != nil {
+		writeProblem(c, p)
 		return
 	}
 	var fields []catalog.FieldError
