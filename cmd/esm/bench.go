@@ -163,7 +163,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	var decideLat lats
 	var pendingIDs []string
 	for i := 0; i < *n/4; i++ {
-		id, err := submitLaptop(srv.URL, token, fmt.Sprintf("decide-%d", i))
+		id, err := submit(srv.URL, token, "bench-approve", fmt.Sprintf("decide-%d", i))
 		if err != nil {
 			return err
 		}
@@ -171,8 +171,11 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	phase(len(pendingIDs), *c, func(i int) error {
 		start := time.Now()
-		err := post(srv.URL+"/v1/requests/"+pendingIDs[i]+"/decision", bob, `{"decision":"approve"}`, http.StatusOK)
+		status, out, err := call("POST", srv.URL+"/v1/requests/"+pendingIDs[i]+"/decision", bob, `{"decision":"approve"}`, "")
 		decideLat.add(time.Since(start))
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("decision: %d %v", status, out)
+		}
 		return err
 	})
 	// Let the approved requests finish their tasks before the baselines run on the same server.
@@ -291,96 +294,86 @@ func (l *lats) percentiles() (float64, float64, float64) {
 
 var benchHTTP = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DialContext: (&net.Dialer{}).DialContext}}
 
-// submitAndWait submits a bench request and polls it until it resolves.
-func submitAndWait(base, token, key string) (time.Duration, []time.Duration, error) {
-	start := time.Now()
-	req, _ := http.NewRequest("POST", base+"/v1/requests", bytes.NewReader([]byte(`{"service":"bench-auto","form":{}}`)))
+// call makes one API call as the token's person and decodes the JSON answer.
+func call(method, url, token, body, key string) (int, map[string]any, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = bytes.NewReader([]byte(body))
+	}
+	req, _ := http.NewRequest(method, url, rd)
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := benchHTTP.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
-	var sub map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&sub)
-	resp.Body.Close()
-	submit := time.Since(start)
-	if resp.StatusCode != http.StatusCreated {
-		return submit, nil, fmt.Errorf("submit: %d %v", resp.StatusCode, sub)
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out, nil
+}
+
+// submit submits a request of the service and returns its id.
+func submit(base, token, service, key string) (string, error) {
+	status, out, err := call("POST", base+"/v1/requests", token, `{"service":"`+service+`","form":{}}`, key)
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusCreated {
+		return "", fmt.Errorf("submit %s: %d %v", service, status, out)
+	}
+	return out["id"].(string), nil
+}
+
+// statusOf reads a request's status.
+func statusOf(base, token, id string) (string, error) {
+	_, st, err := call("GET", base+"/v1/requests/"+id, token, "", "")
+	s, _ := st["status"].(string)
+	return s, err
+}
+
+// submitAndWait submits a bench request and polls it until it resolves.
+func submitAndWait(base, token, key string) (time.Duration, []time.Duration, error) {
+	start := time.Now()
+	id, err := submit(base, token, "bench-auto", key)
+	submitted := time.Since(start)
+	if err != nil {
+		return submitted, nil, err
 	}
 	var gets []time.Duration
 	for {
 		g := time.Now()
-		req, _ := http.NewRequest("GET", base+"/v1/requests/"+sub["id"].(string), nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := benchHTTP.Do(req)
-		if err != nil {
-			return submit, gets, err
-		}
-		var st map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
+		s, err := statusOf(base, token, id)
 		gets = append(gets, time.Since(g))
-		if st["status"] == catalog.StatusResolved {
-			return submit, gets, nil
-		}
-		if s, _ := st["status"].(string); catalog.Terminal(s) {
-			return submit, gets, fmt.Errorf("request ended %s", s)
+		switch {
+		case err != nil:
+			return submitted, gets, err
+		case s == catalog.StatusResolved:
+			return submitted, gets, nil
+		case catalog.Terminal(s):
+			return submitted, gets, fmt.Errorf("request ended %s", s)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func submitLaptop(base, token, key string) (string, error) {
-	req, _ := http.NewRequest("POST", base+"/v1/requests", bytes.NewReader([]byte(`{"service":"bench-approve","form":{}}`)))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := benchHTTP.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != http.StatusCreated {
-		return "", fmt.Errorf("submit laptop: %d %v", resp.StatusCode, out)
-	}
-	return out["id"].(string), nil
-}
-
+// waitResolved waits until a request has closed.
 func waitResolved(base, token, id string) error {
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		req, _ := http.NewRequest("GET", base+"/v1/requests/"+id, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := benchHTTP.Do(req)
+		s, err := statusOf(base, token, id)
 		if err != nil {
 			return err
 		}
-		var st map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if s, _ := st["status"].(string); catalog.Terminal(s) {
+		if catalog.Terminal(s) {
 			return nil
 		}
 	}
 	return fmt.Errorf("%s did not finish", id)
-}
-
-func post(url, token, body string, want int) error {
-	req, _ := http.NewRequest("POST", url, bytes.NewReader([]byte(body)))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := benchHTTP.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != want {
-		return fmt.Errorf("POST %s: %d", url, resp.StatusCode)
-	}
-	return nil
 }
 
 // historyOf counts a request workflow's history events, the activities it ran and its local
