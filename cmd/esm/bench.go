@@ -58,6 +58,14 @@ services:
         - {id: call, name: Call the sink, group: it-service-desk, kind: automated, http: {method: POST, url: "${ESM_HOOKS_URL}/sink"}}
 `
 
+// startDevServer starts a quiet, in-memory Temporal dev server from the CLI at bin, with extra
+// start-dev arguments (esm bench, and the command's tests).
+func startDevServer(ctx context.Context, bin string, args ...string) (*testsuite.DevServer, error) {
+	return testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: bin, LogLevel: "error",
+		ClientOptions: &client.Options{Namespace: "default", Logger: quietLogger{}},
+		ExtraArgs:     args, Stdout: io.Discard, Stderr: io.Discard})
+}
+
 // benchCmd measures ESM end to end against two bare-SDK baselines on the same fresh in-memory dev
 // server, in one run, and prints the ratios.
 func benchCmd(ctx context.Context, args []string, out io.Writer) error {
@@ -69,9 +77,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ds, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: *bin, LogLevel: "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: quietLogger{}},
-		ExtraArgs:     workflows.SearchAttributeFlags(), Stdout: io.Discard, Stderr: io.Discard})
+	ds, err := startDevServer(ctx, *bin, workflows.SearchAttributeFlags()...)
 	if err != nil {
 		return fmt.Errorf("start the dev server: %w", err)
 	}

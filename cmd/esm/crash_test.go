@@ -25,7 +25,6 @@ import (
 	"github.com/esmhq/esm/store/storetest"
 	"github.com/esmhq/esm/workflows"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 )
 
 const crashCatalog = `
@@ -59,11 +58,7 @@ func TestExactlyOnceThroughCrashes(t *testing.T) {
 	}
 	ctx := context.Background()
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	ds, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: filepath.Join(root, "bin", "temporal"), LogLevel: "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: quietLogger{}},
-		ExtraArgs:     workflows.SearchAttributeFlags(), Stdout: io.Discard, Stderr: io.Discard,
-	})
+	ds, err := startDevServer(ctx, filepath.Join(root, "bin", "temporal"), workflows.SearchAttributeFlags()...)
 	if err != nil {
 		t.Fatal(err)
 	}

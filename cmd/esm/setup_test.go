@@ -3,15 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/esmhq/esm/workflows"
 	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 )
 
 // TestSetup: esm setup registers the search attributes on a server that lacks them, and a second
@@ -22,10 +19,7 @@ func TestSetup(t *testing.T) {
 	}
 	ctx := context.Background()
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	ds, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: filepath.Join(root, "bin", "temporal"), LogLevel: "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: quietLogger{}}, Stdout: io.Discard, Stderr: io.Discard,
-	})
+	ds, err := startDevServer(ctx, filepath.Join(root, "bin", "temporal")) // no search attributes
 	if err != nil {
 		t.Fatal(err)
 	}
