@@ -82,10 +82,15 @@ func (w *requestWorkflow) approve(ctx workflow.Context) (string, error) {
 }
 
 func (w *requestWorkflow) resolve(ctx workflow.Context, summary string, in activities.ResolveApproversInput) (activities.ResolveApproversResult, error) {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, Summary: "resolve " + summary})
+	return resolveApprovers(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, Summary: "resolve " + summary}), in)
+}
+
+// resolveApprovers runs the ResolveApprovers activity with the options actx carries (requests
+// and lifecycles retry differently).
+func resolveApprovers(actx workflow.Context, in activities.ResolveApproversInput) (activities.ResolveApproversResult, error) {
 	var dir *activities.Directory
 	var res activities.ResolveApproversResult
-	err := workflow.ExecuteActivity(actx, dir.ResolveApprovers, in).Get(ctx, &res)
+	err := workflow.ExecuteActivity(actx, dir.ResolveApprovers, in).Get(actx, &res)
 	return res, err
 }
 

@@ -482,11 +482,10 @@ func (l *lifecycle) openReview(ctx workflow.Context) error {
 	if g := draft.Definition.Governance; g != nil {
 		step = *g
 	}
-	var dir *activities.Directory
-	var res activities.ResolveApproversResult
-	if err := workflow.ExecuteActivity(l.actx(ctx, "resolve reviewers"), dir.ResolveApprovers, activities.ResolveApproversInput{
+	res, err := resolveApprovers(l.actx(ctx, "resolve reviewers"), activities.ResolveApproversInput{
 		Approvers: step.Approvers, Owner: draft.Definition.Owner, Department: draft.Definition.Department,
-	}).Get(ctx, &res); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	if len(res.Approvers) == 0 {
