@@ -12,14 +12,20 @@ import (
 // waitFor polls the request until cond holds.
 func waitFor(t *testing.T, e *env, id, who string, cond func(r response) bool) response {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	return poll(t, e, "/v1/requests/"+id, who, 30*time.Second, cond)
+}
+
+// poll GETs path as who until cond holds, failing the test after timeout.
+func poll(t *testing.T, e *env, path, who string, timeout time.Duration, cond func(r response) bool) response {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
-		r := e.call("GET", "/v1/requests/"+id, who, nil)
+		r := e.call("GET", path, who, nil)
 		if cond(r) {
 			return r
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("request %s never got there: %s", id, r.Raw)
+			t.Fatalf("%s never got there: %s", path, r.Raw)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

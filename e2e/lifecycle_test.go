@@ -110,15 +110,7 @@ func TestRetireDrain(t *testing.T) {
 	}
 	e.call("POST", "/v1/requests/"+second+"/decision", "bob", map[string]any{"decision": "approve"})
 	e.call("POST", "/v1/tasks/"+second+".prepare/complete", "dave", map[string]any{})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := stage(t, e, "laptop")
-		if st["stage"] == "retired" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never retired: %v", st)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll(t, e, "/v1/catalog/services/laptop/lifecycle", "oscar", 10*time.Second, func(r response) bool {
+		return r.Status == http.StatusOK && r.Body["stage"] == "retired"
+	})
 }
