@@ -291,19 +291,25 @@ func (s *Server) liveState(ctx context.Context, id string) (catalog.RequestState
 }
 
 // visible loads a request the caller may see, or answers 404 (never revealing that it exists).
-// It also returns the people whose approvals the caller may decide as their delegate now.
+// Delegations are read only when the caller's own part does not let them see it; the people
+// whose approvals the caller may decide as their delegate come back when they were read (nil
+// otherwise).
 func (s *Server) visible(c *gin.Context, id string) (catalog.RequestState, []string, bool) {
 	if _, ok := catalog.ParseRequestID(id); !ok {
 		writeProblem(c, errNotFound(fmt.Sprintf("%q is not a request id (REQ- and six or more digits)", id)))
 		return catalog.RequestState{}, nil, false
 	}
 	ctx := c.Request.Context()
+	me := principal(c)
 	st, err := s.store.Request(ctx, id)
 	var delegators []string
-	if err == nil {
-		delegators, err = s.store.Delegators(ctx, principal(c).ID, s.now())
+	seen := err == nil && canSee(me, nil, st)
+	if err == nil && !seen {
+		if delegators, err = s.store.Delegators(ctx, me.ID, s.now()); err == nil {
+			seen = canSee(me, delegators, st)
+		}
 	}
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !canSee(principal(c), delegators, st)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !seen) {
 		writeProblem(c, errNotFound(fmt.Sprintf("no request %s", id)))
 		return st, nil, false
 	}
@@ -429,6 +435,13 @@ func (s *Server) decide(c *gin.Context) {
 	if len(body.Comment) > maxText {
 		writeProblem(c, errValidation("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", maxText)}))
 		return
+	}
+	if delegators == nil { // visible did not need them; the decision does
+		var err error
+		if delegators, err = s.store.Delegators(c.Request.Context(), principal(c).ID, s.now()); err != nil {
+			s.fail(c, err)
+			return
+		}
 	}
 	var res workflows.DecisionResult
 	err := s.update(c.Request.Context(), workflows.RequestWorkflowID(st.ID), workflows.DecideUpdate, workflows.DecisionInput{
