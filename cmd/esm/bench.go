@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -73,6 +74,9 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	n := fs.Int("n", 200, "requests (and baseline workflows) per phase")
 	c := fs.Int("c", 10, "concurrency")
 	bin := fs.String("temporal", filepath.Join("bin", "temporal"), "the Temporal CLI")
+	timeline := fs.Bool("timeline", false, "print the history of one request of the ESM phase, with the time of each event")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (API, worker, load) during the ESM phase to this file")
+	pollers := fs.Int("pollers", 0, "open polls per task queue kind, for ESM's worker and the baselines' alike: 0 scales them (ESM's default), n keeps n, -1 the SDK's default of two")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -120,7 +124,8 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer tc.Close()
-	w := worker.New(tc, s, worker.Options{Notifier: activities.LogNotifier{Log: quiet}})
+	wopts := worker.Options{Notifier: activities.LogNotifier{Log: quiet}, Pollers: *pollers}
+	w := worker.New(tc, s, wopts)
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -135,7 +140,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer bc.Close()
-	bw := sdkworker.New(bc, bench.TaskQueue, sdkworker.Options{})
+	bw := sdkworker.New(bc, bench.TaskQueue, wopts.SDK())
 	bw.RegisterWorkflow(bench.Minimal)
 	bw.RegisterWorkflow(bench.Equivalent)
 	bw.RegisterActivity(bench.NoOp)
@@ -144,26 +149,46 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer bw.Stop()
 
-	fmt.Fprintf(out, "esm bench: %d per phase, concurrency %d, one dev server (one history shard), this machine\n\n", *n, *c)
+	fmt.Fprintf(out, "esm bench: %d per phase, concurrency %d, pollers %s, one dev server (one history shard), this machine\n\n", *n, *c, pollersName(*pollers))
 	// Warm up every path once.
 	token, _ := api.IssueToken(secret, "alice", time.Now(), time.Hour)
 	if _, _, err := submitAndWait(srv.URL, token, "warmup"); err != nil {
 		return fmt.Errorf("warm up: %w", err)
 	}
 
-	// How much work a standard request is: its history's events and activities.
-	events, activities, locals, err := historyOf(ctx, tc, "REQ-000001")
+	// How much work a standard request is: its history's events and activities, its task's
+	// child workflow's included.
+	work, err := historyOf(ctx, tc, workflows.RequestWorkflowID("REQ-000001"))
 	if err != nil {
 		return err
 	}
 
 	var submitLat, getLat lats
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	ours := phase(*n, *c, func(i int) error {
 		sub, gets, err := submitAndWait(srv.URL, token, fmt.Sprintf("bench-%d", i))
 		submitLat.add(sub)
 		getLat.add(gets...)
 		return err
 	})
+	pprof.StopCPUProfile()
+	if *timeline {
+		// One request from the middle of the phase, under load.
+		fmt.Fprintf(out, "the history of REQ-%06d and its task, in ms since each workflow started:\n", *n/2)
+		if err := printTimeline(ctx, tc, workflows.RequestWorkflowID(fmt.Sprintf("REQ-%06d", *n/2)), out); err != nil {
+			return err
+		}
+		fmt.Fprintln(out)
+	}
 	// Decisions: requests that Alice's manager approves, submitted first, then approved, timed.
 	bob, _ := api.IssueToken(secret, "bob", time.Now(), time.Hour)
 	var decideLat lats
@@ -201,7 +226,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	equivalent := phase(*n, *c, func(i int) error {
 		start := time.Now()
 		op := bc.NewWithStartWorkflowOperation(client.StartWorkflowOptions{ID: fmt.Sprintf("equivalent-%d", i), TaskQueue: bench.TaskQueue,
-			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, bench.Equivalent, bench.EquivalentInput{Activities: activities, LocalActivities: locals})
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, bench.Equivalent, bench.EquivalentInput{Activities: work.activities, LocalActivities: work.locals})
 		h, err := bc.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op,
 			UpdateOptions: client.UpdateWorkflowOptions{UpdateName: bench.SubmitUpdate, WaitForStage: client.WorkflowUpdateStageCompleted}})
 		if err == nil {
@@ -218,12 +243,13 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	})
 
-	fmt.Fprintf(out, "a standard request (auto-approved, one automated task): %d history events in its workflow, %d activities, %d local activities\n\n", events, activities, locals)
+	fmt.Fprintf(out, "a standard request (auto-approved, one automated task): %d history events in its workflow and %d in %d child workflows; %d activities, %d local activities\n\n",
+		work.events, work.childEvents, work.children, work.activities, work.locals)
 	fmt.Fprintf(out, "%-34s %10s %8s\n", "phase", "req/s", "errors")
 	for _, p := range []struct {
 		name string
 		r    result
-	}{{"ESM end to end (API -> resolved)", ours}, {"baseline: minimal (1 no-op)", minimal}, {fmt.Sprintf("baseline: equivalent (%d+%d local, UwS)", activities, locals), equivalent}} {
+	}{{"ESM end to end (API -> resolved)", ours}, {"baseline: minimal (1 no-op)", minimal}, {fmt.Sprintf("baseline: equivalent (%d+%d local, UwS)", work.activities, work.locals), equivalent}} {
 		fmt.Fprintf(out, "%-34s %10.1f %8d\n", p.name, p.r.rate, p.r.errors)
 	}
 	fmt.Fprintf(out, "\nratios: ESM / minimal = %.2f, ESM / equivalent = %.2f\n", ours.rate/minimal.rate, ours.rate/equivalent.rate)
@@ -382,22 +408,71 @@ func waitResolved(base, token, id string) error {
 	return fmt.Errorf("%s did not finish", id)
 }
 
-// historyOf counts a request workflow's history events, the activities it ran and its local
-// activities (markers: ESM records no other markers).
-func historyOf(ctx context.Context, tc client.Client, id string) (events, activities, locals int, err error) {
-	it := tc.GetWorkflowHistory(ctx, workflows.RequestWorkflowID(id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+// work is how much a workflow does, as its history and its children's histories show.
+type work struct {
+	events, childEvents, children, activities, locals int
+}
+
+// historyOf counts a workflow's history events, and its child workflows' events, and the
+// activities and local activities (markers: ESM records no other markers) they ran.
+func historyOf(ctx context.Context, tc client.Client, workflowID string) (work, error) {
+	var w work
+	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
-			return 0, 0, 0, err
+			return w, err
 		}
-		events++
+		w.events++
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			activities++
+			w.activities++
 		case enumspb.EVENT_TYPE_MARKER_RECORDED:
-			locals++
+			w.locals++
+		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+			child, err := historyOf(ctx, tc, ev.GetChildWorkflowExecutionStartedEventAttributes().GetWorkflowExecution().GetWorkflowId())
+			if err != nil {
+				return w, err
+			}
+			w.children += 1 + child.children
+			w.childEvents += child.events + child.childEvents
+			w.activities += child.activities
+			w.locals += child.locals
 		}
 	}
-	return events, activities, locals, nil
+	return w, nil
+}
+
+// pollersName says what esm bench's -pollers means.
+func pollersName(n int) string {
+	switch {
+	case n == 0:
+		return "scaled with the load"
+	case n < 0:
+		return "the SDK's default (2)"
+	}
+	return fmt.Sprint(n)
+}
+
+// printTimeline prints a workflow's history, and its children's, with each event's time since
+// the workflow started: where a request's time goes.
+func printTimeline(ctx context.Context, tc client.Client, workflowID string, out io.Writer) error {
+	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var start time.Time
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return err
+		}
+		if start.IsZero() {
+			start = ev.GetEventTime().AsTime()
+		}
+		fmt.Fprintf(out, "  %-30s %3d %7.1f %s\n", workflowID, ev.GetEventId(), float64(ev.GetEventTime().AsTime().Sub(start).Microseconds())/1000, ev.GetEventType())
+		if ev.GetEventType() == enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED {
+			if err := printTimeline(ctx, tc, ev.GetChildWorkflowExecutionStartedEventAttributes().GetWorkflowExecution().GetWorkflowId(), out); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/esmhq/esm/codec"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/telemetry"
+	"github.com/esmhq/esm/worker"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.temporal.io/sdk/client"
 )
@@ -135,6 +137,7 @@ type config struct {
 	UIOrigin    string
 	Log         *slog.Logger
 	Telemetry   *telemetry.Telemetry
+	Worker      worker.Options
 }
 
 // DevPayloadKey encrypts payloads for `make run` only; esm api and worker require their own.
@@ -168,7 +171,22 @@ func loadConfig() config {
 		fmt.Fprintln(os.Stderr, "esm: telemetry:", err)
 		os.Exit(2)
 	}
+	var wopts worker.Options
+	for _, v := range []struct {
+		name string
+		to   *int
+	}{{"ESM_WORKER_POLLERS", &wopts.Pollers}, {"ESM_WORKER_MAX_ACTIVITIES", &wopts.MaxConcurrentActivities}} {
+		if s := os.Getenv(v.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "esm: %s: want a whole number, got %q\n", v.name, s)
+				os.Exit(2)
+			}
+			*v.to = n
+		}
+	}
 	return config{
+		Worker:      wopts,
 		Telemetry:   tel,
 		Codec:       c,
 		UIOrigin:    env("ESM_UI_ORIGIN", "http://localhost:8233"),

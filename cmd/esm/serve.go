@@ -105,11 +105,11 @@ func runWorker(ctx context.Context, cfg config, s *store.Store) error {
 			}
 		}()
 	}
-	return workLoop(ctx, tc, s)
+	return workLoop(ctx, tc, s, cfg.Worker)
 }
 
-func workLoop(ctx context.Context, tc client.Client, s *store.Store) error {
-	w := worker.New(tc, s, worker.Options{})
+func workLoop(ctx context.Context, tc client.Client, s *store.Store, opts worker.Options) error {
+	w := worker.New(tc, s, opts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -164,7 +164,7 @@ func runDev(ctx context.Context, cfg config, out io.Writer) error {
 		g, gctx := errgroup.WithContext(ctx)
 		// The demo automation endpoint the example catalog's automated tasks call.
 		g.Go(func() error { return serveHooks(gctx, hooksAddr, cfg) })
-		g.Go(func() error { return workLoop(gctx, tc, s) })
+		g.Go(func() error { return workLoop(gctx, tc, s, cfg.Worker) })
 		// Every service gets its lifecycle workflow (the worker above runs them).
 		g.Go(func() error {
 			if err := api.SyncLifecycles(gctx, tc, s); err != nil {

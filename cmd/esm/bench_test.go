@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// TestBenchSmall runs esm bench end to end at a small size: every phase completes without an
+// error, the standard request's work is counted, and the ratios are printed. (The numbers
+// themselves are measured by make bench, never asserted.)
+func TestBenchSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal dev server")
+	}
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	t.Chdir(root) // esm bench loads ./examples, as make bench runs it
+	var out bytes.Buffer
+	if err := benchCmd(context.Background(), []string{"-n", "8", "-c", "2", "-timeline"}, &out); err != nil {
+		t.Fatalf("%v\n%s", err, &out)
+	}
+	s := out.String()
+	for _, phase := range []string{`ESM end to end \(API -> resolved\)`, `baseline: minimal \(1 no-op\)`, `baseline: equivalent \(1\+2 local, UwS\)`} {
+		if !regexp.MustCompile(phase + `\s+[0-9.]+\s+0\n`).MatchString(s) {
+			t.Errorf("phase %s did not run without errors:\n%s", phase, s)
+		}
+	}
+	m := regexp.MustCompile(`(\d+) history events in its workflow and (\d+) in 1 child workflows; 1 activities, 2 local activities`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("the standard request's work is not reported as expected:\n%s", s)
+	}
+	if n, _ := strconv.Atoi(m[1]); n >= 60 {
+		t.Errorf("a standard request has %d history events; want under 60", n)
+	}
+	for _, want := range []string{`ratios: ESM / minimal = [0-9.]+, ESM / equivalent = [0-9.]+`, `submit\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+`, `WorkflowExecutionCompleted`} {
+		if !regexp.MustCompile(want).MatchString(s) {
+			t.Errorf("missing %q:\n%s", want, s)
+		}
+	}
+}
