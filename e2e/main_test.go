@@ -71,6 +71,15 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	if code == 0 {
+		n, err := replayEverything(context.Background(), os.Getenv("ESM_RECORD_HISTORIES"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: replay:", err)
+			code = 1
+		} else if testing.Verbose() {
+			fmt.Fprintf(os.Stderr, "e2e: replayed %d workflow histories against the code\n", n)
+		}
+	}
 	uiCodec.Close()
 	if err := devServer.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: stop dev server:", err)
