@@ -157,17 +157,19 @@ type ProjectInput struct {
 	State catalog.RequestState
 }
 
-// ProjectResult says whether the write changed anything (false when a newer state was there).
+// ProjectResult says whether the write changed anything (false when a newer state was there),
+// and, for a closed request, whether its service is retiring.
 type ProjectResult struct {
-	Wrote bool
+	Wrote           bool
+	ServiceRetiring bool `json:",omitempty"`
 }
 
 // Project upserts the request's projection and appends its new audit events. A retry, or an
 // older state arriving late, writes nothing.
 func (p *Projection) Project(ctx context.Context, in ProjectInput) (ProjectResult, error) {
-	wrote, err := p.Store.ProjectRequest(ctx, in.State)
+	res, err := p.Store.ProjectRequest(ctx, in.State)
 	if err != nil {
 		return ProjectResult{}, fmt.Errorf("project %s: %w", in.State.ID, err)
 	}
-	return ProjectResult{Wrote: wrote}, nil
+	return ProjectResult{Wrote: res.Wrote, ServiceRetiring: res.ServiceRetiring}, nil
 }

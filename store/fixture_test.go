@@ -131,9 +131,9 @@ func approved(n int64) catalog.RequestState {
 // project writes r and returns whether it wrote, failing the test on error.
 func project(t *testing.T, s *store.Store, r catalog.RequestState) bool {
 	t.Helper()
-	wrote, err := s.ProjectRequest(context.Background(), r)
+	p, err := s.ProjectRequest(context.Background(), r)
 	if err != nil {
 		t.Fatalf("project %s seq %d: %v", r.ID, r.Seq, err)
 	}
-	return wrote
+	return p.Wrote
 }

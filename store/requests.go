@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -170,15 +172,30 @@ var (
 	refusedStatuses = []string{catalog.StatusRejected, catalog.StatusCancelled, catalog.StatusFailed}
 )
 
+// Projected is what writing a request's state found.
+type Projected struct {
+	// Wrote says the state was newer than the stored one and was written.
+	Wrote bool
+	// ServiceRetiring says the state is a closed request's and its service is retiring: its
+	// lifecycle is waiting to hear that the request closed.
+	ServiceRetiring bool
+}
+
 // ProjectRequest writes a request's state into the read model in one transaction, unless the
 // stored state is as new or newer (its seq is not smaller). Events are appended by (request,
-// seq), so replaying the same state writes nothing twice. It reports whether it wrote.
-func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (bool, error) {
+// seq), so replaying the same state writes nothing twice.
+//
+// For a closed request it also reads, in the same transaction, whether the service is retiring.
+// A lifecycle that starts retiring first records the stage and then lists the requests still
+// open, so a request it lists sees the stage here: on Postgres the read shares-locks the
+// service's row, so the stage cannot change between this read and the commit; on SQLite the
+// write before it holds the database's write lock.
+func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (Projected, error) {
+	var out Projected
 	doc, err := json.Marshal(r)
 	if err != nil {
-		return false, err
+		return out, err
 	}
-	wrote := false
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO requests (id, number, seq, service_key, service_version, department,
 				requester_id, title, status, stage, priority, submitted_at, updated_at, closed_at, state, due_at, breached, escalation_level)
@@ -193,49 +210,68 @@ func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (boo
 		if err != nil {
 			return fmt.Errorf("upsert request %s: %w", r.ID, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // a newer state is already there
-		}
-		wrote = true
-		for _, e := range r.Timeline {
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_events (request_id, seq, at, type, actor, detail)
-				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, seq) DO NOTHING`),
-				r.ID, e.Seq, e.At.UTC(), e.Type, e.Actor, e.Detail); err != nil {
-				return fmt.Errorf("append event %s/%d: %w", r.ID, e.Seq, err)
+		if n, _ := res.RowsAffected(); n > 0 { // else a newer state is already there
+			out.Wrote = true
+			if err := writeDerived(ctx, tx, r); err != nil {
+				return err
 			}
 		}
-		// Pending approvals and open tasks are derived rows: replace them with the new state's.
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_approvers WHERE request_id = ?`), r.ID); err != nil {
-			return err
+		if r.ClosedAt == nil {
+			return nil
 		}
-		for _, a := range r.Approvals {
-			for _, p := range a.Approvers {
-				status := a.Status
-				if p.Decision != "" {
-					status = p.Decision
-				}
-				if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_approvers (request_id, step, person_id, step_name, status, since, due_at)
-					VALUES (?, ?, ?, ?, ?, ?, ?)`), r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC(), utcPtr(a.DueAt())); err != nil {
-					return fmt.Errorf("approver %s/%d/%s: %w", r.ID, a.Step, p.ID, err)
-				}
-			}
+		var stage string
+		lock := ""
+		if s.postgres {
+			lock = " FOR SHARE"
 		}
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_tasks WHERE request_id = ?`), r.ID); err != nil {
-			return err
+		if err := tx.GetContext(ctx, &stage, tx.Rebind(`SELECT stage FROM services WHERE key = ?`+lock), r.Service.Key); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("stage of %s: %w", r.Service.Key, err)
 		}
-		for _, t := range r.Tasks {
-			since := r.SubmittedAt
-			if t.OpenedAt != nil {
-				since = *t.OpenedAt
-			}
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_tasks (request_id, task_id, name, group_key, state, assignee, since)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`), r.ID, t.ID, t.Name, t.Group, t.State, t.Assignee, since.UTC()); err != nil {
-				return fmt.Errorf("task %s/%s: %w", r.ID, t.ID, err)
-			}
-		}
+		out.ServiceRetiring = stage == catalog.StageRetiring
 		return nil
 	})
-	return wrote, err
+	return out, err
+}
+
+// writeDerived appends a newly written state's events and replaces its derived rows.
+func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) error {
+	for _, e := range r.Timeline {
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_events (request_id, seq, at, type, actor, detail)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, seq) DO NOTHING`),
+			r.ID, e.Seq, e.At.UTC(), e.Type, e.Actor, e.Detail); err != nil {
+			return fmt.Errorf("append event %s/%d: %w", r.ID, e.Seq, err)
+		}
+	}
+	// Pending approvals and open tasks are derived rows: replace them with the new state's.
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_approvers WHERE request_id = ?`), r.ID); err != nil {
+		return err
+	}
+	for _, a := range r.Approvals {
+		for _, p := range a.Approvers {
+			status := a.Status
+			if p.Decision != "" {
+				status = p.Decision
+			}
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_approvers (request_id, step, person_id, step_name, status, since, due_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`), r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC(), utcPtr(a.DueAt())); err != nil {
+				return fmt.Errorf("approver %s/%d/%s: %w", r.ID, a.Step, p.ID, err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_tasks WHERE request_id = ?`), r.ID); err != nil {
+		return err
+	}
+	for _, t := range r.Tasks {
+		since := r.SubmittedAt
+		if t.OpenedAt != nil {
+			since = *t.OpenedAt
+		}
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_tasks (request_id, task_id, name, group_key, state, assignee, since)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`), r.ID, t.ID, t.Name, t.Group, t.State, t.Assignee, since.UTC()); err != nil {
+			return fmt.Errorf("task %s/%s: %w", r.ID, t.ID, err)
+		}
+	}
+	return nil
 }
 
 func utcPtr(t *time.Time) any {

@@ -95,6 +95,42 @@ func TestReserveSubmissionConcurrent(t *testing.T) {
 	})
 }
 
+// TestProjectReportsRetiring: the projection of a closed request says whether its service is
+// retiring (its lifecycle waits to hear of it); an open request's, or another stage's, does not.
+func TestProjectReportsRetiring(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		apply(t, s, bundle(t), t0)
+		closed := func(seq int64, status string) catalog.RequestState {
+			r := approved(1)
+			r.Seq, r.Status, r.Stage, r.ClosedAt = seq, status, status, at(2*time.Hour)
+			return r
+		}
+		for _, c := range []struct {
+			stage string
+			state catalog.RequestState
+			want  store.Projected
+		}{
+			{catalog.StageRetiring, approved(1), store.Projected{Wrote: true}},
+			{catalog.StagePublished, closed(4, catalog.StatusResolved), store.Projected{Wrote: true}},
+			{catalog.StageRetiring, closed(5, catalog.StatusCancelled), store.Projected{Wrote: true, ServiceRetiring: true}},
+			{catalog.StageRetiring, closed(5, catalog.StatusCancelled), store.Projected{ServiceRetiring: true}}, // a retry
+			{catalog.StageRetired, closed(6, catalog.StatusCancelled), store.Projected{Wrote: true}},
+		} {
+			if err := s.SetStage(ctx, "laptop", c.stage, 1, 0, "", t0); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.ProjectRequest(ctx, c.state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("%s request (seq %d) of a %s service: %+v, want %+v", c.state.Status, c.state.Seq, c.stage, got, c.want)
+			}
+		}
+	})
+}
+
 func TestProjectRequest(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()

@@ -29,6 +29,14 @@ const (
 	StateQuery         = "state"
 )
 
+// Change ids of workflow.GetVersion: each names a change to a workflow's commands that
+// histories recorded before it must still replay through (workflows/testdata/histories).
+const (
+	// ChangeCloseSignalOnlyWhenRetiring: a closing request signals its service's lifecycle only
+	// when the service is retiring.
+	ChangeCloseSignalOnlyWhenRetiring = "close-signal-only-when-retiring"
+)
+
 // RequestWorkflowID is the workflow id of a request: request/REQ-000042.
 func RequestWorkflowID(requestID string) string { return "request/" + requestID }
 

@@ -137,6 +137,8 @@ type requestWorkflow struct {
 	resumeTo string
 	// pending counts notifications and signals in flight; the workflow ends after them.
 	pending int
+	// serviceRetiring says a projection of the closed request found its service retiring.
+	serviceRetiring bool
 
 	// children are the task workflows; completedAutomated lists automated tasks in the order they
 	// completed (compensation goes the other way); taskChanges moves on with every task change.
@@ -273,17 +275,33 @@ func (w *requestWorkflow) finish(ctx workflow.Context, status, reason string) (R
 	w.state.ClosedAt = &now
 	w.event(ctx, status, "", reason)
 	w.resting = true
-	// Tell the service's lifecycle, which may be draining; it may not exist, which is fine.
-	w.pending++
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		defer func() { w.pending-- }()
-		_ = workflow.SignalExternalWorkflow(ctx, ServiceWorkflowID(w.state.Service.Key), "", RequestClosedSignal, w.state.ID).Get(ctx, nil)
-	})
+	// Version 1: a request tells its service's lifecycle that it closed only when the lifecycle
+	// waits for it (the service is retiring, as the projection of the closed state finds), not
+	// every time: that took a workflow task off every request, and a signal (and a workflow
+	// task) per closed request off the service's lifecycle. Before it, every request signalled.
+	if workflow.GetVersion(ctx, ChangeCloseSignalOnlyWhenRetiring, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		w.signalClosed(ctx)
+	} else {
+		_ = workflow.Await(ctx, func() bool { return w.projected >= w.state.Seq })
+		if w.serviceRetiring {
+			w.signalClosed(ctx)
+		}
+	}
 	// Every handler, and the last projection, finish before the workflow does.
 	_ = workflow.Await(ctx, func() bool {
 		return w.projected >= w.state.Seq && w.pending == 0 && workflow.AllHandlersFinished(ctx)
 	})
 	return RequestResult{Status: status, Reason: reason}, nil
+}
+
+// signalClosed tells the service's lifecycle, which may be draining, that the request closed;
+// the lifecycle may not exist, which is fine.
+func (w *requestWorkflow) signalClosed(ctx workflow.Context) {
+	w.pending++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { w.pending-- }()
+		_ = workflow.SignalExternalWorkflow(ctx, ServiceWorkflowID(w.state.Service.Key), "", RequestClosedSignal, w.state.ID).Get(ctx, nil)
+	})
 }
 
 // event records a transition: the timeline grows, the sequence moves on.
@@ -396,11 +414,13 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 			upserted = k
 			w.upsertSearchAttributes(ctx)
 		}
-		err := workflow.ExecuteLocalActivity(actx, proj.Project, activities.ProjectInput{State: w.state}).Get(ctx, nil)
+		var res activities.ProjectResult
+		err := workflow.ExecuteLocalActivity(actx, proj.Project, activities.ProjectInput{State: w.state}).Get(ctx, &res)
 		if err != nil {
 			workflow.GetLogger(ctx).Error("project request", "error", err)
 			continue
 		}
+		w.serviceRetiring = w.serviceRetiring || res.ServiceRetiring
 		w.projected = seq
 	}
 }

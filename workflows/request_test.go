@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,10 @@ type requestSuite struct {
 	projected []catalog.RequestState
 	notified  []activities.Notification
 	resolved  []activities.ResolveApproversInput
+	// retiring makes the projection of a closed state report the service retiring; signalled
+	// records the lifecycles told that a request closed.
+	retiring  bool
+	signalled []string
 }
 
 func TestServiceRequest(t *testing.T) { suite.Run(t, new(requestSuite)) }
@@ -49,19 +54,22 @@ func (s *requestSuite) SetupTest() {
 	s.projected = nil
 	var dir *activities.Directory
 	var proj *activities.Projection
-	s.notified, s.resolved = nil, nil
+	s.notified, s.resolved, s.retiring, s.signalled = nil, nil, false, nil
 	s.env.RegisterActivity(dir.ResolveApprovers)
 	s.env.RegisterActivity(proj.Project)
 	s.env.RegisterActivity(&activities.Notifications{Notifier: recorder{s}})
 	s.env.RegisterWorkflow(FulfilmentTask)
 	s.env.OnSignalExternalWorkflow(mock.Anything, mock.MatchedBy(func(id string) bool { return strings.HasPrefix(id, "service/") }),
-		mock.Anything, RequestClosedSignal, mock.Anything).Return(nil)
+		mock.Anything, RequestClosedSignal, mock.Anything).Return(func(_, workflowID, _, _ string, arg any) error {
+		s.signalled = append(s.signalled, fmt.Sprintf("%s %v", workflowID, arg))
+		return nil
+	})
 	var ful *activities.Fulfilment
 	s.env.RegisterActivity(ful.Call)
 	s.env.OnActivity(proj.Project, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ProjectInput) (activities.ProjectResult, error) {
 			s.projected = append(s.projected, in.State)
-			return activities.ProjectResult{Wrote: true}, nil
+			return activities.ProjectResult{Wrote: true, ServiceRetiring: s.retiring && in.State.ClosedAt != nil}, nil
 		})
 }
 
@@ -231,6 +239,23 @@ func (s *requestSuite) TestNoApprovalStepsGoesStraightToFulfilment() {
 	s.env.ExecuteWorkflow(ServiceRequest, input(definition("")))
 	s.Equal(catalog.StatusResolved, s.result().Status)
 	s.Empty(s.state().Approvals)
+}
+
+// A closing request tells its service's lifecycle only when the service is retiring (the
+// lifecycle waits for it then); otherwise it signals nothing.
+func (s *requestSuite) TestClosingSignalsOnlyARetiringService() {
+	s.update(time.Minute, CompleteTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "prepare"})
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition("")))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Empty(s.signalled, "a live service's lifecycle is not told")
+}
+
+func (s *requestSuite) TestClosingSignalsTheRetiringService() {
+	s.retiring = true
+	s.update(time.Minute, CompleteTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "prepare"})
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition("")))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal([]string{"service/laptop REQ-000042"}, s.signalled)
 }
 
 func (s *requestSuite) TestNobodyToApproveFailsTheRequest() {

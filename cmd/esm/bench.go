@@ -414,7 +414,7 @@ type work struct {
 }
 
 // historyOf counts a workflow's history events, and its child workflows' events, and the
-// activities and local activities (markers: ESM records no other markers) they ran.
+// activities and local activities they ran.
 func historyOf(ctx context.Context, tc client.Client, workflowID string) (work, error) {
 	var w work
 	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
@@ -428,7 +428,9 @@ func historyOf(ctx context.Context, tc client.Client, workflowID string) (work, 
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			w.activities++
 		case enumspb.EVENT_TYPE_MARKER_RECORDED:
-			w.locals++
+			if ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity" {
+				w.locals++
+			}
 		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
 			child, err := historyOf(ctx, tc, ev.GetChildWorkflowExecutionStartedEventAttributes().GetWorkflowExecution().GetWorkflowId())
 			if err != nil {
