@@ -35,6 +35,8 @@ const (
 	// ChangeCloseSignalOnlyWhenRetiring: a closing request signals its service's lifecycle only
 	// when the service is retiring.
 	ChangeCloseSignalOnlyWhenRetiring = "close-signal-only-when-retiring"
+	// ChangeTaskCallLocal: an automated task makes its call as a local activity.
+	ChangeTaskCallLocal = "task-call-local"
 )
 
 // RequestWorkflowID is the workflow id of a request: request/REQ-000042.

@@ -65,7 +65,11 @@ func IdempotencyKey(requestID, taskID string) string { return requestID + "." + 
 func FulfilmentTask(ctx workflow.Context, in FulfilmentTaskInput) (FulfilmentTaskResult, error) {
 	finish := workflow.GetSignalChannel(ctx, TaskFinishSignal)
 	if in.Spec.Kind == catalog.TaskAutomated && in.Call != nil {
-		res, err := callOut(ctx, *in.Call, IdempotencyKey(in.Request, in.Spec.ID), in.Spec.Name)
+		call := callOut
+		if workflow.GetVersion(ctx, ChangeTaskCallLocal, workflow.DefaultVersion, 1) == 1 {
+			call = callOutLocal
+		}
+		res, err := call(ctx, *in.Call, IdempotencyKey(in.Request, in.Spec.ID), in.Spec.Name)
 		if err == nil {
 			return FulfilmentTaskResult{State: catalog.TaskDone, Outputs: res.Outputs}, nil
 		}
@@ -91,17 +95,42 @@ func FulfilmentTask(ctx workflow.Context, in FulfilmentTaskInput) (FulfilmentTas
 // callOut makes one HTTP call with backoff; 4xx answers are not retried.
 func callOut(ctx workflow.Context, call catalog.Rendered, key, what string) (activities.CallResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		// A call that hangs (or a worker that dies during it) is retried after 15 seconds; the
-		// idempotency key makes the retry safe.
-		StartToCloseTimeout: 15 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
-			MaximumInterval: time.Minute, MaximumAttempts: 8, NonRetryableErrorTypes: []string{activities.ErrHTTPRefused}},
-		Summary: fmt.Sprintf("%s: %s %s", what, call.Method, call.URL),
+		StartToCloseTimeout: callTimeout,
+		RetryPolicy:         callRetry(),
+		Summary:             fmt.Sprintf("%s: %s %s", what, call.Method, call.URL),
 	})
 	var f *activities.Fulfilment
 	var res activities.CallResult
 	err := workflow.ExecuteActivity(actx, f.Call, activities.CallInput{Call: call, IdempotencyKey: key}).Get(ctx, &res)
 	return res, err
+}
+
+// callOutLocal makes a task's call as a local activity: the worker that runs the task's workflow
+// task makes it and records the answer in the same workflow task, so the task takes one workflow
+// task instead of two and an activity task (docs/BENCHMARKS.md). A call is short (15 seconds at
+// most) and retried by the same policy; a retry that waits longer than a workflow task is a
+// durable timer. A worker that dies before the answer is recorded leaves the call to be made
+// again by the next one, with the same idempotency key, as an activity's retry would.
+func callOutLocal(ctx workflow.Context, call catalog.Rendered, key, what string) (activities.CallResult, error) {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: callTimeout,
+		RetryPolicy:         callRetry(),
+		Summary:             fmt.Sprintf("%s: %s %s", what, call.Method, call.URL),
+	})
+	var f *activities.Fulfilment
+	var res activities.CallResult
+	err := workflow.ExecuteLocalActivity(lctx, f.Call, activities.CallInput{Call: call, IdempotencyKey: key}).Get(ctx, &res)
+	return res, err
+}
+
+// callTimeout is how long one attempt of a call may take: a call that hangs (or a worker that
+// dies during it) is retried after it; the idempotency key makes the retry safe.
+const callTimeout = 15 * time.Second
+
+// callRetry is how a failed call is retried: backing off, eight attempts, never after a 4xx.
+func callRetry() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
+		MaximumInterval: time.Minute, MaximumAttempts: 8, NonRetryableErrorTypes: []string{activities.ErrHTTPRefused}}
 }
 
 // --- the plan, from the request's side ---

@@ -23,12 +23,12 @@ func TestBenchSmall(t *testing.T) {
 		t.Fatalf("%v\n%s", err, &out)
 	}
 	s := out.String()
-	for _, phase := range []string{`ESM end to end \(API -> resolved\)`, `baseline: minimal \(1 no-op\)`, `baseline: equivalent \(1\+2 local, UwS\)`} {
+	for _, phase := range []string{`ESM end to end \(API -> resolved\)`, `baseline: minimal \(1 no-op\)`, `baseline: equivalent \(0\+3 local, UwS\)`} {
 		if !regexp.MustCompile(phase + `\s+[0-9.]+\s+0\n`).MatchString(s) {
 			t.Errorf("phase %s did not run without errors:\n%s", phase, s)
 		}
 	}
-	m := regexp.MustCompile(`(\d+) history events in its workflow and (\d+) in 1 child workflows; 1 activities, 2 local activities`).FindStringSubmatch(s)
+	m := regexp.MustCompile(`(\d+) history events in its workflow and (\d+) in 1 child workflows; 0 activities, 3 local activities`).FindStringSubmatch(s)
 	if m == nil {
 		t.Fatalf("the standard request's work is not reported as expected:\n%s", s)
 	}
