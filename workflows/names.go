@@ -29,15 +29,18 @@ const (
 	StateQuery         = "state"
 )
 
-// Change ids of workflow.GetVersion: each names a change to a workflow's commands that
-// histories recorded before it must still replay through (workflows/testdata/histories).
-const (
-	// ChangeCloseSignalOnlyWhenRetiring: a closing request signals its service's lifecycle only
-	// when the service is retiring.
-	ChangeCloseSignalOnlyWhenRetiring = "close-signal-only-when-retiring"
-	// ChangeTaskCallLocal: an automated task makes its call as a local activity.
-	ChangeTaskCallLocal = "task-call-local"
-)
+// RequestRevision is the ServiceRequest workflow's workflow.GetVersion change id. Each version
+// changes the workflow's commands; histories recorded before it still replay through the old
+// branch (workflows/testdata/histories). There is one id, read once when a request starts, so a
+// request records one version marker (and the SDK one TemporalChangeVersion search attribute)
+// however many changes there are, and a request keeps the behaviour it started with:
+//
+//  1. A closing request signals its service's lifecycle only when the service is retiring; its
+//     automated tasks make their calls as local activities.
+const RequestRevision = "request-revision"
+
+// requestRevision is the version new requests run.
+const requestRevision = 1
 
 // RequestWorkflowID is the workflow id of a request: request/REQ-000042.
 func RequestWorkflowID(requestID string) string { return "request/" + requestID }

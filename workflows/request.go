@@ -112,6 +112,7 @@ type StateQueryInput struct{}
 // then the fulfilment tasks, then resolved.
 func ServiceRequest(ctx workflow.Context, in RequestInput) (RequestResult, error) {
 	w := newRequest(ctx, in)
+	w.revision = workflow.GetVersion(ctx, RequestRevision, workflow.DefaultVersion, requestRevision)
 	if err := w.setup(ctx); err != nil {
 		return RequestResult{}, err
 	}
@@ -139,6 +140,8 @@ type requestWorkflow struct {
 	pending int
 	// serviceRetiring says a projection of the closed request found its service retiring.
 	serviceRetiring bool
+	// revision is the RequestRevision the request runs.
+	revision workflow.Version
 
 	// children are the task workflows; completedAutomated lists automated tasks in the order they
 	// completed (compensation goes the other way); taskChanges moves on with every task change.
@@ -275,11 +278,11 @@ func (w *requestWorkflow) finish(ctx workflow.Context, status, reason string) (R
 	w.state.ClosedAt = &now
 	w.event(ctx, status, "", reason)
 	w.resting = true
-	// Version 1: a request tells its service's lifecycle that it closed only when the lifecycle
+	// Revision 1: a request tells its service's lifecycle that it closed only when the lifecycle
 	// waits for it (the service is retiring, as the projection of the closed state finds), not
 	// every time: that took a workflow task off every request, and a signal (and a workflow
 	// task) per closed request off the service's lifecycle. Before it, every request signalled.
-	if workflow.GetVersion(ctx, ChangeCloseSignalOnlyWhenRetiring, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if w.revision < 1 {
 		w.signalClosed(ctx)
 	} else {
 		_ = workflow.Await(ctx, func() bool { return w.projected >= w.state.Seq })

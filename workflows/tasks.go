@@ -31,6 +31,9 @@ type FulfilmentTaskInput struct {
 	Spec    catalog.TaskSpec
 	// Call is the automated task's call, rendered by the request.
 	Call *catalog.Rendered
+	// LocalCall makes the call a local activity (requests of revision 1 on); the request
+	// decides, so that a task started by a request in flight behaves as that request expects.
+	LocalCall bool `json:",omitempty"`
 }
 
 // FulfilmentTaskResult is how the task ended: done (with outputs), failed or cancelled.
@@ -66,7 +69,7 @@ func FulfilmentTask(ctx workflow.Context, in FulfilmentTaskInput) (FulfilmentTas
 	finish := workflow.GetSignalChannel(ctx, TaskFinishSignal)
 	if in.Spec.Kind == catalog.TaskAutomated && in.Call != nil {
 		call := callOut
-		if workflow.GetVersion(ctx, ChangeTaskCallLocal, workflow.DefaultVersion, 1) == 1 {
+		if in.LocalCall {
 			call = callOutLocal
 		}
 		res, err := call(ctx, *in.Call, IdempotencyKey(in.Request, in.Spec.ID), in.Spec.Name)
@@ -231,7 +234,7 @@ func (w *requestWorkflow) startTask(ctx, childCtx workflow.Context, i int) {
 	spec := w.spec(t.ID)
 	now := workflow.Now(ctx).UTC()
 	t.OpenedAt = &now
-	in := FulfilmentTaskInput{Request: w.state.ID, Parent: workflow.GetInfo(ctx).WorkflowExecution.ID, Spec: spec}
+	in := FulfilmentTaskInput{Request: w.state.ID, Parent: workflow.GetInfo(ctx).WorkflowExecution.ID, Spec: spec, LocalCall: w.revision >= 1}
 	if spec.Kind == catalog.TaskAutomated {
 		call, err := spec.HTTP.Render(w.templateVars())
 		if err != nil {
