@@ -24,17 +24,21 @@ func Minimal(ctx workflow.Context, _ MinimalInput) error {
 	return workflow.ExecuteActivity(ctx, NoOp).Get(ctx, nil)
 }
 
-// EquivalentInput says how much work the equivalent baseline does.
+// EquivalentInput says how much work an equivalent baseline does: no-op local activities and
+// activities, and child workflows that each do their own share.
 type EquivalentInput struct {
 	Activities      int
 	LocalActivities int
+	Children        []EquivalentInput `json:",omitempty"`
 }
 
 // SubmitUpdate is the equivalent baseline's update, sent with update-with-start as ESM's submit is.
 const SubmitUpdate = "submit"
 
-// Equivalent runs as many no-op local activities and activities, one after the other, as a
-// standard ESM request executes, and answers an update-with-start the way ESM's submit does.
+// Equivalent does the Temporal work of a standard ESM request with no-ops, in the same order:
+// it answers an update-with-start once its first local activity is done (ESM's submit answers
+// once the read model holds the request), then runs its children to completion, then the rest
+// of its local activities and its activities, one after the other.
 func Equivalent(ctx workflow.Context, in EquivalentInput) error {
 	started := false
 	if err := workflow.SetUpdateHandler(ctx, SubmitUpdate, func(ctx workflow.Context) (string, error) {
@@ -43,20 +47,49 @@ func Equivalent(ctx workflow.Context, in EquivalentInput) error {
 	}); err != nil {
 		return err
 	}
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
-	for i := 0; i < in.LocalActivities; i++ {
-		if err := workflow.ExecuteLocalActivity(lctx, NoOp).Get(ctx, nil); err != nil {
-			return err
-		}
-		started = true
-	}
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
-	for i := 0; i < in.Activities; i++ {
-		if err := workflow.ExecuteActivity(ctx, NoOp).Get(ctx, nil); err != nil {
-			return err
-		}
-		started = true
+	if err := work(ctx, in, func() { started = true }); err != nil {
+		return err
 	}
 	started = true
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// EquivalentChild is an equivalent baseline's child workflow.
+func EquivalentChild(ctx workflow.Context, in EquivalentInput) error {
+	return work(ctx, in, func() {})
+}
+
+// work runs in's no-ops; first is called after the first of them.
+func work(ctx workflow.Context, in EquivalentInput, first func()) error {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	locals := in.LocalActivities
+	if locals > 0 {
+		if err := workflow.ExecuteLocalActivity(lctx, NoOp).Get(ctx, nil); err != nil {
+			return err
+		}
+		locals--
+		first()
+	}
+	var children []workflow.Future
+	for _, c := range in.Children {
+		children = append(children, workflow.ExecuteChildWorkflow(ctx, EquivalentChild, c))
+	}
+	for _, f := range children {
+		if err := f.Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	for ; locals > 0; locals-- {
+		if err := workflow.ExecuteLocalActivity(lctx, NoOp).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < in.Activities; i++ {
+		if err := workflow.ExecuteActivity(actx, NoOp).Get(ctx, nil); err != nil {
+			return err
+		}
+		first()
+	}
+	return nil
 }

@@ -2,6 +2,8 @@
 package worker
 
 import (
+	"cmp"
+
 	"github.com/esmhq/esm/activities"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/workflows"
@@ -14,26 +16,29 @@ type Options struct {
 	// MaxConcurrentActivities caps activities running at once (0: the SDK default).
 	MaxConcurrentActivities int
 	// Pollers is how many long polls the worker keeps open on each kind of task queue (workflow
-	// tasks, activity tasks): 0 scales them with the load (the default), n > 0 keeps n, and
-	// n < 0 keeps the SDK's own default of two. With too few open polls, tasks that arrive
-	// while every poll is busy wait in the server's backlog, and the tail latency of a submit
-	// grows to seconds under load (docs/BENCHMARKS.md).
+	// tasks, activity tasks): 0 keeps DefaultPollers, n > 0 keeps n, and n < 0 lets the SDK
+	// scale them with the load. With too few open polls, a task that arrives while every poll
+	// is busy waits in the server's backlog, and the tail latency of a submit grows to seconds;
+	// scaled polls fall to one when idle and meet a burst the same way (docs/BENCHMARKS.md).
 	Pollers int
 	// Notifier delivers notifications; nil logs them.
 	Notifier activities.Notifier
 }
 
+// DefaultPollers is how many polls a worker keeps open per kind of task queue unless told.
+const DefaultPollers = 16
+
 // SDK returns the SDK worker options these stand for; the benchmark's bare baseline worker
 // runs with the same ones, so that the two are compared like for like.
 func (o Options) SDK() worker.Options {
 	w := worker.Options{MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities}
-	switch {
-	case o.Pollers == 0:
+	if o.Pollers < 0 {
 		w.WorkflowTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})
 		w.ActivityTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})
-	case o.Pollers > 0:
-		w.WorkflowTaskPollerBehavior = worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: o.Pollers})
-		w.ActivityTaskPollerBehavior = worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: o.Pollers})
+	} else {
+		n := cmp.Or(o.Pollers, DefaultPollers)
+		w.WorkflowTaskPollerBehavior = worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: n})
+		w.ActivityTaskPollerBehavior = worker.NewPollerBehaviorSimpleMaximum(worker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: n})
 	}
 	return w
 }

@@ -14,7 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,9 +76,10 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	n := fs.Int("n", 200, "requests (and baseline workflows) per phase")
 	c := fs.Int("c", 10, "concurrency")
 	bin := fs.String("temporal", filepath.Join("bin", "temporal"), "the Temporal CLI")
+	rounds := fs.Int("rounds", 3, "rounds of the four phases, one after the other; rates and ratios are the rounds' medians")
 	timeline := fs.Bool("timeline", false, "print the history of one request of the ESM phase, with the time of each event")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (API, worker, load) during the ESM phase to this file")
-	pollers := fs.Int("pollers", 0, "open polls per task queue kind, for ESM's worker and the baselines' alike: 0 scales them (ESM's default), n keeps n, -1 the SDK's default of two")
+	pollers := fs.Int("pollers", 0, "open polls per task queue kind, for ESM's worker and the baselines' alike: 0 keeps ESM's default (16), n keeps n, -1 lets the SDK scale them")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -143,6 +146,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	bw := sdkworker.New(bc, bench.TaskQueue, wopts.SDK())
 	bw.RegisterWorkflow(bench.Minimal)
 	bw.RegisterWorkflow(bench.Equivalent)
+	bw.RegisterWorkflow(bench.EquivalentChild)
 	bw.RegisterActivity(bench.NoOp)
 	if err := bw.Start(); err != nil {
 		return err
@@ -152,55 +156,84 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "esm bench: %d per phase, concurrency %d, pollers %s, one dev server (one history shard), this machine\n\n", *n, *c, pollersName(*pollers))
 	// Warm up every path once.
 	token, _ := api.IssueToken(secret, "alice", time.Now(), time.Hour)
-	if _, _, err := submitAndWait(srv.URL, token, "warmup"); err != nil {
+	// Idempotency keys of this run: a database used before (DATABASE_URL) holds earlier runs'.
+	run := fmt.Sprint(time.Now().UnixNano())
+	warm, _, _, err := submitAndWait(srv.URL, token, run+"-warmup")
+	if err != nil {
 		return fmt.Errorf("warm up: %w", err)
 	}
 
 	// How much work a standard request is: its history's events and activities, its task's
 	// child workflow's included.
-	work, err := historyOf(ctx, tc, workflows.RequestWorkflowID("REQ-000001"))
+	w0, err := historyOf(ctx, tc, workflows.RequestWorkflowID(warm))
 	if err != nil {
 		return err
 	}
 
-	var submitLat, getLat lats
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	// The work of a standard request, as its history shows, and the two equivalent baselines:
+	// the same work with no-ops in one workflow (as issue 10 defines it), and with the same
+	// child workflow per task that ESM runs (issue 5).
+	tree := w0.input()
+	total := w0.total()
+	flat := bench.EquivalentInput{Activities: total.activities, LocalActivities: total.locals}
+
+	var submitLat, getLat, decideLat, flatUwS, treeUwS lats
+	var middle string // a request from the middle of the first round, for -timeline
+	names := []string{"ESM end to end (API -> resolved)", "baseline: minimal (1 no-op activity)",
+		"baseline: equivalent, flat (" + describe(flat) + ")", "baseline: equivalent, with children (" + describe(tree) + ")"}
+	rates := make([][]float64, len(names))
+	errs := make([]int, len(names))
+	record := func(i int, r result) {
+		rates[i] = append(rates[i], r.rate)
+		errs[i] += r.errors
 	}
-	ours := phase(*n, *c, func(i int) error {
-		sub, gets, err := submitAndWait(srv.URL, token, fmt.Sprintf("bench-%d", i))
-		submitLat.add(sub)
-		getLat.add(gets...)
-		return err
-	})
-	pprof.StopCPUProfile()
-	if *timeline {
-		// One request from the middle of the phase, under load.
-		fmt.Fprintf(out, "the history of REQ-%06d and its task, in ms since each workflow started:\n", *n/2)
-		if err := printTimeline(ctx, tc, workflows.RequestWorkflowID(fmt.Sprintf("REQ-%06d", *n/2)), out); err != nil {
-			return err
+	for round := 0; round < *rounds; round++ {
+		if round == 0 && *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintln(out)
+		record(0, phase(*n, *c, func(i int) error {
+			id, sub, gets, err := submitAndWait(srv.URL, token, fmt.Sprintf("%s-bench-%d-%d", run, round, i))
+			if round == 0 && i == *n/2 {
+				middle = id
+			}
+			submitLat.add(sub)
+			getLat.add(gets...)
+			return err
+		}))
+		pprof.StopCPUProfile()
+		record(1, phase(*n, *c, func(i int) error {
+			run, err := bc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("minimal-%d-%d", round, i), TaskQueue: bench.TaskQueue}, bench.Minimal, bench.MinimalInput{})
+			if err == nil {
+				err = run.Get(ctx, nil)
+			}
+			return err
+		}))
+		record(2, phase(*n, *c, func(i int) error {
+			return equivalent(ctx, bc, fmt.Sprintf("flat-%d-%d", round, i), flat, &flatUwS)
+		}))
+		record(3, phase(*n, *c, func(i int) error {
+			return equivalent(ctx, bc, fmt.Sprintf("children-%d-%d", round, i), tree, &treeUwS)
+		}))
 	}
+
 	// Decisions: requests that Alice's manager approves, submitted first, then approved, timed.
 	bob, _ := api.IssueToken(secret, "bob", time.Now(), time.Hour)
-	var decideLat lats
 	var pendingIDs []string
 	for i := 0; i < *n/4; i++ {
-		id, err := submit(srv.URL, token, "bench-approve", fmt.Sprintf("decide-%d", i))
+		id, err := submit(srv.URL, token, "bench-approve", fmt.Sprintf("%s-decide-%d", run, i))
 		if err != nil {
 			return err
 		}
 		pendingIDs = append(pendingIDs, id)
 	}
-	phase(len(pendingIDs), *c, func(i int) error {
+	decided := phase(len(pendingIDs), *c, func(i int) error {
 		start := time.Now()
 		status, out, err := call("POST", srv.URL+"/v1/requests/"+pendingIDs[i]+"/decision", bob, `{"decision":"approve"}`, "")
 		decideLat.add(time.Since(start))
@@ -209,62 +242,98 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return err
 	})
-	// Let the approved requests finish their tasks before the baselines run on the same server.
 	for _, id := range pendingIDs {
 		if err := waitResolved(srv.URL, token, id); err != nil {
 			return err
 		}
 	}
-	minimal := phase(*n, *c, func(i int) error {
-		run, err := bc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("minimal-%d", i), TaskQueue: bench.TaskQueue}, bench.Minimal, bench.MinimalInput{})
-		if err == nil {
-			err = run.Get(ctx, nil)
-		}
-		return err
-	})
-	var uwsLat lats
-	equivalent := phase(*n, *c, func(i int) error {
-		start := time.Now()
-		op := bc.NewWithStartWorkflowOperation(client.StartWorkflowOptions{ID: fmt.Sprintf("equivalent-%d", i), TaskQueue: bench.TaskQueue,
-			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, bench.Equivalent, bench.EquivalentInput{Activities: work.activities, LocalActivities: work.locals})
-		h, err := bc.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op,
-			UpdateOptions: client.UpdateWorkflowOptions{UpdateName: bench.SubmitUpdate, WaitForStage: client.WorkflowUpdateStageCompleted}})
-		if err == nil {
-			err = h.Get(ctx, nil)
-		}
-		uwsLat.add(time.Since(start))
-		if err != nil {
-			return err
-		}
-		run, err := op.Get(ctx)
-		if err == nil {
-			err = bc.GetWorkflow(ctx, run.GetID(), run.GetRunID()).Get(ctx, nil)
-		}
-		return err
-	})
 
 	fmt.Fprintf(out, "a standard request (auto-approved, one automated task): %d history events in its workflow and %d in %d child workflows; %d activities, %d local activities\n\n",
-		work.events, work.childEvents, work.children, work.activities, work.locals)
-	fmt.Fprintf(out, "%-34s %10s %8s\n", "phase", "req/s", "errors")
-	for _, p := range []struct {
-		name string
-		r    result
-	}{{"ESM end to end (API -> resolved)", ours}, {"baseline: minimal (1 no-op)", minimal}, {fmt.Sprintf("baseline: equivalent (%d+%d local, UwS)", work.activities, work.locals), equivalent}} {
-		fmt.Fprintf(out, "%-34s %10.1f %8d\n", p.name, p.r.rate, p.r.errors)
+		w0.events, total.events-w0.events, total.children, total.activities, total.locals)
+	fmt.Fprintf(out, "%-72s %7s  %-20s %6s\n", "phase", "req/s", "rounds", "errors")
+	for i, name := range names {
+		each := make([]string, len(rates[i]))
+		for k, r := range rates[i] {
+			each[k] = fmt.Sprintf("%.1f", r)
+		}
+		fmt.Fprintf(out, "%-72s %7.1f  %-20s %6d\n", name, median(rates[i]), strings.Join(each, " "), errs[i])
 	}
-	fmt.Fprintf(out, "\nratios: ESM / minimal = %.2f, ESM / equivalent = %.2f\n", ours.rate/minimal.rate, ours.rate/equivalent.rate)
-	fmt.Fprintf(out, "\nlatency (ms)          p50     p95     p99\n")
+	ratio := func(k int) float64 {
+		var rs []float64
+		for r := range rates[0] {
+			rs = append(rs, rates[0][r]/rates[k][r])
+		}
+		return median(rs)
+	}
+	fmt.Fprintf(out, "\nratios (median of the rounds'): ESM / minimal = %.2f, ESM / equivalent flat = %.2f, ESM / equivalent with children = %.2f\n",
+		ratio(1), ratio(2), ratio(3))
+	fmt.Fprintf(out, "\nlatency (ms)                          p50     p95     p99\n")
 	for _, l := range []struct {
 		name string
 		l    *lats
-	}{{"submit", &submitLat}, {"get", &getLat}, {"decision", &decideLat}, {"bare update-with-start", &uwsLat}} {
+	}{{"submit", &submitLat}, {"get", &getLat}, {"decision", &decideLat}, {"bare update-with-start, flat", &flatUwS}, {"bare update-with-start, children", &treeUwS}} {
 		p50, p95, p99 := l.l.percentiles()
-		fmt.Fprintf(out, "%-20s %7.1f %7.1f %7.1f\n", l.name, p50, p95, p99)
+		fmt.Fprintf(out, "%-34s %7.1f %7.1f %7.1f\n", l.name, p50, p95, p99)
 	}
-	_, _, u99 := uwsLat.percentiles()
 	_, _, s99 := submitLat.percentiles()
-	fmt.Fprintf(out, "\nsubmit p99 - bare update-with-start p99 = %.1f ms\n", s99-u99)
+	_, _, f99 := flatUwS.percentiles()
+	_, _, t99 := treeUwS.percentiles()
+	fmt.Fprintf(out, "\nsubmit p99 - bare update-with-start p99 = %.1f ms (flat), %.1f ms (with children)\n", s99-f99, s99-t99)
+	if decided.errors > 0 {
+		fmt.Fprintf(out, "decisions: %d errors\n", decided.errors)
+	}
+	if *timeline {
+		// One request from the middle of the first round, under load.
+		id := workflows.RequestWorkflowID(middle)
+		fmt.Fprintf(out, "\nthe history of %s and its task, in ms since each workflow started:\n", id)
+		if err := printTimeline(ctx, tc, id, out); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// equivalent runs one equivalent baseline workflow, as ESM's submit starts a request (with
+// update-with-start, timed), and waits for it to finish.
+func equivalent(ctx context.Context, bc client.Client, id string, in bench.EquivalentInput, uws *lats) error {
+	start := time.Now()
+	op := bc.NewWithStartWorkflowOperation(client.StartWorkflowOptions{ID: id, TaskQueue: bench.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, bench.Equivalent, in)
+	h, err := bc.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: bench.SubmitUpdate, WaitForStage: client.WorkflowUpdateStageCompleted}})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	uws.add(time.Since(start))
+	if err != nil {
+		return err
+	}
+	run, err := op.Get(ctx)
+	if err == nil {
+		err = bc.GetWorkflow(ctx, run.GetID(), run.GetRunID()).Get(ctx, nil)
+	}
+	return err
+}
+
+// describe says what an equivalent baseline does.
+func describe(in bench.EquivalentInput) string {
+	s := fmt.Sprintf("%d activities, %d local", in.Activities, in.LocalActivities)
+	for _, c := range in.Children {
+		s += "; a child: " + describe(c)
+	}
+	return s
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 type result struct {
@@ -369,13 +438,14 @@ func statusOf(base, token, id string) (string, error) {
 	return s, err
 }
 
-// submitAndWait submits a bench request and polls it until it resolves.
-func submitAndWait(base, token, key string) (time.Duration, []time.Duration, error) {
+// submitAndWait submits a bench request and polls it until it resolves; it returns the
+// request's id and the times of the submit and of each get.
+func submitAndWait(base, token, key string) (string, time.Duration, []time.Duration, error) {
 	start := time.Now()
 	id, err := submit(base, token, "bench-auto", key)
 	submitted := time.Since(start)
 	if err != nil {
-		return submitted, nil, err
+		return id, submitted, nil, err
 	}
 	var gets []time.Duration
 	for {
@@ -384,11 +454,11 @@ func submitAndWait(base, token, key string) (time.Duration, []time.Duration, err
 		gets = append(gets, time.Since(g))
 		switch {
 		case err != nil:
-			return submitted, gets, err
+			return id, submitted, gets, err
 		case s == catalog.StatusResolved:
-			return submitted, gets, nil
+			return id, submitted, gets, nil
 		case catalog.Terminal(s):
-			return submitted, gets, fmt.Errorf("request ended %s", s)
+			return id, submitted, gets, fmt.Errorf("request ended %s", s)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -408,13 +478,38 @@ func waitResolved(base, token, id string) error {
 	return fmt.Errorf("%s did not finish", id)
 }
 
-// work is how much a workflow does, as its history and its children's histories show.
+// work is how much a workflow does, as its history shows, and its child workflows'.
 type work struct {
-	events, childEvents, children, activities, locals int
+	events, activities, locals int
+	children                   []work
 }
 
-// historyOf counts a workflow's history events, and its child workflows' events, and the
-// activities and local activities they ran.
+// input is the equivalent baseline of w: the same activities, local activities and children.
+func (w work) input() bench.EquivalentInput {
+	in := bench.EquivalentInput{Activities: w.activities, LocalActivities: w.locals}
+	for _, c := range w.children {
+		in.Children = append(in.Children, c.input())
+	}
+	return in
+}
+
+// totals sums w and its children.
+type totals struct{ events, activities, locals, children int }
+
+func (w work) total() totals {
+	t := totals{events: w.events, activities: w.activities, locals: w.locals}
+	for _, c := range w.children {
+		ct := c.total()
+		t.events += ct.events
+		t.activities += ct.activities
+		t.locals += ct.locals
+		t.children += 1 + ct.children
+	}
+	return t
+}
+
+// historyOf reads a workflow's history, and its child workflows', and counts their events and
+// the activities and local activities they ran.
 func historyOf(ctx context.Context, tc client.Client, workflowID string) (work, error) {
 	var w work
 	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
@@ -436,10 +531,7 @@ func historyOf(ctx context.Context, tc client.Client, workflowID string) (work, 
 			if err != nil {
 				return w, err
 			}
-			w.children += 1 + child.children
-			w.childEvents += child.events + child.childEvents
-			w.activities += child.activities
-			w.locals += child.locals
+			w.children = append(w.children, child)
 		}
 	}
 	return w, nil
@@ -449,9 +541,9 @@ func historyOf(ctx context.Context, tc client.Client, workflowID string) (work, 
 func pollersName(n int) string {
 	switch {
 	case n == 0:
-		return "scaled with the load"
+		return fmt.Sprint(worker.DefaultPollers)
 	case n < 0:
-		return "the SDK's default (2)"
+		return "scaled by the SDK"
 	}
 	return fmt.Sprint(n)
 }
