@@ -33,8 +33,23 @@ func submitLaptop(t *testing.T, e *env, who string) string {
 	return r.Body["id"].(string)
 }
 
+// historyLength counts a request workflow's history events once the workflow is at rest: no
+// workflow task and no activity pending (a submit answers before, say, the approvers'
+// notification has gone out).
 func historyLength(t *testing.T, e *env, id string) int {
 	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		d, err := e.tc.DescribeWorkflowExecution(context.Background(), workflows.RequestWorkflowID(id), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.GetPendingWorkflowTask() == nil && len(d.GetPendingActivities()) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not come to rest", id)
+		}
+	}
 	it := e.tc.GetWorkflowHistory(context.Background(), workflows.RequestWorkflowID(id), "", false, 0)
 	n := 0
 	for it.HasNext() {
