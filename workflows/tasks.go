@@ -68,11 +68,7 @@ func IdempotencyKey(requestID, taskID string) string { return requestID + "." + 
 func FulfilmentTask(ctx workflow.Context, in FulfilmentTaskInput) (FulfilmentTaskResult, error) {
 	finish := workflow.GetSignalChannel(ctx, TaskFinishSignal)
 	if in.Spec.Kind == catalog.TaskAutomated && in.Call != nil {
-		call := callOut
-		if in.LocalCall {
-			call = callOutLocal
-		}
-		res, err := call(ctx, *in.Call, IdempotencyKey(in.Request, in.Spec.ID), in.Spec.Name)
+		res, err := callOut(ctx, *in.Call, IdempotencyKey(in.Request, in.Spec.ID), in.Spec.Name, in.LocalCall)
 		if err == nil {
 			return FulfilmentTaskResult{State: catalog.TaskDone, Outputs: res.Outputs}, nil
 		}
@@ -95,34 +91,25 @@ func FulfilmentTask(ctx workflow.Context, in FulfilmentTaskInput) (FulfilmentTas
 	return FulfilmentTaskResult{State: f.State, Outputs: f.Outputs, Reason: f.Reason}, nil
 }
 
-// callOut makes one HTTP call with backoff; 4xx answers are not retried.
-func callOut(ctx workflow.Context, call catalog.Rendered, key, what string) (activities.CallResult, error) {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: callTimeout,
-		RetryPolicy:         callRetry(),
-		Summary:             fmt.Sprintf("%s: %s %s", what, call.Method, call.URL),
-	})
+// callOut makes one HTTP call with backoff; 4xx answers are not retried. A local call is a
+// local activity: the worker that runs the workflow task makes it and records the answer in
+// that same workflow task, so a task takes one workflow task instead of two and an activity
+// task (docs/BENCHMARKS.md). A call is short (15 seconds at most) and retried by the same
+// policy either way; a local retry that waits longer than a workflow task is a durable timer. A
+// worker that dies before the answer is recorded leaves the call to be made again by the next
+// one, with the same idempotency key, as an activity's retry would.
+func callOut(ctx workflow.Context, call catalog.Rendered, key, what string, local bool) (activities.CallResult, error) {
+	summary := fmt.Sprintf("%s: %s %s", what, call.Method, call.URL)
 	var f *activities.Fulfilment
 	var res activities.CallResult
-	err := workflow.ExecuteActivity(actx, f.Call, activities.CallInput{Call: call, IdempotencyKey: key}).Get(ctx, &res)
-	return res, err
-}
-
-// callOutLocal makes a task's call as a local activity: the worker that runs the task's workflow
-// task makes it and records the answer in the same workflow task, so the task takes one workflow
-// task instead of two and an activity task (docs/BENCHMARKS.md). A call is short (15 seconds at
-// most) and retried by the same policy; a retry that waits longer than a workflow task is a
-// durable timer. A worker that dies before the answer is recorded leaves the call to be made
-// again by the next one, with the same idempotency key, as an activity's retry would.
-func callOutLocal(ctx workflow.Context, call catalog.Rendered, key, what string) (activities.CallResult, error) {
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: callTimeout,
-		RetryPolicy:         callRetry(),
-		Summary:             fmt.Sprintf("%s: %s %s", what, call.Method, call.URL),
-	})
-	var f *activities.Fulfilment
-	var res activities.CallResult
-	err := workflow.ExecuteLocalActivity(lctx, f.Call, activities.CallInput{Call: call, IdempotencyKey: key}).Get(ctx, &res)
+	in := activities.CallInput{Call: call, IdempotencyKey: key}
+	if local {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: callTimeout, RetryPolicy: callRetry(), Summary: summary})
+		err := workflow.ExecuteLocalActivity(lctx, f.Call, in).Get(ctx, &res)
+		return res, err
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: callTimeout, RetryPolicy: callRetry(), Summary: summary})
+	err := workflow.ExecuteActivity(actx, f.Call, in).Get(ctx, &res)
 	return res, err
 }
 
@@ -329,7 +316,7 @@ func (w *requestWorkflow) compensate(ctx workflow.Context) {
 		}
 		call, err := spec.Compensate.Render(w.templateVars())
 		if err == nil {
-			_, err = callOut(ctx, call, IdempotencyKey(w.state.ID, t.ID)+".compensate", "undo "+t.Name)
+			_, err = callOut(ctx, call, IdempotencyKey(w.state.ID, t.ID)+".compensate", "undo "+t.Name, false)
 		}
 		if err != nil {
 			t.Compensation = "failed: " + err.Error()
