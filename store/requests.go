@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/esmhq/esm/catalog"
@@ -233,46 +234,76 @@ func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (Pro
 	return out, err
 }
 
-// writeDerived appends a newly written state's events and replaces its derived rows.
+// writeDerived appends a newly written state's events and replaces its derived rows, a
+// statement a table (each a round trip on Postgres).
 func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) error {
+	events := make([][]any, 0, len(r.Timeline))
 	for _, e := range r.Timeline {
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_events (request_id, seq, at, type, actor, detail)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, seq) DO NOTHING`),
-			r.ID, e.Seq, e.At.UTC(), e.Type, e.Actor, e.Detail); err != nil {
-			return fmt.Errorf("append event %s/%d: %w", r.ID, e.Seq, err)
-		}
+		events = append(events, []any{r.ID, e.Seq, e.At.UTC(), e.Type, e.Actor, e.Detail})
+	}
+	if err := insertRows(ctx, tx, "request_events (request_id, seq, at, type, actor, detail)", events, " ON CONFLICT (request_id, seq) DO NOTHING"); err != nil {
+		return fmt.Errorf("append events of %s: %w", r.ID, err)
 	}
 	// Pending approvals and open tasks are derived rows: replace them with the new state's.
 	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_approvers WHERE request_id = ?`), r.ID); err != nil {
 		return err
 	}
+	var approvers [][]any
 	for _, a := range r.Approvals {
 		for _, p := range a.Approvers {
 			status := a.Status
 			if p.Decision != "" {
 				status = p.Decision
 			}
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_approvers (request_id, step, person_id, step_name, status, since, due_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`), r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC(), utcPtr(a.DueAt())); err != nil {
-				return fmt.Errorf("approver %s/%d/%s: %w", r.ID, a.Step, p.ID, err)
-			}
+			approvers = append(approvers, []any{r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC(), utcPtr(a.DueAt())})
 		}
+	}
+	if err := insertRows(ctx, tx, "request_approvers (request_id, step, person_id, step_name, status, since, due_at)", approvers, ""); err != nil {
+		return fmt.Errorf("approvers of %s: %w", r.ID, err)
 	}
 	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_tasks WHERE request_id = ?`), r.ID); err != nil {
 		return err
 	}
+	var tasks [][]any
 	for _, t := range r.Tasks {
 		since := r.SubmittedAt
 		if t.OpenedAt != nil {
 			since = *t.OpenedAt
 		}
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_tasks (request_id, task_id, name, group_key, state, assignee, since)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`), r.ID, t.ID, t.Name, t.Group, t.State, t.Assignee, since.UTC()); err != nil {
-			return fmt.Errorf("task %s/%s: %w", r.ID, t.ID, err)
-		}
+		tasks = append(tasks, []any{r.ID, t.ID, t.Name, t.Group, t.State, t.Assignee, since.UTC()})
+	}
+	if err := insertRows(ctx, tx, "request_tasks (request_id, task_id, name, group_key, state, assignee, since)", tasks, ""); err != nil {
+		return fmt.Errorf("tasks of %s: %w", r.ID, err)
 	}
 	return nil
 }
+
+// insertRows inserts rows into into ("table (columns)") with one statement for up to
+// rowsPerInsert rows, each statement ending in suffix.
+func insertRows(ctx context.Context, tx *sqlx.Tx, into string, rows [][]any, suffix string) error {
+	for len(rows) > 0 {
+		n := min(len(rows), rowsPerInsert)
+		var q strings.Builder
+		q.WriteString("INSERT INTO " + into + " VALUES ")
+		var args []any
+		for i, row := range rows[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + strings.TrimSuffix(strings.Repeat("?, ", len(row)), ", ") + ")")
+			args = append(args, row...)
+		}
+		q.WriteString(suffix)
+		if _, err := tx.ExecContext(ctx, tx.Rebind(q.String()), args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// rowsPerInsert keeps a statement's parameters far under both databases' limits.
+const rowsPerInsert = 500
 
 func utcPtr(t *time.Time) any {
 	if t == nil {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -127,6 +128,23 @@ func TestProjectReportsRetiring(t *testing.T) {
 			if got != c.want {
 				t.Errorf("%s request (seq %d) of a %s service: %+v, want %+v", c.state.Status, c.state.Seq, c.stage, got, c.want)
 			}
+		}
+	})
+}
+
+// TestProjectLongTimeline: a timeline longer than one insert statement takes is written whole.
+func TestProjectLongTimeline(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		r := submitted(1)
+		for i := len(r.Timeline); i < 1203; i++ {
+			r.Timeline = append(r.Timeline, catalog.Event{Seq: i + 1, At: t0, Type: "comment", Actor: "alice", Detail: fmt.Sprint(i)})
+		}
+		r.Seq = int64(len(r.Timeline))
+		if !project(t, s, r) {
+			t.Fatal("did not write")
+		}
+		if n := len(events(t, s, r.ID)); n != 1203 {
+			t.Fatalf("%d events stored, want 1203", n)
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -33,6 +34,10 @@ var ErrNotFound = errors.New("not found")
 type Store struct {
 	DB       *sqlx.DB
 	postgres bool
+	// writing serializes this process's SQLite transactions (each takes the database's write
+	// lock when it begins): waiting here is a hand-off, where waiting in SQLite is its busy
+	// handler's sleeps of up to 100 ms, the tail of every write under load (docs/BENCHMARKS.md).
+	writing sync.Mutex
 }
 
 // DefaultSQLitePath is where `make run` keeps the embedded database.
@@ -47,7 +52,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pg  = strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 	)
 	if pg {
-		db, err = sqlx.Open("postgres", utcSession(url))
+		db, err = sqlx.Open("postgres", pgSession(url))
 		if err == nil {
 			db.SetMaxOpenConns(20)
 			db.SetMaxIdleConns(10)
@@ -78,21 +83,28 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return &Store{DB: db, postgres: pg}, nil
 }
 
-// utcSession asks Postgres to run the URL's sessions in UTC unless it names a timezone itself:
-// lib/pq returns timestamptz values in the session's zone, which is the server's TimeZone (often
-// local time), while everything the store writes, and all SQLite gives back, is UTC.
-func utcSession(raw string) string {
+// pgSession sets two lib/pq connection parameters unless the URL names them itself:
+//   - timezone=UTC: lib/pq returns timestamptz values in the session's zone, which is the
+//     server's TimeZone (often local time), while everything the store writes, and all SQLite
+//     gives back, is UTC;
+//   - binary_parameters=yes: lib/pq then sends a statement with arguments in one round trip
+//     (parse, bind and execute together) instead of two (parse and describe first); a
+//     projection is a handful of statements in a transaction (docs/BENCHMARKS.md).
+func pgSession(raw string) string {
 	u, err := neturl.Parse(raw)
 	if err != nil {
 		return raw // lib/pq reports it
 	}
 	q := u.Query()
-	for k := range q {
-		if strings.EqualFold(k, "timezone") {
-			return raw
+	for name, value := range map[string]string{"timezone": "UTC", "binary_parameters": "yes"} {
+		set := false
+		for k := range q {
+			set = set || strings.EqualFold(k, name)
+		}
+		if !set {
+			q.Set(name, value)
 		}
 	}
-	q.Set("timezone", "UTC")
 	u.RawQuery = q.Encode()
 	return u.String()
 }
@@ -142,6 +154,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // tx runs fn in a transaction, committing when it returns nil.
 func (s *Store) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	if !s.postgres {
+		s.writing.Lock()
+		defer s.writing.Unlock()
+	}
 	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
