@@ -245,9 +245,6 @@ func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) erro
 		return fmt.Errorf("append events of %s: %w", r.ID, err)
 	}
 	// Pending approvals and open tasks are derived rows: replace them with the new state's.
-	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_approvers WHERE request_id = ?`), r.ID); err != nil {
-		return err
-	}
 	var approvers [][]any
 	for _, a := range r.Approvals {
 		for _, p := range a.Approvers {
@@ -258,12 +255,6 @@ func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) erro
 			approvers = append(approvers, []any{r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC(), utcPtr(a.DueAt())})
 		}
 	}
-	if err := insertRows(ctx, tx, "request_approvers (request_id, step, person_id, step_name, status, since, due_at)", approvers, ""); err != nil {
-		return fmt.Errorf("approvers of %s: %w", r.ID, err)
-	}
-	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_tasks WHERE request_id = ?`), r.ID); err != nil {
-		return err
-	}
 	var tasks [][]any
 	for _, t := range r.Tasks {
 		since := r.SubmittedAt
@@ -272,8 +263,19 @@ func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) erro
 		}
 		tasks = append(tasks, []any{r.ID, t.ID, t.Name, t.Group, t.State, t.Assignee, since.UTC()})
 	}
-	if err := insertRows(ctx, tx, "request_tasks (request_id, task_id, name, group_key, state, assignee, since)", tasks, ""); err != nil {
-		return fmt.Errorf("tasks of %s: %w", r.ID, err)
+	for _, d := range []struct {
+		table, columns string
+		rows           [][]any
+	}{
+		{"request_approvers", "request_id, step, person_id, step_name, status, since, due_at", approvers},
+		{"request_tasks", "request_id, task_id, name, group_key, state, assignee, since", tasks},
+	} {
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM `+d.table+` WHERE request_id = ?`), r.ID); err != nil {
+			return fmt.Errorf("%s of %s: %w", d.table, r.ID, err)
+		}
+		if err := insertRows(ctx, tx, d.table+" ("+d.columns+")", d.rows, ""); err != nil {
+			return fmt.Errorf("%s of %s: %w", d.table, r.ID, err)
+		}
 	}
 	return nil
 }
