@@ -230,6 +230,31 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		}))
 	}
 
+	// Submit against a bare update-with-start at the same load: once more, ESM's phase with one
+	// more client beside it that update-with-starts the flat baseline, one after the other,
+	// until the phase ends; both latencies are measured on the same server at the same time.
+	var probeSubmit, probeUwS lats
+	done := make(chan struct{})
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		for k := 0; ; k++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			_ = equivalent(ctx, bc, fmt.Sprintf("probe-%s-%d", run, k), flat, &probeUwS)
+		}
+	}()
+	probeRun := phase(*n, *c, func(i int) error {
+		_, sub, _, err := submitAndWait(srv.URL, requesters[i%len(requesters)], fmt.Sprintf("%s-probe-%d", run, i))
+		probeSubmit.add(sub)
+		return err
+	})
+	close(done)
+	<-probed
+
 	// Decisions: requests that Alice's manager approves, submitted first, then approved, timed.
 	bob, _ := api.IssueToken(secret, "bob", time.Now(), time.Hour)
 	var pendingIDs []string
@@ -285,7 +310,11 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	_, _, s99 := submitLat.percentiles()
 	_, _, f99 := flatUwS.percentiles()
 	_, _, t99 := treeUwS.percentiles()
-	fmt.Fprintf(out, "\nsubmit p99 - bare update-with-start p99 = %.1f ms (flat), %.1f ms (with children)\n", s99-f99, s99-t99)
+	fmt.Fprintf(out, "\nsubmit p99 - bare update-with-start p99 = %.1f ms (flat), %.1f ms (with children), in their own phases\n", s99-f99, s99-t99)
+	ps50, _, ps99 := probeSubmit.percentiles()
+	pu50, _, pu99 := probeUwS.percentiles()
+	fmt.Fprintf(out, "at the same load (ESM's phase once more, %d bare update-with-starts beside its %d submits, %d errors): submit p50 %.1f, p99 %.1f ms; bare p50 %.1f, p99 %.1f ms; p99 difference %.1f ms\n",
+		len(probeUwS.d), len(probeSubmit.d), probeRun.errors, ps50, ps99, pu50, pu99, ps99-pu99)
 	if decided.errors > 0 {
 		fmt.Fprintf(out, "decisions: %d errors\n", decided.errors)
 	}
