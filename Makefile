@@ -38,7 +38,7 @@ fuzz:
 
 # Throughput and latency against bare-SDK baselines on a fresh in-memory dev server, then the
 # read model's Go benchmarks (on Postgres when DATABASE_URL is set). See docs/BENCHMARKS.md.
-BENCH_N ?= 200
+BENCH_N ?= 600
 BENCH_C ?= 10
 bench: build
 	./bin/esm bench -n $(BENCH_N) -c $(BENCH_C)

@@ -73,7 +73,7 @@ func startDevServer(ctx context.Context, bin string, args ...string) (*testsuite
 // server, in one run, and prints the ratios.
 func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	n := fs.Int("n", 200, "requests (and baseline workflows) per phase")
+	n := fs.Int("n", 600, "requests (and baseline workflows) per phase")
 	c := fs.Int("c", 10, "concurrency")
 	bin := fs.String("temporal", filepath.Join("bin", "temporal"), "the Temporal CLI")
 	rounds := fs.Int("rounds", 3, "rounds of the four phases, one after the other; rates and ratios are the rounds' medians")
