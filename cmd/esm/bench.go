@@ -234,6 +234,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	// more client beside it that update-with-starts the flat baseline, one after the other,
 	// until the phase ends; both latencies are measured on the same server at the same time.
 	var probeSubmit, probeUwS lats
+	probeErrors := 0
 	done := make(chan struct{})
 	probed := make(chan struct{})
 	go func() {
@@ -244,7 +245,9 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 				return
 			default:
 			}
-			_ = equivalent(ctx, bc, fmt.Sprintf("probe-%s-%d", run, k), flat, &probeUwS)
+			if err := equivalent(ctx, bc, fmt.Sprintf("probe-%s-%d", run, k), flat, &probeUwS); err != nil {
+				probeErrors++
+			}
 		}
 	}()
 	probeRun := phase(*n, *c, func(i int) error {
@@ -314,7 +317,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	ps50, _, ps99 := probeSubmit.percentiles()
 	pu50, _, pu99 := probeUwS.percentiles()
 	fmt.Fprintf(out, "at the same load (ESM's phase once more, %d bare update-with-starts beside its %d submits, %d errors): submit p50 %.1f, p99 %.1f ms; bare p50 %.1f, p99 %.1f ms; p99 difference %.1f ms\n",
-		len(probeUwS.d), len(probeSubmit.d), probeRun.errors, ps50, ps99, pu50, pu99, ps99-pu99)
+		len(probeUwS.d), len(probeSubmit.d), probeRun.errors+probeErrors, ps50, ps99, pu50, pu99, ps99-pu99)
 	if decided.errors > 0 {
 		fmt.Fprintf(out, "decisions: %d errors\n", decided.errors)
 	}
