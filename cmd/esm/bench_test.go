@@ -26,12 +26,12 @@ func TestBenchSmall(t *testing.T) {
 	}
 	s := out.String()
 	for _, phase := range []string{`ESM end to end \(API -> resolved\)`, `baseline: minimal \(1 no-op activity\)`,
-		`baseline: equivalent, flat \(0 activities, 3 local\)`, `baseline: equivalent, with children \(0 activities, 2 local; a child: 0 activities, 1 local\)`} {
+		`baseline: equivalent, flat \(0 activities, \d+ local\)`, `baseline: equivalent, with children \(0 activities, \d+ local; a child: 0 activities, 1 local\)`} {
 		if !regexp.MustCompile(phase + `\s+[0-9.]+\s+[0-9.]+\s+0\n`).MatchString(s) {
 			t.Errorf("phase %s did not run without errors:\n%s", phase, s)
 		}
 	}
-	m := regexp.MustCompile(`(\d+) history events in its workflow and (\d+) in 1 child workflows; 0 activities, 3 local activities`).FindStringSubmatch(s)
+	m := regexp.MustCompile(`(\d+) history events in its workflow and (\d+) in 1 child workflows; 0 activities, \d+ local activities`).FindStringSubmatch(s)
 	if m == nil {
 		t.Fatalf("the standard request's work is not reported as expected:\n%s", s)
 	}
