@@ -50,15 +50,11 @@ func historyLength(t *testing.T, e *env, id string) int {
 			t.Fatalf("%s did not come to rest", id)
 		}
 	}
-	it := e.tc.GetWorkflowHistory(context.Background(), workflows.RequestWorkflowID(id), "", false, 0)
-	n := 0
-	for it.HasNext() {
-		if _, err := it.Next(); err != nil {
-			t.Fatal(err)
-		}
-		n++
+	h, err := historyOf(context.Background(), e.tc, workflows.RequestWorkflowID(id), "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return n
+	return len(h.GetEvents())
 }
 
 func TestBadInput(t *testing.T) {

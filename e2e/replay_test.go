@@ -31,57 +31,69 @@ func replayEverything(ctx context.Context, record string) (int, error) {
 		return 0, err
 	}
 	worker.RegisterWorkflows(replayer)
-	shapes := map[string]bool{}
-	replayed := 0
-	var failed []string
+	r := replay{replayer: replayer, record: record, shapes: map[string]bool{}}
 	for i := 1; i <= min(int(nextNamespace.Load()), namespaces); i++ {
-		ns := fmt.Sprintf("e2e-%d", i)
-		c, err := client.Dial(client.Options{HostPort: devServer.FrontendHostPort(), Namespace: ns, Logger: quiet{}})
-		if err != nil {
-			return replayed, err
+		if err := r.namespace(ctx, fmt.Sprintf("e2e-%d", i)); err != nil {
+			return r.replayed, err
 		}
-		var token []byte
-		for {
-			page, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: ns, PageSize: 1000, NextPageToken: token})
-			if err != nil {
-				c.Close()
-				return replayed, err
-			}
-			for _, ex := range page.GetExecutions() {
-				id, run := ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()
-				h, err := historyOf(ctx, c, id, run)
-				if err != nil {
-					c.Close()
-					return replayed, err
-				}
-				if !completedATask(h) {
-					continue // nothing ran yet, so there is nothing to replay
-				}
-				replayed++
-				if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
-					failed = append(failed, fmt.Sprintf("%s %s (%s): %v", ns, id, run, err))
-					continue
-				}
-				if shape := shapeOf(ex.GetType().GetName(), h); record != "" && !shapes[shape] {
-					shapes[shape] = true
-					if err := writeHistory(ctx, filepath.Join(record, fmt.Sprintf("%s-%03d.json", strings.ToLower(ex.GetType().GetName()), len(shapes))), h); err != nil {
-						c.Close()
-						return replayed, err
-					}
-				}
-			}
-			if token = page.GetNextPageToken(); len(token) == 0 {
-				break
-			}
-		}
-		c.Close()
 	}
-	if len(failed) > 0 {
-		return replayed, fmt.Errorf("%d of %d histories do not replay:\n%s", len(failed), replayed, strings.Join(failed, "\n"))
+	if len(r.failed) > 0 {
+		return r.replayed, fmt.Errorf("%d of %d histories do not replay:\n%s", len(r.failed), r.replayed, strings.Join(r.failed, "\n"))
 	}
-	return replayed, nil
+	return r.replayed, nil
 }
 
+// replay is the state of replayEverything: what it replayed, what failed, what it recorded.
+type replay struct {
+	replayer sdkworker.WorkflowReplayer
+	record   string
+	shapes   map[string]bool
+	replayed int
+	failed   []string
+}
+
+// namespace replays every workflow of the namespace ns.
+func (r *replay) namespace(ctx context.Context, ns string) error {
+	c, err := client.Dial(client.Options{HostPort: devServer.FrontendHostPort(), Namespace: ns, Logger: quiet{}})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var token []byte
+	for {
+		page, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: ns, PageSize: 1000, NextPageToken: token})
+		if err != nil {
+			return err
+		}
+		for _, ex := range page.GetExecutions() {
+			id, run := ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()
+			h, err := historyOf(ctx, c, id, run)
+			if err != nil {
+				return err
+			}
+			if !completedATask(h) {
+				continue // nothing ran yet, so there is nothing to replay
+			}
+			r.replayed++
+			if err := r.replayer.ReplayWorkflowHistory(nil, h); err != nil {
+				r.failed = append(r.failed, fmt.Sprintf("%s %s (%s): %v", ns, id, run, err))
+				continue
+			}
+			if shape := shapeOf(ex.GetType().GetName(), h); r.record != "" && !r.shapes[shape] {
+				r.shapes[shape] = true
+				name := fmt.Sprintf("%s-%03d.json", strings.ToLower(ex.GetType().GetName()), len(r.shapes))
+				if err := writeHistory(ctx, filepath.Join(r.record, name), h); err != nil {
+					return err
+				}
+			}
+		}
+		if token = page.GetNextPageToken(); len(token) == 0 {
+			return nil
+		}
+	}
+}
+
+// historyOf reads a workflow's whole history (run "" for the latest run).
 func historyOf(ctx context.Context, c client.Client, id, run string) (*historypb.History, error) {
 	h := &historypb.History{}
 	it := c.GetWorkflowHistory(ctx, id, run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)

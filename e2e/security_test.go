@@ -33,13 +33,12 @@ func TestPayloadsEncrypted(t *testing.T) {
 
 	// Every payload of every event, raw as the server stores it.
 	var payloads []*commonpb.Payload
-	it := e.tc.GetWorkflowHistory(context.Background(), workflows.RequestWorkflowID(id), "", false, 0)
+	h, err := historyOf(context.Background(), e.tc, workflows.RequestWorkflowID(id), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var raw bytes.Buffer
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range h.GetEvents() {
 		b, _ := proto.Marshal(ev)
 		raw.Write(b)
 		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
