@@ -29,6 +29,7 @@ import (
 	"github.com/esmhq/esm/worker"
 	"github.com/esmhq/esm/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -520,7 +521,7 @@ func waitResolved(base, token, id string) error {
 // work is how much a workflow does, as its history shows, and its child workflows'.
 type work struct {
 	events, activities, locals int
-	children                   []work
+	children                   []*work
 }
 
 // input is the equivalent baseline of w: the same activities, local activities and children.
@@ -550,13 +551,10 @@ func (w work) total() totals {
 // historyOf reads a workflow's history, and its child workflows', and counts their events and
 // the activities and local activities they ran.
 func historyOf(ctx context.Context, tc client.Client, workflowID string) (work, error) {
-	var w work
-	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			return w, err
-		}
+	root := &work{}
+	of := map[string]*work{workflowID: root}
+	err := walkHistory(ctx, tc, workflowID, func(id string, ev *historypb.HistoryEvent) {
+		w := of[id]
 		w.events++
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -566,14 +564,36 @@ func historyOf(ctx context.Context, tc client.Client, workflowID string) (work, 
 				w.locals++
 			}
 		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
-			child, err := historyOf(ctx, tc, ev.GetChildWorkflowExecutionStartedEventAttributes().GetWorkflowExecution().GetWorkflowId())
-			if err != nil {
-				return w, err
-			}
+			child := &work{}
+			of[childOf(ev)] = child
 			w.children = append(w.children, child)
 		}
+	})
+	return *root, err
+}
+
+// walkHistory calls visit with each event of a workflow's history, and of each child workflow's
+// right after the event that says it started.
+func walkHistory(ctx context.Context, tc client.Client, workflowID string, visit func(workflowID string, ev *historypb.HistoryEvent)) error {
+	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return err
+		}
+		visit(workflowID, ev)
+		if ev.GetEventType() == enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED {
+			if err := walkHistory(ctx, tc, childOf(ev), visit); err != nil {
+				return err
+			}
+		}
 	}
-	return w, nil
+	return nil
+}
+
+// childOf is the workflow id of the child a ChildWorkflowExecutionStarted event names.
+func childOf(ev *historypb.HistoryEvent) string {
+	return ev.GetChildWorkflowExecutionStartedEventAttributes().GetWorkflowExecution().GetWorkflowId()
 }
 
 // pollersName says what esm bench's -pollers means.
@@ -588,24 +608,14 @@ func pollersName(n int) string {
 }
 
 // printTimeline prints a workflow's history, and its children's, with each event's time since
-// the workflow started: where a request's time goes.
+// its workflow started: where a request's time goes.
 func printTimeline(ctx context.Context, tc client.Client, workflowID string, out io.Writer) error {
-	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var start time.Time
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			return err
+	start := map[string]time.Time{}
+	return walkHistory(ctx, tc, workflowID, func(id string, ev *historypb.HistoryEvent) {
+		at := ev.GetEventTime().AsTime()
+		if _, ok := start[id]; !ok {
+			start[id] = at
 		}
-		if start.IsZero() {
-			start = ev.GetEventTime().AsTime()
-		}
-		fmt.Fprintf(out, "  %-30s %3d %7.1f %s\n", workflowID, ev.GetEventId(), float64(ev.GetEventTime().AsTime().Sub(start).Microseconds())/1000, ev.GetEventType())
-		if ev.GetEventType() == enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED {
-			if err := printTimeline(ctx, tc, ev.GetChildWorkflowExecutionStartedEventAttributes().GetWorkflowExecution().GetWorkflowId(), out); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		fmt.Fprintf(out, "  %-30s %3d %7.1f %s\n", id, ev.GetEventId(), float64(at.Sub(start[id]).Microseconds())/1000, ev.GetEventType())
+	})
 }
