@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -225,7 +223,7 @@ func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (Pro
 		if s.postgres {
 			lock = " FOR SHARE"
 		}
-		if err := tx.GetContext(ctx, &stage, tx.Rebind(`SELECT stage FROM services WHERE key = ?`+lock), r.Service.Key); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if err := tx.GetContext(ctx, &stage, tx.Rebind(`SELECT stage FROM services WHERE key = ?`+lock), r.Service.Key); err != nil && notFound(err) != ErrNotFound {
 			return fmt.Errorf("stage of %s: %w", r.Service.Key, err)
 		}
 		out.ServiceRetiring = stage == catalog.StageRetiring
