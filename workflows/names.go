@@ -37,10 +37,13 @@ const (
 //
 //  1. A closing request signals its service's lifecycle only when the service is retiring; its
 //     automated tasks make their calls as local activities.
+//  2. The search attributes are upserted by the projector alone, whenever what they show differs
+//     from what was last upserted, so a request that moves on within its first workflow task
+//     (auto-approved: submitted to in fulfilment) shows where it is, not where it started.
 const RequestRevision = "request-revision"
 
 // requestRevision is the version new requests run.
-const requestRevision = 1
+const requestRevision = 2
 
 // RequestWorkflowID is the workflow id of a request: request/REQ-000042.
 func RequestWorkflowID(requestID string) string { return "request/" + requestID }

@@ -251,7 +251,11 @@ func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 	})
 	w.slaStart(ctx)
 	workflow.Go(ctx, w.slaLoop)
-	w.upsertSearchAttributes(ctx)
+	if w.revision < 2 {
+		// Before revision 2 the projector took what the state showed when it first ran for
+		// what this upsert had shown: an auto-approved request kept showing submitted.
+		w.upsertSearchAttributes(ctx)
+	}
 
 	outcome, err := w.approve(ctx)
 	switch {
@@ -409,7 +413,10 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 		Summary:     "write read model",
 	})
 	var proj *activities.Projection
-	upserted := w.searchKey()
+	upserted := "" // revision 2: what the search attributes show, as last upserted
+	if w.revision < 2 {
+		upserted = w.searchKey()
+	}
 	for {
 		_ = workflow.Await(ctx, func() bool { return w.state.Seq > w.projected })
 		seq := w.state.Seq
