@@ -68,6 +68,10 @@ func (f figures) Collect(ch chan<- prometheus.Metric) {
 
 // observe traces each call (the span's context goes on to Temporal, whose interceptor carries
 // it into the workflows and activities) and records its duration.
+// longPollKey marks a call that waited on purpose (a get with wait), so that its time does not
+// count as the route's latency.
+const longPollKey = "esm.long-poll"
+
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	route := c.FullPath()
@@ -84,6 +88,9 @@ func (s *Server) observe(c *gin.Context) {
 	span.SetAttributes(attribute.Int("http.status_code", status))
 	if status >= 500 {
 		span.SetStatus(codes.Error, strconv.Itoa(status))
+	}
+	if c.GetBool(longPollKey) {
+		route += "?wait" // a long poll's time is the wait's, not the server's: kept apart
 	}
 	if s.metrics != nil {
 		s.metrics.duration.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Observe(time.Since(start).Seconds())

@@ -290,6 +290,23 @@ func (s *Server) liveState(ctx context.Context, id string) (catalog.RequestState
 	return st, err
 }
 
+// maxWait is the longest a get waits for a request to close, in seconds: well inside the
+// server's write timeout and the idle timeouts of the proxies in front of it.
+const maxWait = 30
+
+// awaitClose waits until the request's workflow has closed, or d has passed, or the caller has
+// gone: a long poll of the workflow's history for its close event, the same call the SDK's
+// run.Get makes, so that waiting costs the server one call instead of a Query every few
+// milliseconds. It reports whether the workflow closed.
+func (s *Server) awaitClose(ctx context.Context, id string, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err := s.temporal.GetWorkflow(ctx, workflows.RequestWorkflowID(id), "").Get(ctx, nil)
+	// Any answer before the deadline means the workflow closed (a failed or terminated one
+	// answers with its error).
+	return err == nil || ctx.Err() == nil
+}
+
 // visible loads a request the caller may see, or answers 404 (never revealing that it exists).
 // Delegations are read only when the caller's own part does not let them see it; the people
 // whose approvals the caller may decide as their delegate come back when they were read (nil
@@ -345,9 +362,23 @@ func canSee(p catalog.Person, delegators []string, st catalog.RequestState) bool
 // getRequest answers a running request from its workflow (never stale) and a closed one from
 // the read model, which holds its final state.
 func (s *Server) getRequest(c *gin.Context) {
+	wait, p := queryInt(c, "wait", 0, 0, maxWait)
+	if p != nil {
+		writeProblem(c, p)
+		return
+	}
 	st, _, ok := s.visible(c, c.Param("id"))
 	if !ok {
 		return
+	}
+	if wait > 0 && !catalog.Terminal(st.Status) {
+		c.Set(longPollKey, true)
+		if s.awaitClose(c.Request.Context(), st.ID, time.Duration(wait)*time.Second) {
+			// The workflow writes its closed state to the read model before it completes.
+			if closed, err := s.store.Request(c.Request.Context(), st.ID); err == nil {
+				st = closed
+			}
+		}
 	}
 	if !catalog.Terminal(st.Status) {
 		live, err := s.liveState(c.Request.Context(), st.ID)
