@@ -186,7 +186,8 @@ func TestDevRestart(t *testing.T) {
 		t.Fatalf("no database under .data/: %v", err)
 	}
 
-	p = startDev(t, dir, env)
+	// Started again, with its calls to Temporal uncompressed (ESM_TEMPORAL_GZIP=off).
+	p = startDev(t, dir, append(env, "ESM_TEMPORAL_GZIP=off"))
 	if got := p.call(t, "GET", "/v1/requests/"+id, "alice", "")["status"]; got != "pending_approval" {
 		t.Fatalf("after restart the request is %v", got)
 	}

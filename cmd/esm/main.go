@@ -55,6 +55,7 @@ environment (defaults work for make run):
                       required by esm api and worker; esm dev has a dev key)
   ESM_UI_ORIGIN       the Temporal UI's origin, allowed to call /codec (default http://localhost:8233)
   ESM_METRICS_ADDR    where esm worker serves /metrics (the API serves it on its own address)
+  ESM_TEMPORAL_GZIP   on or off: gzip the gRPC calls to Temporal (default on, the SDK's default)
   OTEL_EXPORTER_OTLP_ENDPOINT  export traces over OTLP/HTTP when set
 `
 
@@ -138,6 +139,8 @@ type config struct {
 	Log         *slog.Logger
 	Telemetry   *telemetry.Telemetry
 	Worker      worker.Options
+	// Connection is how the API and the worker talk to Temporal (ESM_TEMPORAL_GZIP).
+	Connection client.ConnectionOptions
 }
 
 // DevPayloadKey encrypts payloads for `make run` only; esm api and worker require their own.
@@ -185,7 +188,17 @@ func loadConfig() config {
 			*v.to = n
 		}
 	}
+	gzip := true
+	switch v := env("ESM_TEMPORAL_GZIP", "on"); v {
+	case "on":
+	case "off":
+		gzip = false
+	default:
+		fmt.Fprintf(os.Stderr, "esm: ESM_TEMPORAL_GZIP: want on or off, got %q\n", v)
+		os.Exit(2)
+	}
 	return config{
+		Connection:  connection(gzip),
 		Worker:      wopts,
 		Telemetry:   tel,
 		Codec:       c,
@@ -197,6 +210,17 @@ func loadConfig() config {
 		Secret:      []byte(env("ESM_JWT_SECRET", DevSecret)),
 		Log:         slog.New(h),
 	}
+}
+
+// connection says whether gRPC requests to Temporal are gzipped (the SDK's default; the server
+// then gzips its answers too). ESM's payloads are encrypted and do not compress, so on a network
+// where bytes are cheap, off saves processor time at both ends (docs/BENCHMARKS.md).
+func connection(gzip bool) client.ConnectionOptions {
+	var o client.ConnectionOptions
+	if !gzip {
+		o.GrpcCompression = &client.GrpcCompressionNone{}
+	}
+	return o
 }
 
 func env(name, def string) string {

@@ -27,10 +27,11 @@ import (
 
 func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
 	c, err := client.DialContext(ctx, cfg.Telemetry.ClientOptions(client.Options{
-		HostPort:      cfg.Temporal,
-		Namespace:     cfg.Namespace,
-		Logger:        log.NewStructuredLogger(cfg.Log),
-		DataConverter: cfg.Codec.DataConverter(),
+		HostPort:          cfg.Temporal,
+		Namespace:         cfg.Namespace,
+		Logger:            log.NewStructuredLogger(cfg.Log),
+		DataConverter:     cfg.Codec.DataConverter(),
+		ConnectionOptions: cfg.Connection,
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal, err)
