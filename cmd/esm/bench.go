@@ -80,6 +80,8 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	rounds := fs.Int("rounds", 3, "rounds of the four phases, one after the other; rates and ratios are the rounds' medians")
 	timeline := fs.Bool("timeline", false, "print the history of one request of the ESM phase, with the time of each event")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (API, worker, load) during the ESM phase to this file")
+	fs.DurationVar(&getEvery, "get-every", 0, "get each request this often until it is resolved (each get a Query of its workflow), instead of waiting with one long-polling get")
+	gzip := fs.Bool("gzip", true, "gzip the gRPC calls to Temporal, ESM's and the baselines' alike (the SDK's default; ESM_TEMPORAL_GZIP)")
 	pollers := fs.Int("pollers", 0, "open polls per task queue kind, for ESM's worker and the baselines' alike: 0 keeps ESM's default (16), n keeps n, -1 lets the SDK scale them")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -123,7 +125,8 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	cfg := loadConfig()
-	tc, err := client.Dial(client.Options{HostPort: ds.FrontendHostPort(), Logger: quietLogger{}, DataConverter: cfg.Codec.DataConverter()})
+	conn := connection(*gzip)
+	tc, err := client.Dial(client.Options{HostPort: ds.FrontendHostPort(), Logger: quietLogger{}, DataConverter: cfg.Codec.DataConverter(), ConnectionOptions: conn})
 	if err != nil {
 		return err
 	}
@@ -139,7 +142,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	defer srv.Close()
 
 	// Baselines on a bare client (default converter) and worker.
-	bc, err := client.Dial(client.Options{HostPort: ds.FrontendHostPort(), Logger: quietLogger{}})
+	bc, err := client.Dial(client.Options{HostPort: ds.FrontendHostPort(), Logger: quietLogger{}, ConnectionOptions: conn})
 	if err != nil {
 		return err
 	}
@@ -191,9 +194,13 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		"baseline: equivalent, flat (" + describe(flat) + ")", "baseline: equivalent, with children (" + describe(tree) + ")"}
 	rates := make([][]float64, len(names))
 	errs := make([]int, len(names))
+	cpus := make([]cpuUse, len(names))
+	calls := make([]int, len(names))
 	record := func(i int, r result) {
 		rates[i] = append(rates[i], r.rate)
 		errs[i] += r.errors
+		cpus[i] = cpus[i].add(r.cpu)
+		calls[i] += r.calls
 	}
 	for round := 0; round < *rounds; round++ {
 		if round == 0 && *cpuProfile != "" {
@@ -303,6 +310,15 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "\nratios (median of the rounds'): ESM / minimal = %.2f, ESM / equivalent flat = %.2f, ESM / equivalent with children = %.2f\n",
 		ratio(1), ratio(2), ratio(3))
+	// Where the machine's processor time went, per call: what limits the rates on a machine
+	// whose cores the server, the database and the load all share.
+	fmt.Fprintf(out, "\n%-72s %12s %8s %9s %8s\n", "processor time per call, ms (all rounds)", "this process", "server", "postgres", "total")
+	for i, name := range names {
+		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(calls[i]) }
+		u := cpus[i]
+		fmt.Fprintf(out, "%-72s %12.2f %8.2f %9.2f %8.2f\n", name, per(u.self), per(u.server), per(u.postgres), per(u.self+u.server+u.postgres))
+	}
+	fmt.Fprintf(out, "(this process: ESM's API and worker, or the baselines' bare client and worker, and the load generator; server: the dev server; postgres: every postgres process)\n")
 	fmt.Fprintf(out, "\nlatency (ms)                          p50     p95     p99\n")
 	for _, l := range []struct {
 		name string
@@ -379,6 +395,8 @@ func median(xs []float64) float64 {
 type result struct {
 	rate   float64
 	errors int
+	cpu    cpuUse // spent during the phase
+	calls  int
 }
 
 // phase runs n calls of fn at concurrency c and returns calls per second.
@@ -387,6 +405,7 @@ func phase(n, c int, fn func(i int) error) result {
 	var mu sync.Mutex
 	errs := 0
 	next := make(chan int)
+	cpu0 := cpuNow()
 	start := time.Now()
 	for k := 0; k < c; k++ {
 		wg.Add(1)
@@ -406,7 +425,7 @@ func phase(n, c int, fn func(i int) error) result {
 	}
 	close(next)
 	wg.Wait()
-	return result{rate: float64(n) / time.Since(start).Seconds(), errors: errs}
+	return result{rate: float64(n) / time.Since(start).Seconds(), errors: errs, cpu: cpuNow().sub(cpu0), calls: n}
 }
 
 type lats struct {
@@ -478,8 +497,11 @@ func statusOf(base, token, id string) (string, error) {
 	return s, err
 }
 
-// submitAndWait submits a bench request and polls it until it resolves; it returns the
-// request's id and the times of the submit and of each get.
+// submitAndWait submits a bench request, gets it once while it runs, and waits until it
+// resolves; it returns the request's id and the times of the submit and of the gets. It waits as
+// a client that wants the outcome would, with a get that long-polls (wait=30), unless getEvery
+// is set: then it gets the request every getEvery instead, each get a Query of the workflow,
+// and each one timed.
 func submitAndWait(base, token, key string) (string, time.Duration, []time.Duration, error) {
 	start := time.Now()
 	id, err := submit(base, token, "bench-auto", key)
@@ -488,10 +510,17 @@ func submitAndWait(base, token, key string) (string, time.Duration, []time.Durat
 		return id, submitted, nil, err
 	}
 	var gets []time.Duration
-	for {
+	for k := 0; ; k++ {
 		g := time.Now()
-		s, err := statusOf(base, token, id)
-		gets = append(gets, time.Since(g))
+		url := base + "/v1/requests/" + id
+		if k > 0 && getEvery == 0 {
+			url += "?wait=30"
+		}
+		_, st, err := call("GET", url, token, "", "")
+		if k == 0 || getEvery > 0 {
+			gets = append(gets, time.Since(g))
+		}
+		s, _ := st["status"].(string)
 		switch {
 		case err != nil:
 			return id, submitted, gets, err
@@ -500,9 +529,13 @@ func submitAndWait(base, token, key string) (string, time.Duration, []time.Durat
 		case catalog.Terminal(s):
 			return id, submitted, gets, fmt.Errorf("request ended %s", s)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(getEvery)
 	}
 }
+
+// getEvery, when set, is how often the load generator gets a request until it is resolved,
+// instead of waiting for it with a long poll.
+var getEvery time.Duration
 
 // waitResolved waits until a request has closed.
 func waitResolved(base, token, id string) error {

@@ -40,7 +40,8 @@ func TestBenchSmall(t *testing.T) {
 	if parent+child >= 60 {
 		t.Errorf("a standard request has %d+%d history events; want under 60 in all", parent, child)
 	}
-	for _, want := range []string{`ESM / minimal = [0-9.]+, ESM / equivalent flat = [0-9.]+, ESM / equivalent with children = [0-9.]+`, `submit\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+`, `at the same load \(ESM's phase once more, [1-9][0-9]* bare update-with-starts beside its 8 submits, 0 errors\)`, `WorkflowExecutionCompleted`} {
+	for _, want := range []string{`ESM / minimal = [0-9.]+, ESM / equivalent flat = [0-9.]+, ESM / equivalent with children = [0-9.]+`, `submit\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+`, `at the same load \(ESM's phase once more, [1-9][0-9]* bare update-with-starts beside its 8 submits, 0 errors\)`, `WorkflowExecutionCompleted`,
+		`ESM end to end \(API -> resolved\)\s+[0-9.]+\s+[1-9][0-9]*\.[0-9]+\s+[0-9.]+\s+[1-9][0-9]*\.[0-9]+\n`} {
 		if !regexp.MustCompile(want).MatchString(s) {
 			t.Errorf("missing %q:\n%s", want, s)
 		}
