@@ -40,6 +40,9 @@ func TestMetricsAndTraces(t *testing.T) {
 	e.call("POST", "/v1/requests", "alice", map[string]any{"service": "expense-reimbursement",
 		"form": map[string]any{"amount": 10, "category": "meals", "description": "coffee run"}}) // auto-approved
 	e.call("POST", "/v1/requests/"+a+"/decision", "bob", map[string]any{"decision": "approve"})
+	// A get, and a get that waits (its wait runs out: the task is open): apart in the histogram.
+	e.call("GET", "/v1/requests/"+a, "alice", nil)
+	e.call("GET", "/v1/requests/"+a+"?wait=1", "alice", nil)
 
 	text := scrape(t, e)
 	for _, want := range []string{
@@ -51,6 +54,8 @@ func TestMetricsAndTraces(t *testing.T) {
 		`esm_approvals_pending 1`,
 		`esm_http_request_duration_seconds_count{method="POST",route="/v1/requests",status="201"} 3`,
 		`esm_http_request_duration_seconds_count{method="POST",route="/v1/requests/:id/decision",status="200"} 1`,
+		`esm_http_request_duration_seconds_count{method="GET",route="/v1/requests/:id",status="200"} 1`,
+		`esm_http_request_duration_seconds_count{method="GET",route="/v1/requests/:id?wait",status="200"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
