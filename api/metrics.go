@@ -66,12 +66,12 @@ func (f figures) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// observe traces each call (the span's context goes on to Temporal, whose interceptor carries
-// it into the workflows and activities) and records its duration.
 // longPollKey marks a call that waited on purpose (a get with wait), so that its time does not
 // count as the route's latency.
 const longPollKey = "esm.long-poll"
 
+// observe traces each call (the span's context goes on to Temporal, whose interceptor carries
+// it into the workflows and activities) and records its duration.
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	route := c.FullPath()

@@ -295,12 +295,19 @@ func (s *Server) liveState(ctx context.Context, id string) (catalog.RequestState
 const maxWait = 30
 
 // awaitClose waits until the request's workflow has closed, or d has passed, or the caller has
-// gone: a long poll of the workflow's history for its close event, the same call the SDK's
-// run.Get makes, so that waiting costs the server one call instead of a Query every few
-// milliseconds. It reports whether the workflow closed.
+// gone, or the server stops: a long poll of the workflow's history for its close event, the
+// same call the SDK's run.Get makes, so that waiting costs the server one call instead of a
+// Query every few milliseconds. It reports whether the workflow closed.
 func (s *Server) awaitClose(ctx context.Context, id string, d time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	go func() {
+		select {
+		case <-s.draining:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	err := s.temporal.GetWorkflow(ctx, workflows.RequestWorkflowID(id), "").Get(ctx, nil)
 	// Any answer before the deadline means the workflow closed (a failed or terminated one
 	// answers with its error).
@@ -360,7 +367,8 @@ func canSee(p catalog.Person, delegators []string, st catalog.RequestState) bool
 }
 
 // getRequest answers a running request from its workflow (never stale) and a closed one from
-// the read model, which holds its final state.
+// the read model, which holds its final state; with wait, an open one when it closes (or the
+// wait runs out).
 func (s *Server) getRequest(c *gin.Context) {
 	wait, p := queryInt(c, "wait", 0, 0, maxWait)
 	if p != nil {

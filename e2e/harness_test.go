@@ -51,6 +51,7 @@ type env struct {
 	store  *store.Store
 	tc     client.Client
 	url    string
+	api    *api.Server
 	router routers.Router
 	ns     string
 	// hooks is the automation endpoint the catalog's automated tasks call in this env.
@@ -140,7 +141,8 @@ func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telem
 		t.Fatal(err)
 	}
 	cfg.Temporal = tc
-	srv := httptest.NewServer(api.New(cfg).Handler())
+	e.api = api.New(cfg)
+	srv := httptest.NewServer(e.api.Handler())
 	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI())
 	if err != nil {
 		t.Fatal(err)

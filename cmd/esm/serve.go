@@ -61,12 +61,13 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 	if os.Getenv("ESM_JWT_SECRET") == "" && jwks != nil {
 		secret = nil // an identity provider only: no development tokens
 	}
+	a := api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret, Logger: cfg.Log,
+		Codec: cfg.Codec, CodecOrigin: cfg.UIOrigin, JWKS: jwks,
+		Registry: cfg.Telemetry.Registry, Tracer: cfg.Telemetry.Tracer,
+		Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE")})
 	srv := &http.Server{
-		Addr: cfg.Addr,
-		Handler: api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret, Logger: cfg.Log,
-			Codec: cfg.Codec, CodecOrigin: cfg.UIOrigin, JWKS: jwks,
-			Registry: cfg.Telemetry.Registry, Tracer: cfg.Telemetry.Tracer,
-			Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE")}).Handler(),
+		Addr:              cfg.Addr,
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -87,6 +88,7 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 		return err
 	case <-ctx.Done():
 	}
+	a.StopWaiting() // gets waiting for a request to close answer now, not at their wait's end
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
