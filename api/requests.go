@@ -301,13 +301,7 @@ const maxWait = 30
 func (s *Server) awaitClose(ctx context.Context, id string, d time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.draining:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	defer context.AfterFunc(s.draining, cancel)()
 	err := s.temporal.GetWorkflow(ctx, workflows.RequestWorkflowID(id), "").Get(ctx, nil)
 	// Any answer before the deadline means the workflow closed (a failed or terminated one
 	// answers with its error).

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/esmhq/esm/catalog"
@@ -73,23 +72,21 @@ type Server struct {
 	secret      []byte
 	log         *slog.Logger
 	now         func() time.Time
-	// draining closes when the server stops: gets that wait for a request to close answer at
-	// once, so that they do not hold the shutdown.
-	draining  chan struct{}
-	drainOnce sync.Once
+	// draining ends when the server stops (StopWaiting): gets that wait for a request to close
+	// answer at once, so that they do not hold the shutdown.
+	draining    context.Context
+	stopWaiting context.CancelFunc
 }
 
 // StopWaiting ends every wait of a get (?wait=) now and in the future, as the server begins to
 // shut down: each answers with the request's state as it is.
-func (s *Server) StopWaiting() {
-	s.drainOnce.Do(func() { close(s.draining) })
-}
+func (s *Server) StopWaiting() { s.stopWaiting() }
 
 // New returns a server.
 func New(cfg Config) *Server {
 	s := &Server{store: cfg.Store, temporal: cfg.Temporal, secret: cfg.JWTSecret, log: cfg.Logger, now: cfg.Now,
-		codec: cfg.Codec, codecOrigin: cfg.CodecOrigin, jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience,
-		draining: make(chan struct{})}
+		codec: cfg.Codec, codecOrigin: cfg.CodecOrigin, jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience}
+	s.draining, s.stopWaiting = context.WithCancel(context.Background())
 	s.tracer, s.registry = cfg.Tracer, cfg.Registry
 	if s.tracer == nil {
 		s.tracer = noop.NewTracerProvider().Tracer("esm")
