@@ -80,7 +80,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	rounds := fs.Int("rounds", 3, "rounds of the four phases, one after the other; rates and ratios are the rounds' medians")
 	timeline := fs.Bool("timeline", false, "print the history of one request of the ESM phase, with the time of each event")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (API, worker, load) during the ESM phase to this file")
-	fs.DurationVar(&getEvery, "get-every", 0, "get each request this often until it is resolved (each get a Query of its workflow), instead of waiting with one long-polling get")
+	getEvery := fs.Duration("get-every", 0, "get each request this often until it is resolved (each get a Query of its workflow), instead of waiting with one long-polling get")
 	gzip := fs.Bool("gzip", true, "gzip the gRPC calls to Temporal, ESM's and the baselines' alike (the SDK's default; ESM_TEMPORAL_GZIP)")
 	pollers := fs.Int("pollers", 0, "open polls per task queue kind, for ESM's worker and the baselines' alike: 0 keeps ESM's default (16), n keeps n, -1 lets the SDK scale them")
 	if err := fs.Parse(args); err != nil {
@@ -169,7 +169,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	// Idempotency keys of this run: a database used before (DATABASE_URL) holds earlier runs'.
 	run := fmt.Sprint(time.Now().UnixNano())
-	warm, _, _, err := submitAndWait(srv.URL, token, run+"-warmup")
+	warm, _, _, err := submitAndWait(srv.URL, token, run+"-warmup", *getEvery)
 	if err != nil {
 		return fmt.Errorf("warm up: %w", err)
 	}
@@ -214,7 +214,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 			}
 		}
 		record(0, phase(*n, *c, func(i int) error {
-			id, sub, gets, err := submitAndWait(srv.URL, requesters[i%len(requesters)], fmt.Sprintf("%s-bench-%d-%d", run, round, i))
+			id, sub, gets, err := submitAndWait(srv.URL, requesters[i%len(requesters)], fmt.Sprintf("%s-bench-%d-%d", run, round, i), *getEvery)
 			if round == 0 && i == *n/2 {
 				middle = id
 			}
@@ -259,7 +259,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}()
 	probeRun := phase(*n, *c, func(i int) error {
-		_, sub, _, err := submitAndWait(srv.URL, requesters[i%len(requesters)], fmt.Sprintf("%s-probe-%d", run, i))
+		_, sub, _, err := submitAndWait(srv.URL, requesters[i%len(requesters)], fmt.Sprintf("%s-probe-%d", run, i), *getEvery)
 		probeSubmit.add(sub)
 		return err
 	})
@@ -490,19 +490,24 @@ func submit(base, token, service, key string) (string, error) {
 	return out["id"].(string), nil
 }
 
-// statusOf reads a request's status.
-func statusOf(base, token, id string) (string, error) {
-	_, st, err := call("GET", base+"/v1/requests/"+id, token, "", "")
+// statusOf reads a request's status; with wait (seconds), an open request's once it closes or
+// the wait runs out.
+func statusOf(base, token, id string, wait int) (string, error) {
+	url := base + "/v1/requests/" + id
+	if wait > 0 {
+		url += fmt.Sprintf("?wait=%d", wait)
+	}
+	_, st, err := call("GET", url, token, "", "")
 	s, _ := st["status"].(string)
 	return s, err
 }
 
 // submitAndWait submits a bench request, gets it once while it runs, and waits until it
 // resolves; it returns the request's id and the times of the submit and of the gets. It waits as
-// a client that wants the outcome would, with a get that long-polls (wait=30), unless getEvery
-// is set: then it gets the request every getEvery instead, each get a Query of the workflow,
-// and each one timed.
-func submitAndWait(base, token, key string) (string, time.Duration, []time.Duration, error) {
+// a client that wants the outcome would, with a get that long-polls (wait=30), unless every is
+// set: then it gets the request every so often instead, each get a Query of the workflow, and
+// each one timed.
+func submitAndWait(base, token, key string, every time.Duration) (string, time.Duration, []time.Duration, error) {
 	start := time.Now()
 	id, err := submit(base, token, "bench-auto", key)
 	submitted := time.Since(start)
@@ -511,16 +516,15 @@ func submitAndWait(base, token, key string) (string, time.Duration, []time.Durat
 	}
 	var gets []time.Duration
 	for k := 0; ; k++ {
-		g := time.Now()
-		url := base + "/v1/requests/" + id
-		if k > 0 && getEvery == 0 {
-			url += "?wait=30"
+		wait := 0
+		if k > 0 && every == 0 {
+			wait = 30
 		}
-		_, st, err := call("GET", url, token, "", "")
-		if k == 0 || getEvery > 0 {
+		g := time.Now()
+		s, err := statusOf(base, token, id, wait)
+		if wait == 0 {
 			gets = append(gets, time.Since(g))
 		}
-		s, _ := st["status"].(string)
 		switch {
 		case err != nil:
 			return id, submitted, gets, err
@@ -529,18 +533,14 @@ func submitAndWait(base, token, key string) (string, time.Duration, []time.Durat
 		case catalog.Terminal(s):
 			return id, submitted, gets, fmt.Errorf("request ended %s", s)
 		}
-		time.Sleep(getEvery)
+		time.Sleep(every)
 	}
 }
-
-// getEvery, when set, is how often the load generator gets a request until it is resolved,
-// instead of waiting for it with a long poll.
-var getEvery time.Duration
 
 // waitResolved waits until a request has closed.
 func waitResolved(base, token, id string) error {
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		s, err := statusOf(base, token, id)
+		s, err := statusOf(base, token, id, 0)
 		if err != nil {
 			return err
 		}
