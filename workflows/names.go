@@ -40,10 +40,14 @@ const (
 //  2. The search attributes are upserted by the projector alone, whenever what they show differs
 //     from what was last upserted, so a request that moves on within its first workflow task
 //     (auto-approved: submitted to in fulfilment) shows where it is, not where it started.
+//  3. Issue 15's fixes that change commands (each site checks w.revision >= 3): approval steps
+//     never lower the bar and never fail for the shape of the org chart; escalations never add
+//     someone who may not decide; the response clock stops at the first reply to the requester;
+//     a priority without targets in the SLA policy falls back to the default priority's.
 const RequestRevision = "request-revision"
 
 // requestRevision is the version new requests run.
-const requestRevision = 2
+const requestRevision = 3
 
 // RequestWorkflowID is the workflow id of a request: request/REQ-000042.
 func RequestWorkflowID(requestID string) string { return "request/" + requestID }
