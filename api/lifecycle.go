@@ -121,7 +121,7 @@ func (s *Server) createService(c *gin.Context) {
 		writeProblem(c, errConflict(fmt.Sprintf("service %q exists; edit its draft instead", d.Key)))
 		return
 	}
-	v, err := s.store.SaveDraft(ctx, d, s.now())
+	v, err := s.store.SaveDraft(ctx, d, 0, s.now())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -167,7 +167,7 @@ func (s *Server) saveDraft(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	v, err := s.store.SaveDraft(ctx, d, s.now())
+	v, err := s.store.SaveDraft(ctx, d, 0, s.now())
 	if err != nil {
 		s.fail(c, err)
 		return

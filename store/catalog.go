@@ -93,17 +93,27 @@ func (s *Store) ApplyBundle(ctx context.Context, b *catalog.Bundle, now time.Tim
 // putDefinition stores d as the service's next version unless it equals the current one.
 func putDefinition(ctx context.Context, tx *sqlx.Tx, d catalog.Definition, now time.Time) (version int, created bool, err error) {
 	hash := d.Hash()
+	// Lock the service's row (a new service's too) first, so that a draft saved at the same
+	// time waits instead of taking the same next number.
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO services (key, department, current_version, updated_at) VALUES (?, ?, 0, ?)
+		ON CONFLICT (key) DO UPDATE SET updated_at = services.updated_at`), d.Key, d.Department, now); err != nil {
+		return 0, false, fmt.Errorf("service %s: %w", d.Key, err)
+	}
 	var cur struct {
 		Version int    `db:"version"`
 		Hash    string `db:"hash"`
+		Stage   string `db:"stage"`
 	}
-	err = tx.GetContext(ctx, &cur, tx.Rebind(`SELECT v.version, v.hash FROM services s
-		JOIN service_versions v ON v.service_key = s.key AND v.version = s.current_version WHERE s.key = ?`), d.Key)
-	switch {
-	case err == nil && cur.Hash == hash:
-		return cur.Version, false, nil
-	case err != nil && notFound(err) != ErrNotFound:
+	if err := tx.GetContext(ctx, &cur, tx.Rebind(`SELECT s.current_version AS version, COALESCE(v.hash, '') AS hash, s.stage FROM services s
+		LEFT JOIN service_versions v ON v.service_key = s.key AND v.version = s.current_version WHERE s.key = ?`), d.Key); err != nil {
 		return 0, false, fmt.Errorf("service %s: %w", d.Key, err)
+	}
+	switch {
+	case cur.Version > 0 && cur.Hash == hash:
+		return cur.Version, false, nil
+	case cur.Stage == catalog.StageRetiring || cur.Stage == catalog.StageRetired:
+		// Its lifecycle would not take the version: a retired service does not come back.
+		return 0, false, fmt.Errorf("service %s is %s: it takes no new version (give the new one another key)", d.Key, cur.Stage)
 	}
 	// The next number after every stored version: a draft saved through the API may hold
 	// current+1 already.

@@ -166,7 +166,7 @@ func TestApplyAfterDraft(t *testing.T) {
 		}
 		draft := b.Services[0]
 		draft.Summary = "a draft"
-		if v, err := s.SaveDraft(ctx, draft, time.Now()); err != nil || v != 2 {
+		if v, err := s.SaveDraft(ctx, draft, 0, time.Now()); err != nil || v != 2 {
 			t.Fatalf("draft: %d %v", v, err)
 		}
 		b.Services[0].Name = "Renamed from the files"

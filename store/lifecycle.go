@@ -36,23 +36,41 @@ func (s *Store) AllServices(ctx context.Context) ([]ServiceInfo, error) {
 }
 
 // SaveDraft stores d as a new version that is not live: the service's draft. A service that did
-// not exist is created in the draft stage.
-func (s *Store) SaveDraft(ctx context.Context, d catalog.Definition, now time.Time) (int, error) {
+// not exist is created in the draft stage. The service's row is locked first, so writers of one
+// service (drafts, catalog apply) wait for each other instead of taking the same number.
+//
+// known is the draft version the caller knew of (0 for none): when the service's draft has
+// moved past it to a version with d's very content, that version is this save retried after it
+// committed (an activity whose answer was lost), and it is returned instead of a second one.
+func (s *Store) SaveDraft(ctx context.Context, d catalog.Definition, known int, now time.Time) (int, error) {
 	doc, err := json.Marshal(d)
 	if err != nil {
 		return 0, err
 	}
+	hash := d.Hash()
 	var version int
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO services (key, department, current_version, updated_at, stage)
-			VALUES (?, ?, 0, ?, ?) ON CONFLICT (key) DO NOTHING`), d.Key, d.Department, now.UTC(), catalog.StageDraft); err != nil {
+			VALUES (?, ?, 0, ?, ?) ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at`), d.Key, d.Department, now.UTC(), catalog.StageDraft); err != nil {
 			return fmt.Errorf("service %s: %w", d.Key, err)
+		}
+		var cur struct {
+			Draft int    `db:"draft_version"`
+			Hash  string `db:"hash"`
+		}
+		if err := tx.GetContext(ctx, &cur, tx.Rebind(`SELECT s.draft_version, COALESCE(v.hash, '') AS hash FROM services s
+			LEFT JOIN service_versions v ON v.service_key = s.key AND v.version = s.draft_version WHERE s.key = ?`), d.Key); err != nil {
+			return fmt.Errorf("service %s: %w", d.Key, err)
+		}
+		if cur.Draft > known && cur.Hash == hash {
+			version = cur.Draft
+			return nil
 		}
 		if err := tx.GetContext(ctx, &version, tx.Rebind(`SELECT COALESCE(MAX(version), 0) + 1 FROM service_versions WHERE service_key = ?`), d.Key); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO service_versions (service_key, version, hash, definition, created_at) VALUES (?, ?, ?, ?, ?)`),
-			d.Key, version, d.Hash(), string(doc), now.UTC()); err != nil {
+			d.Key, version, hash, string(doc), now.UTC()); err != nil {
 			return fmt.Errorf("service %s version %d: %w", d.Key, version, err)
 		}
 		_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE services SET draft_version = ?, updated_at = ? WHERE key = ?`), version, now.UTC(), d.Key)
