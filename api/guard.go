@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -115,8 +116,11 @@ func (s *Server) idempotent(c *gin.Context) {
 	fp := hex.EncodeToString(sum[:])
 	call := c.Request.Method + " " + c.Request.URL.Path
 	who := principal(c).ID
-	ctx := c.Request.Context()
-	prev, claimed, err := s.store.BeginCall(ctx, who, call, key, fp, s.now())
+	// The call runs to its end, and its answer is recorded, even when the caller hangs up: a
+	// retry with the key then gets the real answer, not a claim nobody releases.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), s.lease)
+	defer cancel()
+	prev, claimed, err := s.store.BeginCall(ctx, who, call, key, fp, s.now(), s.lease+leaseMargin)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -127,6 +131,7 @@ func (s *Server) idempotent(c *gin.Context) {
 			writeProblem(c, newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
 				fmt.Sprintf("Idempotency-Key %q was used for another body on %s", key, call)))
 		case prev.Status == 0:
+			c.Header("Retry-After", "1")
 			writeProblem(c, errConflict(fmt.Sprintf("a call with Idempotency-Key %q is still in progress", key)))
 		default:
 			c.Header("Idempotent-Replayed", "true")
@@ -139,6 +144,15 @@ func (s *Server) idempotent(c *gin.Context) {
 		}
 		return
 	}
+	// A panic (or anything else that leaves before the answer is recorded) releases the claim,
+	// on a context of its own.
+	finished := false
+	defer func() {
+		if !finished {
+			s.finishCall(c.Request.Context(), who, call, key, 0, nil)
+		}
+	}()
+	c.Request = c.Request.WithContext(ctx)
 	rec := &recorder{ResponseWriter: c.Writer}
 	c.Writer = rec
 	c.Next()
@@ -146,7 +160,20 @@ func (s *Server) idempotent(c *gin.Context) {
 	if status >= 500 {
 		status = 0 // a failure of ours: the caller may try again with the same key
 	}
-	if err := s.store.FinishCall(ctx, who, call, key, status, rec.body.Bytes()); err != nil {
+	s.finishCall(ctx, who, call, key, status, rec.body.Bytes())
+	finished = true
+}
+
+// leaseMargin is how long a claim outlives the deadline of its call, so that a retry never takes
+// over a call that is still recording its answer.
+const leaseMargin = 10 * time.Second
+
+// finishCall records a claimed call's answer (status 0 releases the claim) on a context that
+// neither the caller's hanging up nor the call's own deadline ends.
+func (s *Server) finishCall(parent context.Context, who, call, key string, status int, body []byte) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 10*time.Second)
+	defer cancel()
+	if err := s.store.FinishCall(ctx, who, call, key, status, body); err != nil {
 		s.log.ErrorContext(ctx, "record idempotent answer", "error", err)
 	}
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// negative: no limit).
 	RatePerSecond float64
 	Burst         int
+	// IdempotencyLease bounds a call made with an Idempotency-Key (0: 2 minutes); its claim on
+	// the key lapses a little after, so a retry takes over a call whose holder vanished.
+	IdempotencyLease time.Duration
 }
 
 // Server serves the ESM API.
@@ -61,6 +64,7 @@ type Server struct {
 	codec       converter.PayloadCodec
 	codecOrigin string
 	limiter     *limiter
+	lease       time.Duration
 	registry    *prometheus.Registry
 	metrics     *httpMetrics
 	tracer      trace.Tracer
@@ -112,6 +116,10 @@ func New(cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.lease = cfg.IdempotencyLease
+	if s.lease <= 0 {
+		s.lease = 2 * time.Minute
+	}
 	return s
 }
 
@@ -119,10 +127,7 @@ func New(cfg Config) *Server {
 func (s *Server) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(gin.CustomRecovery(func(c *gin.Context, v any) {
-		s.log.ErrorContext(c.Request.Context(), "panic", "path", c.Request.URL.Path, "panic", v)
-		writeProblem(c, newProblem(http.StatusInternalServerError, "internal", "Internal error", "the server failed; the error is logged"))
-	}))
+	r.Use(gin.CustomRecovery(s.recovered))
 	r.Use(s.observe, s.logRequests)
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, errNotFound("no such route: "+c.Request.URL.Path)) })
@@ -174,6 +179,12 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/tasks/:id/fail", s.failTask)
 	v1.POST("/tasks/:id/ask", s.askTask)
 	return r
+}
+
+// recovered answers a call whose handler panicked: 500, the panic logged.
+func (s *Server) recovered(c *gin.Context, v any) {
+	s.log.ErrorContext(c.Request.Context(), "panic", "path", c.Request.URL.Path, "panic", v)
+	writeProblem(c, newProblem(http.StatusInternalServerError, "internal", "Internal error", "the server failed; the error is logged"))
 }
 
 // idempotentExceptSubmit applies the generic Idempotency-Key handling to every state-changing
