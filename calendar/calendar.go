@@ -10,6 +10,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+	// Every binary and test that counts business time carries the zone database itself, so two
+	// workers on machines with different (or no) system zone data never disagree on an instant.
+	_ "time/tzdata"
 )
 
 // Calendar is a department's business calendar. The zero Calendar counts every instant (24x7).
@@ -39,8 +42,8 @@ func (c Calendar) Always() bool { return len(c.Hours) == 0 }
 // Validate checks the calendar; errors name the field.
 func (c Calendar) Validate() []string {
 	var errs []string
-	if _, err := time.LoadLocation(c.TimeZone); err != nil || (c.TimeZone == "" && !c.Always()) {
-		errs = append(errs, fmt.Sprintf("timezone: unknown time zone %q", c.TimeZone))
+	if _, err := c.Location(); err != nil {
+		errs = append(errs, "timezone: "+err.Error())
 	}
 	keys := make([]string, 0, len(c.Hours))
 	for k := range c.Hours {
@@ -74,8 +77,24 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (c Calendar) location() *time.Location {
+// Location is the calendar's time zone; an unknown zone (or none, for a calendar with working
+// hours) is an error, never UTC.
+func (c Calendar) Location() (*time.Location, error) {
+	if c.TimeZone == "" && !c.Always() {
+		return nil, fmt.Errorf("a calendar with working hours needs a time zone")
+	}
 	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q", c.TimeZone)
+	}
+	return loc, nil
+}
+
+// location is the calendar's zone for arithmetic. Validate refuses an unknown zone where a
+// calendar is loaded (catalog apply) and the zone database is embedded, so a zone that was
+// accepted once is known to every process; UTC is only the zone of a 24x7 calendar.
+func (c Calendar) location() *time.Location {
+	loc, err := c.Location()
 	if err != nil {
 		return time.UTC
 	}
