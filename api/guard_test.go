@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,7 +16,10 @@ import (
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 )
 
 // TestRateLimit: past its burst a principal gets 429 with Retry-After; another principal is
@@ -153,4 +157,66 @@ func TestIdempotencyStaleClaimTakenOver(t *testing.T) {
 			t.Fatalf("a live claim: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), out)
 		}
 	})
+}
+
+// TestOpenAPIUnavailable: every call that loads its caller from the database (every operation
+// that takes a token) documents the 503 with Retry-After that a dependency that is down gives.
+func TestOpenAPIUnavailable(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.Security != nil && len(*op.Security) == 0 {
+				continue // public
+			}
+			r := op.Responses.Value("503")
+			if r == nil || r.Ref != "#/components/responses/Unavailable" {
+				t.Errorf("%s %s: no 503 Unavailable response", method, path)
+			}
+		}
+	}
+	if h := doc.Components.Responses["Unavailable"].Value.Headers["Retry-After"]; h == nil {
+		t.Error("the Unavailable response has no Retry-After header")
+	}
+}
+
+// TestTemporalUnavailable: while Temporal does not answer (nothing listens at its address), a
+// call that needs it answers 503 urn:esm:problem:unavailable with Retry-After, not 500, and
+// /readyz says 503.
+func TestTemporalUnavailable(t *testing.T) {
+	s := storetest.Open(t, "sqlite")
+	srv, token := idemServer(t, s)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	tc, err := client.NewLazyClient(client.Options{HostPort: addr, Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	srv.temporal = tc
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	for _, path := range []string{"/v1/catalog/services/laptop/lifecycle", "/readyz"} {
+		req, _ := http.NewRequest("GET", hs.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token("ivan"))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+			!strings.Contains(string(body), "urn:esm:problem:unavailable") {
+			t.Errorf("GET %s while Temporal is down: %d, Retry-After %q: %s", path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
 }

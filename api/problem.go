@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/store"
 	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
 )
 
 // Problem is an RFC 9457 problem detail. Type is stable: clients switch on it.
@@ -77,12 +79,44 @@ func writeProblem(c *gin.Context, p *Problem) {
 	c.AbortWithStatusJSON(p.Status, p)
 }
 
-// fail answers with err: a *Problem as it is, anything else as a 500 that hides the cause from
-// the caller and logs it.
+// retryAfter is what a 503 asks callers to wait, in seconds.
+const retryAfter = "5"
+
+// unavailable says whether err means a dependency (the database or Temporal) is down or not
+// answering, so that the call may succeed when retried later.
+func unavailable(err error) bool {
+	var (
+		un *serviceerror.Unavailable
+		de *serviceerror.DeadlineExceeded
+		re *serviceerror.ResourceExhausted
+	)
+	return store.Unavailable(err) || errors.As(err, &un) || errors.As(err, &de) || errors.As(err, &re)
+}
+
+// writeUnavailable answers 503 with Retry-After: a dependency is down, the caller tries again.
+func writeUnavailable(c *gin.Context, detail string) {
+	c.Header("Retry-After", retryAfter)
+	writeProblem(c, errUnavailable(detail))
+}
+
+// fail answers with err: a *Problem as it is; a dependency that is down as a 503 with
+// Retry-After; anything else as a 500 that hides the cause from the caller and logs it.
 func (s *Server) fail(c *gin.Context, err error) {
 	var p *Problem
 	if errors.As(err, &p) {
+		if p.Status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+			c.Header("Retry-After", retryAfter)
+		}
 		writeProblem(c, p)
+		return
+	}
+	if unavailable(err) {
+		s.log.WarnContext(c.Request.Context(), "dependency unavailable", "path", c.Request.URL.Path, "error", err)
+		what := "Temporal is"
+		if store.Unavailable(err) {
+			what = "the database is"
+		}
+		writeUnavailable(c, what+" not answering; try again shortly")
 		return
 	}
 	s.log.ErrorContext(c.Request.Context(), "internal error", "path", c.Request.URL.Path, "error", err)

@@ -243,11 +243,11 @@ func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
-		writeProblem(c, errUnavailable("database: "+err.Error()))
+		writeUnavailable(c, "database: "+err.Error())
 		return
 	}
 	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		writeProblem(c, errUnavailable("temporal: "+err.Error()))
+		writeUnavailable(c, "temporal: "+err.Error())
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": s.store.Dialect()})
