@@ -22,10 +22,12 @@ type DefinitionInput struct {
 	Version int
 }
 
-// DefinitionResult is that version's definition and the providing department's head.
+// DefinitionResult is that version's definition, the providing department's head and the time
+// zone of its calendar (periodic reviews fall due in it).
 type DefinitionResult struct {
 	Definition catalog.Definition
 	Head       string
+	TimeZone   string
 }
 
 // Definition loads one version of a service.
@@ -39,9 +41,29 @@ func (c *Catalog) Definition(ctx context.Context, in DefinitionInput) (Definitio
 	}
 	res := DefinitionResult{Definition: sv.Definition}
 	if d, err := c.Store.Department(ctx, sv.Definition.Department); err == nil {
-		res.Head = d.Head
+		res.Head, res.TimeZone = d.Head, d.Calendar.TimeZone
 	}
 	return res, nil
+}
+
+// SaveDraftInput is a draft the lifecycle accepted: the definition, and the draft version the
+// lifecycle knew before (so that a retry after the save committed returns the same version).
+type SaveDraftInput struct {
+	Definition catalog.Definition
+	Known      int
+	At         time.Time
+}
+
+// SaveDraftResult is the version the draft was stored as.
+type SaveDraftResult struct{ Version int }
+
+// SaveDraft stores a draft as the service's next version, once its lifecycle accepted it.
+func (c *Catalog) SaveDraft(ctx context.Context, in SaveDraftInput) (SaveDraftResult, error) {
+	v, err := c.Store.SaveDraft(ctx, in.Definition, in.Known, in.At)
+	if err != nil {
+		return SaveDraftResult{}, fmt.Errorf("save draft of %s: %w", in.Definition.Key, err)
+	}
+	return SaveDraftResult{Version: v}, nil
 }
 
 // StageInput is a service's stage as its lifecycle workflow decided it.

@@ -18,7 +18,8 @@ import (
 // RoleAdmin may do everything the owner and the department head may.
 const RoleAdmin = "admin"
 
-// startLifecycle starts a service's lifecycle workflow if it is not running.
+// startLifecycle starts a service's lifecycle workflow if it is not running. A new service's
+// starts with no version: its first draft is stored by the lifecycle, once accepted.
 func startLifecycle(ctx context.Context, tc client.Client, si store.ServiceInfo) error {
 	_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.ServiceWorkflowID(si.Key),
@@ -66,7 +67,8 @@ func SyncLifecycles(ctx context.Context, tc client.Client, s *store.Store) error
 	return nil
 }
 
-// roles works out who the caller is to a service.
+// roles works out who the caller is to a service from the stored definition that governs it
+// (serviceForLifecycle's) and the directory: never from a definition in a body.
 func (s *Server) roles(c *gin.Context, d catalog.Definition) workflows.LifecycleAction {
 	me := principal(c)
 	a := workflows.LifecycleAction{Actor: ref(me), Owner: me.ID == d.Owner, Staff: me.Department == d.Department, Admin: me.HasRole(RoleAdmin)}
@@ -104,8 +106,9 @@ func (s *Server) definitionBody(c *gin.Context) (catalog.Definition, bool) {
 	return d, true
 }
 
-// createService stores a new service as a draft (version 1) and starts its lifecycle. The
-// department's staff and admins may.
+// createService creates a service: its lifecycle starts with no version and stores the first
+// draft once it has accepted it (nothing is written before). The department's staff and admins
+// may.
 func (s *Server) createService(c *gin.Context) {
 	d, ok := s.definitionBody(c)
 	if !ok {
@@ -120,34 +123,39 @@ func (s *Server) createService(c *gin.Context) {
 	if _, err := s.store.Service(ctx, d.Key); err == nil {
 		writeProblem(c, errConflict(fmt.Sprintf("service %q exists; edit its draft instead", d.Key)))
 		return
-	}
-	v, err := s.store.SaveDraft(ctx, d, 0, s.now())
-	if err != nil {
+	} else if !errors.Is(err, store.ErrNotFound) {
 		s.fail(c, err)
 		return
 	}
-	si, err := s.store.Service(ctx, d.Key)
-	if err == nil {
-		err = startLifecycle(ctx, s.temporal, si)
-	}
-	if err != nil {
+	if err := startLifecycle(ctx, s.temporal, store.ServiceInfo{Key: d.Key, Department: d.Department, Stage: catalog.StageDraft}); err != nil {
 		s.fail(c, err)
+		return
+	}
+	// Who the caller is to a service that does not exist yet: the directory says it.
+	a := workflows.LifecycleAction{Actor: ref(me), Staff: me.Department == d.Department, Admin: me.HasRole(RoleAdmin),
+		Action: workflows.ActionSaveDraft, Definition: &d, Create: true}
+	if dept, err := s.store.Department(ctx, d.Department); err == nil {
+		a.Head = dept.Head == me.ID
+	}
+	st, ok := s.lifecycleCall(c, d.Key, a)
+	if !ok {
 		return
 	}
 	c.Header("Location", "/v1/catalog/services/"+d.Key+"/lifecycle")
-	c.JSON(http.StatusCreated, gin.H{"key": d.Key, "version": v, "stage": catalog.StageDraft})
+	c.JSON(http.StatusCreated, gin.H{"key": d.Key, "version": st.Draft, "stage": st.Stage})
 }
 
-// saveDraft stores an edited definition as the service's next draft version.
+// saveDraft asks the service's lifecycle to store an edited definition as its next draft
+// version. Who the caller is comes from the stored definition, and the lifecycle stores the
+// draft only once it has accepted it.
 func (s *Server) saveDraft(c *gin.Context) {
-	ctx := c.Request.Context()
-	si, err := s.store.Service(ctx, c.Param("key"))
-	if errors.Is(err, store.ErrNotFound) {
-		writeProblem(c, errNotFound(fmt.Sprintf("there is no service %q", c.Param("key"))))
+	si, gov, ok := s.serviceForLifecycle(c)
+	if !ok {
 		return
 	}
-	if err != nil {
-		s.fail(c, err)
+	a := s.roles(c, gov)
+	if !(a.Owner || a.Staff || a.Admin) {
+		writeProblem(c, errForbidden("only the owner or the department's staff edit a draft"))
 		return
 	}
 	d, ok := s.definitionBody(c)
@@ -158,21 +166,7 @@ func (s *Server) saveDraft(c *gin.Context) {
 		writeProblem(c, errValidation("the draft is for another service", catalog.FieldError{Field: "/key", Rule: "const", Detail: "the key and department of a service do not change"}))
 		return
 	}
-	a := s.roles(c, d)
-	if !(a.Owner || a.Staff || a.Admin) {
-		writeProblem(c, errForbidden("only the owner or the department's staff edit a draft"))
-		return
-	}
-	if err := startLifecycle(ctx, s.temporal, si); err != nil {
-		s.fail(c, err)
-		return
-	}
-	v, err := s.store.SaveDraft(ctx, d, 0, s.now())
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	a.Action, a.Version = workflows.ActionSaveDraft, v
+	a.Action, a.Definition = workflows.ActionSaveDraft, &d
 	s.lifecycleUpdate(c, si.Key, a)
 }
 
@@ -208,12 +202,26 @@ func (s *Server) lifecycleAction(c *gin.Context) {
 }
 
 func (s *Server) lifecycleUpdate(c *gin.Context, key string, a workflows.LifecycleAction) {
-	var res workflows.LifecycleResult
-	if err := s.update(c.Request.Context(), workflows.ServiceWorkflowID(key), workflows.LifecycleUpdate, a, &res); err != nil {
-		s.failWorkflow(c, key, err)
-		return
+	if st, ok := s.lifecycleCall(c, key, a); ok {
+		c.JSON(http.StatusOK, st)
 	}
-	c.JSON(http.StatusOK, res.State)
+}
+
+// lifecycleCall sends the action to the service's lifecycle and answers its state, or writes
+// the problem.
+func (s *Server) lifecycleCall(c *gin.Context, key string, a workflows.LifecycleAction) (workflows.LifecycleState, bool) {
+	var res workflows.LifecycleResult
+	err := s.update(c.Request.Context(), workflows.ServiceWorkflowID(key), workflows.LifecycleUpdate, a, &res)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		writeProblem(c, errConflict(fmt.Sprintf("the lifecycle of %s has ended: the service is retired", key)))
+		return res.State, false
+	case err != nil:
+		s.failWorkflow(c, key, err)
+		return res.State, false
+	}
+	return res.State, true
 }
 
 // serviceForLifecycle loads a service and the definition that governs it (live, else draft),

@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,4 +118,195 @@ func TestRetireDrain(t *testing.T) {
 	poll(t, e, "/v1/catalog/services/laptop/lifecycle", "oscar", 10*time.Second, func(r response) bool {
 		return r.Status == http.StatusOK && r.Body["stage"] == "retired"
 	})
+}
+
+// draftVersion is the service's draft version as the store has it.
+func draftVersion(t *testing.T, e *env, key string) int {
+	t.Helper()
+	si, err := e.store.Service(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return si.Draft
+}
+
+// TestDraftRolesFromStore: who someone is to a service comes from the stored definition and the
+// directory, never from the body, and a refused draft leaves nothing in the store. Erin (neither
+// owner nor IT staff) saving the laptop's draft with herself as owner was 200 and stored it.
+func TestDraftRolesFromStore(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			e := newEnv(t, dialect)
+			d := laptopDefinition(t)
+			d.Name = "Laptop (mine now)"
+			d.Owner = "erin"
+			if r := e.call("PUT", "/v1/catalog/services/laptop/draft", "erin", d); r.Status != http.StatusForbidden {
+				t.Fatalf("an outsider naming herself owner: %d %s", r.Status, r.Raw)
+			}
+			// IT staff may edit, but not make themselves the owner.
+			d.Owner = "dave"
+			if r := e.call("PUT", "/v1/catalog/services/laptop/draft", "dave", d); r.Status != http.StatusForbidden {
+				t.Fatalf("staff naming himself owner: %d %s", r.Status, r.Raw)
+			}
+			// Nor move the service to another department.
+			d.Owner, d.Department = "ivan", "hr"
+			if r := e.call("PUT", "/v1/catalog/services/laptop/draft", "ivan", d); r.Status != http.StatusUnprocessableEntity {
+				t.Fatalf("moving the service to HR: %d %s", r.Status, r.Raw)
+			}
+			if v := draftVersion(t, e, "laptop"); v != 0 {
+				t.Fatalf("refused drafts were stored: draft version %d", v)
+			}
+			if st := stage(t, e, "laptop"); st["draft_version"] != nil {
+				t.Fatalf("the lifecycle shows a draft: %v", st)
+			}
+			// Refused by the lifecycle (a draft in review): nothing stored either.
+			d.Department, d.Name = "it", "Laptop (2027 range)"
+			if r := e.call("PUT", "/v1/catalog/services/laptop/draft", "dave", d); r.Status != http.StatusOK || r.Body["draft_author"] != "dave" {
+				t.Fatalf("staff edit: %d %s", r.Status, r.Raw)
+			}
+			if r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "ivan", map[string]any{"action": "submit"}); r.Status != http.StatusOK {
+				t.Fatalf("submit: %d %s", r.Status, r.Raw)
+			}
+			if r := e.call("PUT", "/v1/catalog/services/laptop/draft", "dave", d); r.Status != http.StatusConflict {
+				t.Fatalf("a draft while one is in review: %d %s", r.Status, r.Raw)
+			}
+			if v := draftVersion(t, e, "laptop"); v != 2 {
+				t.Fatalf("draft version %d in the store, want 2", v)
+			}
+			// The owner hands the service over.
+			if r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "tara", map[string]any{"action": "reject", "comment": "later"}); r.Status != http.StatusOK {
+				t.Fatalf("reject: %d %s", r.Status, r.Raw)
+			}
+			d.Owner = "tara"
+			if r := e.call("PUT", "/v1/catalog/services/laptop/draft", "ivan", d); r.Status != http.StatusOK || r.Body["draft_version"] != 3.0 {
+				t.Fatalf("the owner handing over: %d %s", r.Status, r.Raw)
+			}
+			// A service created by someone outside its department: refused, nothing stored.
+			n := laptopDefinition(t)
+			n.Key, n.Name = "loaner-laptop", "Loaner laptop"
+			if r := e.call("POST", "/v1/catalog/services", "erin", n); r.Status != http.StatusForbidden {
+				t.Fatalf("an outsider creating: %d %s", r.Status, r.Raw)
+			}
+			if _, err := e.store.Service(context.Background(), n.Key); err == nil {
+				t.Fatal("a refused service was stored")
+			}
+			if r := e.call("POST", "/v1/catalog/services", "dave", n); r.Status != http.StatusCreated || r.Body["version"] != 1.0 {
+				t.Fatalf("staff creating: %d %s", r.Status, r.Raw)
+			}
+			if r := e.call("POST", "/v1/catalog/services", "dave", n); r.Status != http.StatusConflict {
+				t.Fatalf("creating it again: %d %s", r.Status, r.Raw)
+			}
+			if st := stage(t, e, n.Key); st["draft_version"] != 1.0 || st["draft_author"] != "dave" {
+				t.Fatalf("the new service's lifecycle: %v", st)
+			}
+		})
+	}
+}
+
+// TestFourEyesReview: the author of a draft never reviews it, even as a reviewer the governance
+// policy names (Ivan, the laptop's owner, heads IT); someone else the policy names does.
+func TestFourEyesReview(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	d := laptopDefinition(t)
+	d.Name = "Laptop (2027 range)"
+	if r := e.call("PUT", "/v1/catalog/services/laptop/draft", "ivan", d); r.Status != http.StatusOK {
+		t.Fatalf("draft: %d %s", r.Status, r.Raw)
+	}
+	if r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "ivan", map[string]any{"action": "submit"}); r.Status != http.StatusOK {
+		t.Fatalf("submit: %d %s", r.Status, r.Raw)
+	}
+	for _, action := range []string{"approve", "reject"} {
+		r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "ivan", map[string]any{"action": action, "comment": "mine"})
+		if r.Status != http.StatusForbidden || !strings.Contains(fmt.Sprint(r.Body["detail"]), "four eyes") {
+			t.Fatalf("the author's %s: %d %s", action, r.Status, r.Raw)
+		}
+	}
+	if r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "tara", map[string]any{"action": "approve"}); r.Status != http.StatusOK || r.Body["draft_status"] != "approved" {
+		t.Fatalf("tara's approval: %d %s", r.Status, r.Raw)
+	}
+	if r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "ivan", map[string]any{"action": "publish"}); r.Status != http.StatusOK {
+		t.Fatalf("publish: %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestExampleReviewers walks every service of examples/: its owner saves a draft and submits it,
+// and someone other than the owner (the draft's author) is asked to review it.
+func TestExampleReviewers(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	b, err := catalog.Load("../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range b.Services {
+		d.Summary += " (revised)"
+		if r := e.call("PUT", "/v1/catalog/services/"+d.Key+"/draft", d.Owner, d); r.Status != http.StatusOK {
+			t.Errorf("%s: the owner %s drafting: %d %s", d.Key, d.Owner, r.Status, r.Raw)
+			continue
+		}
+		r := e.call("POST", "/v1/catalog/services/"+d.Key+"/lifecycle", d.Owner, map[string]any{"action": "submit"})
+		if r.Status != http.StatusOK {
+			t.Errorf("%s: the owner %s submitting: %d %s", d.Key, d.Owner, r.Status, r.Raw)
+			continue
+		}
+		review, _ := r.Body["review"].(map[string]any)
+		approvers, _ := review["approvers"].([]any)
+		var ids []string
+		for _, a := range approvers {
+			ids = append(ids, fmt.Sprint(a.(map[string]any)["id"]))
+		}
+		if len(ids) == 0 || slices.Contains(ids, d.Owner) {
+			t.Errorf("%s: reviewers %v of a draft by its owner %s", d.Key, ids, d.Owner)
+		}
+		// Tell which come from the policy itself, not from going up the chart.
+		for _, h := range r.Body["history"].([]any) {
+			if h.(map[string]any)["type"] == "review.escalated" {
+				t.Errorf("%s: the governance policy names nobody but the owner %s: %v", d.Key, d.Owner, h)
+			}
+		}
+	}
+}
+
+// TestConcurrentDraftSaves: ten saves of one service's draft at once, through the API, each get
+// a clean answer (200 with its own version, or 409), and the lifecycle and the store agree. On
+// Postgres one of two concurrent saves answered 500.
+func TestConcurrentDraftSaves(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			e := newEnv(t, dialect)
+			const n = 10
+			results := make([]response, n)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					d := laptopDefinition(t)
+					d.Name = fmt.Sprintf("Laptop (edit %d)", i)
+					<-start
+					results[i] = e.call("PUT", "/v1/catalog/services/laptop/draft", []string{"dave", "frank", "tara", "ivan"}[i%4], d)
+				}()
+			}
+			close(start)
+			wg.Wait()
+			seen := map[float64]bool{}
+			for i, r := range results {
+				switch r.Status {
+				case http.StatusOK:
+					v, _ := r.Body["draft_version"].(float64)
+					if seen[v] {
+						t.Errorf("save %d got version %v twice", i, v)
+					}
+					seen[v] = true
+				case http.StatusConflict:
+				default:
+					t.Errorf("save %d: %d %s", i, r.Status, r.Raw)
+				}
+			}
+			st := stage(t, e, "laptop")
+			if v := draftVersion(t, e, "laptop"); float64(v) != st["draft_version"] || !seen[st["draft_version"].(float64)] {
+				t.Fatalf("the store's draft %d, the lifecycle's %v, versions answered %v", v, st["draft_version"], seen)
+			}
+		})
+	}
 }

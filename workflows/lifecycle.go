@@ -22,6 +22,23 @@ const (
 	RetireSignal = "service_retired"
 )
 
+// LifecycleRevision is the ServiceLifecycle workflow's workflow.GetVersion change id, read once
+// when a run starts (a run keeps the behaviour it started with; continue-as-new moves a service
+// on to the newest). Each version changes the workflow's commands:
+//
+//  1. Issue 15: periodic reviews fall due on the cron in the time zone of the department's
+//     calendar, not UTC; when the governance policy names nobody but the draft's author, the
+//     review goes to the department head (or, when the head wrote it, the head's manager).
+//
+// Independently of the revision, a save_draft that carries its Definition is stored by the
+// lifecycle itself (an activity after the update is accepted): no recorded history holds such an
+// update, so the branch replays, and a run started before revision 1 takes drafts the new way
+// too. A run of revision 1 or later refuses a save_draft without its Definition.
+const LifecycleRevision = "lifecycle-revision"
+
+// lifecycleRevision is the version new lifecycle runs take.
+const lifecycleRevision = 1
+
 // ServiceWorkflowID is the workflow id of a service's lifecycle: service/laptop.
 func ServiceWorkflowID(key string) string { return "service/" + key }
 
@@ -34,7 +51,7 @@ const (
 
 // Lifecycle actions.
 const (
-	ActionSaveDraft = "save_draft" // a new draft version was stored (the API does it)
+	ActionSaveDraft = "save_draft" // a new draft version: the lifecycle stores it once accepted
 	ActionSubmit    = "submit"
 	ActionApprove   = "approve"
 	ActionReject    = "reject"
@@ -63,6 +80,7 @@ type LifecycleState struct {
 	Live        int                    `json:"live_version"`
 	Draft       int                    `json:"draft_version,omitempty"`
 	DraftStatus string                 `json:"draft_status,omitempty"`
+	DraftAuthor string                 `json:"draft_author,omitempty"` // saved the draft: never its reviewer (four eyes)
 	Review      *catalog.ApprovalState `json:"review,omitempty"`
 	NextReview  *time.Time             `json:"next_review,omitempty"`
 	ReviewDue   bool                   `json:"review_due"`
@@ -88,7 +106,8 @@ type LifecycleInput struct {
 }
 
 // LifecycleAction is a transition asked of the lifecycle. The API sets who the actor is to the
-// service (owner, department head, in the department, operator, admin) from the directory.
+// service (owner, department head, in the department, operator, admin) from the stored
+// definition that governs the service and the directory, never from a body.
 type LifecycleAction struct {
 	Actor     catalog.PersonRef
 	Owner     bool
@@ -99,8 +118,13 @@ type LifecycleAction struct {
 	Action    string
 	Comment   string
 	Outcome   string // for review
-	Version   int    // for save_draft
+	Version   int    // for save_draft before lifecycle revision 1: the version the API stored
 	Successor string // for retire, overriding the definition's
+	// Definition is the draft to store (save_draft): the lifecycle stores it only once it has
+	// accepted the change, so a refusal leaves nothing in the store.
+	Definition *catalog.Definition `json:",omitempty"`
+	// Create marks a new service's first draft: refused when the service has any version.
+	Create bool `json:",omitempty"`
 }
 
 // LifecycleResult is the state after the action.
@@ -113,7 +137,9 @@ type lifecycle struct {
 	st    LifecycleState
 	def   catalog.Definition // the live version's definition (or the draft's, before first publish)
 	head  string
-	dirty int // moves on with every change, to wake the main loop
+	zone  string           // the time zone of the department's calendar
+	rev   workflow.Version // the LifecycleRevision this run takes
+	dirty int              // moves on with every change, to wake the main loop
 	// mu serializes the transitions: each one calls activities.
 	mu workflow.Mutex
 	// estimate counts this run's history events from what it did (the test environment does
@@ -126,6 +152,7 @@ type lifecycle struct {
 // its history grows large.
 func ServiceLifecycle(ctx workflow.Context, in LifecycleInput) (LifecycleState, error) {
 	l := &lifecycle{in: in, mu: workflow.NewMutex(ctx)}
+	l.rev = workflow.GetVersion(ctx, LifecycleRevision, workflow.DefaultVersion, lifecycleRevision)
 	if in.State != nil {
 		l.st = *in.State
 		l.st.Runs++
@@ -166,7 +193,7 @@ func (l *lifecycle) load(ctx workflow.Context) {
 	var res activities.DefinitionResult
 	if err := workflow.ExecuteActivity(l.actx(ctx, fmt.Sprintf("load %s v%d", l.st.Key, v)), c.Definition,
 		activities.DefinitionInput{Key: l.st.Key, Version: v}).Get(ctx, &res); err == nil {
-		l.def, l.head = res.Definition, res.Head
+		l.def, l.head, l.zone = res.Definition, res.Head, res.TimeZone
 	}
 }
 
@@ -249,7 +276,13 @@ func (l *lifecycle) nextReviewEvent(ctx workflow.Context) (time.Duration, string
 		if err != nil {
 			return -1, ""
 		}
-		next := sched.Next(now).UTC()
+		from := now
+		if l.rev >= 1 {
+			// The cron reads in the department's calendar time (a schedule with its own CRON_TZ
+			// keeps it).
+			from = now.In(l.location())
+		}
+		next := sched.Next(from).UTC()
 		l.st.NextReview = &next
 	}
 	if !l.st.ReviewDue {
@@ -259,6 +292,18 @@ func (l *lifecycle) nextReviewEvent(ctx workflow.Context) (time.Duration, string
 		return l.st.NextReview.Add(r.EscalateAfter.Std()).Sub(now), "periodic review overdue"
 	}
 	return -1, ""
+}
+
+// location is the department calendar's time zone (UTC when it has none or it is unknown).
+func (l *lifecycle) location() *time.Location {
+	if l.zone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(l.zone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // reviewEvent fires the due review event: the review falls due (the owner is told), or it is
@@ -314,9 +359,16 @@ func (l *lifecycle) validate(a LifecycleAction) error {
 		if st.DraftStatus == DraftInReview {
 			return refuse("version %d is in review; approve or reject it first", st.Draft)
 		}
-		if a.Version <= st.Live || a.Version < st.Draft {
-			return temporal.NewApplicationError(fmt.Sprintf("version %d is not newer than %d", a.Version, max(st.Live, st.Draft)), ErrInvalid)
+		if a.Definition == nil {
+			if l.rev >= 1 {
+				return temporal.NewApplicationError("a draft carries its definition; the lifecycle stores it", ErrInvalid)
+			}
+			if a.Version <= st.Live || a.Version < st.Draft {
+				return temporal.NewApplicationError(fmt.Sprintf("version %d is not newer than %d", a.Version, max(st.Live, st.Draft)), ErrInvalid)
+			}
+			return nil
 		}
+		return l.validateDraft(a)
 	case ActionSubmit:
 		if !owner {
 			return forbid("only the owner submits a draft for review")
@@ -327,6 +379,9 @@ func (l *lifecycle) validate(a LifecycleAction) error {
 	case ActionApprove, ActionReject:
 		if st.DraftStatus != DraftInReview || st.Review == nil {
 			return refuse("no draft is in review")
+		}
+		if st.DraftAuthor != "" && a.Actor.ID == st.DraftAuthor {
+			return forbid("%s saved version %d: a draft's author never reviews it (four eyes)", a.Actor.ID, st.Draft)
 		}
 		if !hasApprover(st.Review, a.Actor.ID) {
 			return forbid("%s is not a reviewer of version %d", a.Actor.ID, st.Draft)
@@ -384,6 +439,36 @@ func (l *lifecycle) validate(a LifecycleAction) error {
 	return nil
 }
 
+// validateDraft checks a draft that carries its definition: it is this service's, a new
+// service's first draft is the first version, and it hands the service to another owner or
+// department only when the caller may.
+func (l *lifecycle) validateDraft(a LifecycleAction) error {
+	d, st := a.Definition, l.st
+	if d.Key != st.Key {
+		return temporal.NewApplicationError(fmt.Sprintf("the draft is of %q, not %q", d.Key, st.Key), ErrInvalid)
+	}
+	if a.Create {
+		if st.Live > 0 || st.Draft > 0 {
+			return refuse("service %q exists; edit its draft instead", st.Key)
+		}
+		if !(a.Staff || a.Admin) {
+			return forbid("only %s's staff create its services", d.Department)
+		}
+		return nil
+	}
+	cur := l.def
+	if cur.Key == "" {
+		return nil // nothing governs yet (the definition could not be loaded)
+	}
+	if d.Department != cur.Department {
+		return temporal.NewApplicationError("the department of a service does not change", ErrInvalid)
+	}
+	if d.Owner != cur.Owner && !(a.Owner || a.Head || a.Admin) {
+		return forbid("only the owner, the department head or an admin gives %s another owner (%s owns it)", st.Key, cur.Owner)
+	}
+	return nil
+}
+
 func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResult, error) {
 	if err := l.mu.Lock(ctx); err != nil {
 		return LifecycleResult{State: l.st}, err
@@ -398,7 +483,7 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 	case ActionApplied:
 		l.st.Live = a.Version
 		if l.st.Draft <= a.Version {
-			l.st.Draft, l.st.DraftStatus, l.st.Review = 0, "", nil
+			l.st.Draft, l.st.DraftStatus, l.st.Review, l.st.DraftAuthor = 0, "", nil, ""
 		}
 		if l.st.Stage == catalog.StageDraft || l.st.Stage == catalog.StageReview {
 			l.st.Stage = catalog.StagePublished
@@ -406,8 +491,28 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 		l.record(ctx, "published", "catalog-apply", fmt.Sprintf("version %d applied from catalog files", a.Version))
 		l.load(ctx)
 	case ActionSaveDraft:
-		l.st.Draft, l.st.DraftStatus, l.st.Review = a.Version, DraftEditing, nil
-		l.record(ctx, "draft.saved", who, fmt.Sprintf("version %d", a.Version))
+		v := a.Version
+		if a.Definition != nil {
+			// Accepted: now the draft is stored (not before, so a refusal leaves no trace).
+			var c *activities.Catalog
+			var res activities.SaveDraftResult
+			actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, Summary: "save draft",
+				RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 5}})
+			if err := workflow.ExecuteActivity(actx, c.SaveDraft, activities.SaveDraftInput{Definition: *a.Definition, Known: l.st.Draft,
+				At: workflow.Now(ctx).UTC()}).Get(ctx, &res); err != nil {
+				return LifecycleResult{State: l.st}, err
+			}
+			v = res.Version
+			if l.st.Live == 0 {
+				l.def = *a.Definition // before the first publish, the draft governs
+			}
+		}
+		l.st.Draft, l.st.DraftStatus, l.st.Review, l.st.DraftAuthor = v, DraftEditing, nil, who
+		what := "version %d"
+		if a.Create {
+			what = "version %d: the service is created"
+		}
+		l.record(ctx, "draft.saved", who, fmt.Sprintf(what, v))
 	case ActionSubmit:
 		if err := l.openReview(ctx); err != nil {
 			return LifecycleResult{State: l.st}, err
@@ -441,7 +546,7 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 		}
 		l.record(ctx, "review."+a.Action, who, fmt.Sprintf("version %d: %s", l.st.Draft, a.Comment))
 	case ActionPublish:
-		l.st.Live, l.st.Draft, l.st.DraftStatus, l.st.Review = l.st.Draft, 0, "", nil
+		l.st.Live, l.st.Draft, l.st.DraftStatus, l.st.Review, l.st.DraftAuthor = l.st.Draft, 0, "", nil, ""
 		if l.st.Stage == catalog.StageDraft || l.st.Stage == catalog.StageReview {
 			l.st.Stage = catalog.StagePublished
 		}
@@ -482,17 +587,50 @@ func (l *lifecycle) openReview(ctx workflow.Context) error {
 	if g := draft.Definition.Governance; g != nil {
 		step = *g
 	}
+	// Four eyes: whoever saved the draft never reviews it.
+	author := l.st.DraftAuthor
+	var exclude map[string]string
+	if author != "" {
+		exclude = map[string]string{author: fmt.Sprintf("saved version %d: a draft's author never reviews it (four eyes)", l.st.Draft)}
+	}
 	res, err := resolveApprovers(l.actx(ctx, "resolve reviewers"), activities.ResolveApproversInput{
-		Approvers: step.Approvers, Owner: draft.Definition.Owner, Department: draft.Definition.Department,
+		Approvers: step.Approvers, Owner: draft.Definition.Owner, Department: draft.Definition.Department, Exclude: exclude,
 	})
 	if err != nil {
 		return err
 	}
+	fallback := ""
+	if len(res.Approvers) == 0 && author != "" && l.rev >= 1 {
+		// Nobody but the author: the review goes up, to the department head, or to the head's
+		// manager when the head wrote it.
+		up := activities.ResolveApproversInput{Department: draft.Definition.Department, Exclude: exclude}
+		if draft.Head != "" && draft.Head != author {
+			up.Approvers = catalog.Approvers{DepartmentHead: "service"}
+		} else if draft.Head != "" {
+			up.ManagersOf = []string{draft.Head}
+		}
+		if !up.Approvers.Empty() || len(up.ManagersOf) > 0 {
+			more, err := resolveApprovers(l.actx(ctx, "resolve reviewers above the author"), up)
+			if err != nil {
+				return err
+			}
+			if len(more.Approvers) > 0 {
+				res.Approvers, step.Mode = more.Approvers, catalog.ModeAny
+				fallback = fmt.Sprintf("the governance policy names nobody but the author %s; the review goes up to %s", author, more.Approvers[0].ID)
+			}
+		}
+	}
 	if len(res.Approvers) == 0 {
+		if author != "" {
+			return refuse("nobody but the author %s may review version %d: the governance policy needs another reviewer", author, l.st.Draft)
+		}
 		return temporal.NewApplicationError("the governance policy names no reviewer", ErrNoOne)
 	}
 	a := &catalog.ApprovalState{Name: step.Name, Mode: step.Mode, Status: catalog.ApprovalPending,
-		Required: step.Required(len(res.Approvers)), OpenedAt: workflow.Now(ctx).UTC()}
+		Required: step.Required(len(res.Approvers)), Excluded: res.Excluded, OpenedAt: workflow.Now(ctx).UTC()}
+	if fallback != "" {
+		l.history(ctx, "review.escalated", "", fallback)
+	}
 	for _, p := range res.Approvers {
 		a.Approvers = append(a.Approvers, catalog.Approver{PersonRef: p})
 	}

@@ -24,6 +24,10 @@ type lifecycleSuite struct {
 	def      catalog.Definition
 	open     []string
 	retired  []string
+	// reviewers is what the governance policy names; saved lists the drafts stored.
+	reviewers []catalog.PersonRef
+	saved     []activities.SaveDraftInput
+	zone      string
 }
 
 func TestServiceLifecycle(t *testing.T) { suite.Run(t, new(lifecycleSuite)) }
@@ -34,6 +38,13 @@ var (
 	staff = catalog.PersonRef{ID: "frank", Name: "Frank Osei"} // IT staff
 )
 
+// draft is a save_draft of the suite's definition by who, with what they may.
+func (s *lifecycleSuite) draft(who catalog.PersonRef, a LifecycleAction) LifecycleAction {
+	d := s.def
+	a.Actor, a.Action, a.Definition = who, ActionSaveDraft, &d
+	return a
+}
+
 type lcRecorder struct{ s *lifecycleSuite }
 
 func (r lcRecorder) Notify(_ context.Context, n activities.Notification) error {
@@ -43,17 +54,24 @@ func (r lcRecorder) Notify(_ context.Context, n activities.Notification) error {
 
 func (s *lifecycleSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
-	s.stages, s.notified, s.open, s.retired = nil, nil, nil, nil
+	s.stages, s.notified, s.open, s.retired, s.saved, s.zone = nil, nil, nil, nil, nil, ""
+	s.reviewers = []catalog.PersonRef{ivan}
 	s.def = catalog.Definition{Key: "licence", Name: "Licence", Department: "it", Owner: "omar"}
 	var c *activities.Catalog
 	var dir *activities.Directory
 	s.env.RegisterActivity(c.Definition)
 	s.env.RegisterActivity(c.SetStage)
+	s.env.RegisterActivity(c.SaveDraft)
 	s.env.RegisterActivity(c.OpenRequests)
 	s.env.RegisterActivity(dir.ResolveApprovers)
 	s.env.RegisterActivity(&activities.Notifications{Notifier: lcRecorder{s}})
 	s.env.OnActivity(c.Definition, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DefinitionInput) (activities.DefinitionResult, error) {
-		return activities.DefinitionResult{Definition: s.def, Head: "ivan"}, nil
+		return activities.DefinitionResult{Definition: s.def, Head: "ivan", TimeZone: s.zone}, nil
+	})
+	// The store numbers versions after every stored one (version 1 is live or the first draft).
+	s.env.OnActivity(c.SaveDraft, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SaveDraftInput) (activities.SaveDraftResult, error) {
+		s.saved = append(s.saved, in)
+		return activities.SaveDraftResult{Version: len(s.saved) + 1}, nil
 	})
 	s.env.OnActivity(c.SetStage, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.StageInput) (activities.StageResult, error) {
 		s.stages = append(s.stages, in.Stage)
@@ -62,7 +80,28 @@ func (s *lifecycleSuite) SetupTest() {
 	s.env.OnActivity(c.OpenRequests, mock.Anything, mock.Anything).Return(func(context.Context, activities.OpenRequestsInput) (activities.OpenRequestsResult, error) {
 		return activities.OpenRequestsResult{IDs: s.open}, nil
 	})
-	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(activities.ResolveApproversResult{Approvers: []catalog.PersonRef{ivan}}, nil)
+	// The directory: the policy names s.reviewers, the department head is Ivan, his manager Grace;
+	// the excluded are left out, as the real activity does.
+	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ResolveApproversInput) (activities.ResolveApproversResult, error) {
+		var named []catalog.PersonRef
+		switch {
+		case len(in.ManagersOf) > 0:
+			named = []catalog.PersonRef{grace}
+		case in.Approvers.DepartmentHead != "":
+			named = []catalog.PersonRef{ivan}
+		default:
+			named = s.reviewers
+		}
+		var res activities.ResolveApproversResult
+		for _, p := range named {
+			if why, ok := in.Exclude[p.ID]; ok {
+				res.Excluded = append(res.Excluded, catalog.Exclusion{ID: p.ID, Why: why})
+			} else {
+				res.Approvers = append(res.Approvers, p)
+			}
+		}
+		return res, nil
+	})
 	s.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, RetireSignal, mock.Anything).Return(
 		func(_, id, _, _ string, _ any) error {
 			s.retired = append(s.retired, id)
@@ -137,13 +176,13 @@ func (s *lifecycleSuite) TestDraftReviewPublish() {
 }
 
 func (s *lifecycleSuite) TestNewVersionWhileLive() {
-	s.act(time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionSaveDraft, Version: 2})
+	s.act(time.Minute, s.draft(staff, LifecycleAction{Staff: true}))
 	s.act(2*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
 	noReason := s.act(3*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionReject})
 	s.act(4*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionReject, Comment: "price is wrong"})
 	var rejected LifecycleState
 	s.at(5*time.Minute, func() { rejected = s.state() })
-	s.act(6*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionSaveDraft, Version: 3})
+	s.act(6*time.Minute, s.draft(staff, LifecycleAction{Staff: true}))
 	s.act(7*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
 	s.act(8*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
 	s.act(9*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionPublish})
@@ -230,8 +269,7 @@ func (s *lifecycleSuite) TestRetireCancel() {
 
 func (s *lifecycleSuite) TestContinueAsNewKeepsState() {
 	for i := 0; i < 6; i++ {
-		v := 2 + i
-		s.act(time.Duration(i+1)*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionSaveDraft, Version: v})
+		s.act(time.Duration(i+1)*time.Minute, s.draft(staff, LifecycleAction{Staff: true}))
 	}
 	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1, MaxEvents: 40})
 	err := s.env.GetWorkflowError()
@@ -244,4 +282,94 @@ func (s *lifecycleSuite) TestContinueAsNewKeepsState() {
 	s.GreaterOrEqual(next.State.Draft, 2)
 	s.NotEmpty(next.State.History, "the history is carried over")
 	s.Equal(40, next.MaxEvents)
+}
+
+// TestDraftStoredOnlyOnceAccepted: the lifecycle stores a draft only after it accepted it; a
+// refused draft (in review, by an outsider, handing the service to oneself, a service that
+// exists) stores nothing. A draft without its definition (the API storing first) is refused.
+func (s *lifecycleSuite) TestDraftStoredOnlyOnceAccepted() {
+	byOutsider := s.act(time.Minute, s.draft(erin, LifecycleAction{}))
+	stored := s.act(2*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionSaveDraft, Version: 2})
+	mine := s.draft(staff, LifecycleAction{Staff: true})
+	mine.Definition.Owner = staff.ID
+	takeOver := s.act(3*time.Minute, mine)
+	create := s.act(4*time.Minute, s.draft(staff, LifecycleAction{Staff: true, Create: true}))
+	save := s.act(5*time.Minute, s.draft(staff, LifecycleAction{Staff: true}))
+	s.act(6*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	inReview := s.act(7*time.Minute, s.draft(staff, LifecycleAction{Staff: true}))
+	handOver := s.draft(omar, LifecycleAction{Owner: true})
+	handOver.Definition.Owner = staff.ID
+	s.act(8*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionReject, Comment: "no"})
+	byOwner := s.act(9*time.Minute, handOver)
+	s.at(10*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+
+	s.Equal(ErrForbidden, errType(byOutsider.rejected))
+	s.Equal(ErrInvalid, errType(stored.rejected), "a draft the API stored first is refused")
+	s.Equal(ErrForbidden, errType(takeOver.rejected), "staff do not make themselves the owner")
+	s.Equal(ErrConflict, errType(create.rejected), "the service exists")
+	s.True(save.done)
+	s.Equal(ErrConflict, errType(inReview.rejected))
+	s.True(byOwner.done, "the owner hands the service over")
+	s.Len(s.saved, 2, "only the accepted drafts are stored")
+	st := s.state()
+	s.Equal(3, st.Draft)
+	s.Equal(omar.ID, st.DraftAuthor)
+}
+
+// TestFourEyes: the author of a draft never reviews it, even as a reviewer the policy names
+// (the department head); when the policy names nobody else, the review goes up.
+func (s *lifecycleSuite) TestFourEyes() {
+	s.reviewers = []catalog.PersonRef{ivan, omar}
+	s.def.Governance = &catalog.ApprovalStep{Name: "review", Mode: catalog.ModeAny, Approvers: catalog.Approvers{People: []string{"ivan", "omar"}}}
+	s.act(time.Minute, s.draft(ivan, LifecycleAction{Head: true, Staff: true}))
+	s.act(2*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	var open LifecycleState
+	s.at(3*time.Minute, func() { open = s.state() })
+	byAuthor := s.act(4*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	rejectByAuthor := s.act(5*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionReject, Comment: "mine"})
+	s.act(6*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionReject, Comment: "no"})
+	// Now only the head is named, and the head writes the draft: it goes to his manager.
+	s.at(7*time.Minute, func() { s.def.Governance = nil })
+	s.act(8*time.Minute, s.draft(ivan, LifecycleAction{Head: true, Staff: true}))
+	s.act(9*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	var up LifecycleState
+	s.at(10*time.Minute, func() { up = s.state() })
+	again := s.act(11*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	byManager := s.act(12*time.Minute, LifecycleAction{Actor: grace, Action: ActionApprove})
+	s.at(13*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+
+	s.Require().NotNil(open.Review)
+	s.Equal([]string{omar.ID}, pendingIDs(open.Review), "the author is not asked")
+	s.Require().Len(open.Review.Excluded, 1)
+	s.Equal(ivan.ID, open.Review.Excluded[0].ID)
+	s.Equal(ErrForbidden, errType(byAuthor.rejected))
+	s.Contains(byAuthor.rejected.Error(), "four eyes")
+	s.Equal(ErrForbidden, errType(rejectByAuthor.rejected))
+	s.Require().NotNil(up.Review)
+	s.Equal([]string{grace.ID}, pendingIDs(up.Review), "the head wrote it: his manager reviews")
+	s.Equal(ErrForbidden, errType(again.rejected))
+	s.True(byManager.done)
+	s.Equal(DraftApproved, s.state().DraftStatus)
+}
+
+// TestReviewInDepartmentZone: the review cron reads in the department calendar's zone. IT in
+// Auckland, "0 9 1 * *": 1 December 09:00 NZDT, 30 November 20:00 UTC, not 1 December 09:00 UTC.
+func (s *lifecycleSuite) TestReviewInDepartmentZone() {
+	s.zone = "Pacific/Auckland"
+	s.def.Review = &catalog.ReviewPolicy{Cron: "0 9 1 * *"}
+	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	s.env.SetStartTime(start)
+	var first, before, due LifecycleState
+	s.at(time.Hour, func() { first = s.state() })
+	s.at(6*24*time.Hour+9*time.Hour, func() { before = s.state() }) // 30 November 19:00 UTC
+	s.at(6*24*time.Hour+11*time.Hour, func() { due = s.state() })   // 30 November 21:00 UTC
+	s.at(7*24*time.Hour, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+	want := time.Date(2026, 11, 30, 20, 0, 0, 0, time.UTC)
+	s.Require().NotNil(first.NextReview)
+	s.True(first.NextReview.Equal(want), "next review %v, want %v", first.NextReview, want)
+	s.False(before.ReviewDue)
+	s.True(due.ReviewDue, "due at 09:00 in Auckland")
 }
