@@ -163,7 +163,14 @@ func (s *Server) quoteService(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	for _, fe := range form.Validate(body.Form) {
+	// A quote prices a form while it is being filled in: only the fields that price the
+	// request are checked (with their bounds), and those not given yet add nothing.
+	pricing, all := d.PricingFields()
+	errs := form.ValidateFields(body.Form, pricing)
+	if all {
+		errs = form.Validate(body.Form)
+	}
+	for _, fe := range errs {
 		fe.Field = "/form" + fe.Field
 		fields = append(fields, fe)
 	}
@@ -171,11 +178,24 @@ func (s *Server) quoteService(c *gin.Context) {
 		writeProblem(c, errValidation("the quote request is not valid", fields...))
 		return
 	}
-	q, err := d.Quote(body.Form, quantity, principal(c))
+	q, err := d.QuotePartial(body.Form, quantity, principal(c))
+	if all {
+		q, err = d.Quote(body.Form, quantity, principal(c))
+	}
 	if err != nil {
-		writeProblem(c, errValidation("the price could not be worked out for this form", catalog.FieldError{
-			Field: "/form", Rule: "cost", Detail: err.Error()}))
+		writeProblem(c, quoteProblem(err))
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"service": d.Key, "version": sv.Version, "quote": q})
+}
+
+// quoteProblem is a 422 naming what could not be priced: the field a quote's bounds refused
+// (/form/hours, /quantity), or the form when a price part's condition could not be evaluated.
+func quoteProblem(err error) *Problem {
+	var ve *catalog.ValidationError
+	if errors.As(err, &ve) {
+		return errValidation("the price could not be worked out for this request", ve.Errors...)
+	}
+	return errValidation("the price could not be worked out for this form", catalog.FieldError{
+		Field: "/form", Rule: "cost", Detail: err.Error()})
 }

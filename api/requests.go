@@ -80,15 +80,18 @@ func (s *Server) submit(c *gin.Context) {
 			fields = append(fields, catalog.FieldError{Field: "/quantity", Rule: "minimum", Detail: "must be at least 1"})
 		}
 	}
-	if body.Priority == "" {
-		body.Priority = "normal"
+	// The priority a requester may choose is one the service offers (checked once the service
+	// is known); none chosen means the service's default.
+	fpPriority := body.Priority
+	if fpPriority == "" {
+		fpPriority = "normal" // what a submission without a priority was fingerprinted with
 	} else if !slices.Contains(catalog.Priorities, body.Priority) {
 		fields = append(fields, catalog.FieldError{Field: "/priority", Rule: "enum", Detail: fmt.Sprintf("must be one of %v", catalog.Priorities)})
 	}
 	if body.Form == nil {
 		body.Form = map[string]any{}
 	}
-	fp := fingerprint(body.Service, body.Form, quantity, body.Priority)
+	fp := fingerprint(body.Service, body.Form, quantity, fpPriority)
 	// A retry of a submission that went through answers with its request, whatever has changed
 	// in the catalog or the limits since.
 	if key != "" && s.replay(c, me.ID, key, fp) {
@@ -135,6 +138,12 @@ func (s *Server) submit(c *gin.Context) {
 		fields = append(fields, catalog.FieldError{Field: "/quantity", Rule: "maximum",
 			Detail: fmt.Sprintf("at most %d per request (the service's limits.max_quantity)", def.MaxQuantity())})
 	}
+	if body.Priority == "" {
+		body.Priority = def.DefaultPriority()
+	} else if slices.Contains(catalog.Priorities, body.Priority) && !def.OffersPriority(body.Priority) {
+		fields = append(fields, catalog.FieldError{Field: "/priority", Rule: "enum",
+			Detail: fmt.Sprintf("this service offers %v (its request.priorities)", def.OfferedPriorities())})
+	}
 	if len(fields) > 0 {
 		writeProblem(c, errValidation("the request is not valid", fields...))
 		return
@@ -150,8 +159,7 @@ func (s *Server) submit(c *gin.Context) {
 	}
 	quote, err := def.Quote(body.Form, quantity, me)
 	if err != nil {
-		writeProblem(c, errValidation("the price could not be worked out for this form", catalog.FieldError{
-			Field: "/form", Rule: "cost", Detail: err.Error()}))
+		writeProblem(c, quoteProblem(err))
 		return
 	}
 

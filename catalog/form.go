@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -85,6 +86,24 @@ func (f *Form) Validate(form map[string]any) []FieldError {
 	var out []FieldError
 	collectLeaves(ve, &out)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+	return out
+}
+
+// ValidateFields checks only the given fields of a form that is still being filled in: their
+// types, bounds and enums when they are given; a field not given yet is no error.
+func (f *Form) ValidateFields(form map[string]any, fields []string) []FieldError {
+	var out []FieldError
+	for _, fe := range f.Validate(form) {
+		name, _, _ := strings.Cut(strings.TrimPrefix(fe.Field, "/"), "/")
+		name = strings.ReplaceAll(strings.ReplaceAll(name, "~1", "/"), "~0", "~")
+		if fe.Field == "" || !slices.Contains(fields, name) {
+			continue
+		}
+		if _, given := form[name]; !given && fe.Rule == "required" {
+			continue
+		}
+		out = append(out, fe)
+	}
 	return out
 }
 

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -41,6 +42,35 @@ func ParseMoney(s string) (Money, error) {
 		m = -m
 	}
 	return m, nil
+}
+
+// MaxMoney bounds every amount a quote works out (in minor units: 10,000,000,000,000.00), well
+// inside what float64 holds exactly, so prices never overflow or round.
+const MaxMoney Money = 1_000_000_000_000_000
+
+// ErrTooLarge says an amount went beyond MaxMoney.
+var ErrTooLarge = fmt.Errorf("the amount is beyond %s", MaxMoney)
+
+// Plus adds n, refusing a sum beyond ±MaxMoney.
+func (m Money) Plus(n Money) (Money, error) {
+	if m > MaxMoney || m < -MaxMoney || n > MaxMoney || n < -MaxMoney {
+		return 0, ErrTooLarge
+	}
+	s := m + n // both within ±1e15: no int64 overflow
+	if s > MaxMoney || s < -MaxMoney {
+		return 0, ErrTooLarge
+	}
+	return s, nil
+}
+
+// Times multiplies by x (a quantity, or a priced field's value), rounding to the cent, and
+// refuses a product beyond ±MaxMoney (or one that is not a number).
+func (m Money) Times(x float64) (Money, error) {
+	p := float64(m) * x
+	if math.IsNaN(p) || math.IsInf(p, 0) || math.Abs(p) > float64(MaxMoney) {
+		return 0, ErrTooLarge
+	}
+	return Money(math.Round(p)), nil
 }
 
 // Float is the amount in currency units, for conditions.
@@ -91,6 +121,10 @@ var _ json.Marshaler = Money(0)
 // "1d12h".
 type Duration int64 // nanoseconds, like time.Duration
 
+// MaxDuration bounds every duration a definition sets (targets, reminders, periods...): ten
+// years, so business-time arithmetic and timers stay far from overflow.
+const MaxDuration = Duration(3650 * 24 * time.Hour)
+
 // ParseDuration reads a Duration.
 func ParseDuration(s string) (Duration, error) {
 	orig := s
@@ -119,8 +153,11 @@ func ParseDuration(s string) (Duration, error) {
 		}
 		total += float64(d)
 	}
-	if total <= 0 || total > float64(math.MaxInt64) {
+	if total <= 0 {
 		return 0, fmt.Errorf("%q must be positive", orig)
+	}
+	if total > float64(MaxDuration) {
+		return 0, fmt.Errorf("%q is longer than %s", orig, MaxDuration)
 	}
 	return Duration(total), nil
 }

@@ -1,8 +1,10 @@
 package catalog
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"time"
 )
@@ -33,8 +35,19 @@ func (d Definition) MaxQuantity() int {
 }
 
 // Quote prices a request: (unit price + the parts that apply) x quantity. The form must already
-// be valid against the definition's schema.
+// be valid against the definition's schema. A value that cannot be priced (a priced field below
+// zero, a total beyond MaxMoney) is a *ValidationError naming the field (/form/hours, /quantity).
 func (d Definition) Quote(form map[string]any, quantity int, requester Person) (Quote, error) {
+	return d.quote(form, quantity, requester, false)
+}
+
+// QuotePartial prices a form that is still being filled in: a part whose condition reads a
+// field not given yet does not apply, and a priced field not given adds nothing.
+func (d Definition) QuotePartial(form map[string]any, quantity int, requester Person) (Quote, error) {
+	return d.quote(form, quantity, requester, true)
+}
+
+func (d Definition) quote(form map[string]any, quantity int, requester Person, partial bool) (Quote, error) {
 	c := d.Cost
 	q := Quote{Currency: c.Currency, UnitPrice: c.UnitPrice, Parts: []QuoteLine{}, Quantity: quantity, Recurrence: c.Recurrence}
 	if q.Recurrence == "" {
@@ -52,6 +65,9 @@ func (d Definition) Quote(form map[string]any, quantity int, requester Person) (
 	unit := c.UnitPrice
 	for i, p := range c.Parts {
 		if p.When != "" {
+			if partial && !hasFields(form, conditionFields(p.When)) {
+				continue // not filled in yet
+			}
 			expr, err := CompileCondition(p.When)
 			if err != nil {
 				return q, fmt.Errorf("cost.parts[%d].when: %w", i, err)
@@ -70,23 +86,110 @@ func (d Definition) Quote(form map[string]any, quantity int, requester Person) (
 			if !ok {
 				continue // an optional field left out adds nothing
 			}
-			amount = Money(math.Round(float64(p.Amount) * n))
+			field := "/form/" + p.PerField
+			if n < 0 {
+				return q, invalid(field, "minimum", "a priced field may not be negative")
+			}
+			var err error
+			if amount, err = p.Amount.Times(n); err != nil {
+				return q, invalid(field, "maximum", "%s x %s: %v", p.Amount, FormatNumber(n), err)
+			}
 		}
 		q.Parts = append(q.Parts, QuoteLine{Name: p.Name, Amount: amount})
-		unit += amount
+		var err error
+		if unit, err = unit.Plus(amount); err != nil {
+			return q, invalid(d.priceField(), "maximum", "the price of one unit: %v", err)
+		}
 	}
-	q.Total = unit * Money(quantity)
+	if unit < 0 {
+		return q, invalid(d.priceField(), "minimum", "the price of one unit would be %s: less than nothing", unit)
+	}
+	total, err := unit.Times(float64(quantity))
+	if err != nil {
+		return q, invalid("/quantity", "maximum", "%s x %d: %v", unit, quantity, err)
+	}
+	q.Total = total
 	return q, nil
+}
+
+// priceField is the field to blame for a unit price out of bounds: the first priced field, or
+// the form.
+func (d Definition) priceField() string {
+	for _, p := range d.Cost.Parts {
+		if p.PerField != "" {
+			return "/form/" + p.PerField
+		}
+	}
+	return "/form"
+}
+
+func invalid(field, rule, format string, args ...any) error {
+	return &ValidationError{Errors: []FieldError{{Field: field, Rule: rule, Detail: fmt.Sprintf(format, args...)}}}
+}
+
+// PricingFields are the form fields the price depends on: every priced field (per_field) and
+// every field a part's condition reads. all says a condition reads the form as a whole, so
+// every field prices the request.
+func (d Definition) PricingFields() (fields []string, all bool) {
+	for _, p := range d.Cost.Parts {
+		if p.PerField != "" && !slices.Contains(fields, p.PerField) {
+			fields = append(fields, p.PerField)
+		}
+		if p.When == "" {
+			continue
+		}
+		if formWhole.MatchString(formFieldRef.ReplaceAllString(p.When, "")) {
+			all = true
+		}
+		for _, f := range conditionFields(p.When) {
+			if !slices.Contains(fields, f) {
+				fields = append(fields, f)
+			}
+		}
+	}
+	return fields, all
+}
+
+var (
+	// formFieldRef is a condition reading one field: form.x, has(form.x), form["x"].
+	formFieldRef = regexp.MustCompile(`\bform\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(?:"([^"]*)"|'([^']*)')\s*\])`)
+	// formWhole is the form read as a whole, once the single-field reads are taken out.
+	formWhole = regexp.MustCompile(`\bform\b`)
+)
+
+// conditionFields are the form fields a condition reads by name.
+func conditionFields(src string) []string {
+	var out []string
+	for _, m := range formFieldRef.FindAllStringSubmatch(src, -1) {
+		for _, g := range m[1:] {
+			if g != "" && !slices.Contains(out, g) {
+				out = append(out, g)
+			}
+		}
+	}
+	return out
+}
+
+func hasFields(form map[string]any, fields []string) bool {
+	for _, f := range fields {
+		if _, ok := form[f]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func number(v any) (float64, bool) {
 	switch n := v.(type) {
 	case float64:
-		return n, true
+		return n, !math.IsNaN(n)
 	case int:
 		return float64(n), true
 	case int64:
 		return float64(n), true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
 	}
 	return 0, false
 }

@@ -1,8 +1,11 @@
 package catalog
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -78,9 +81,48 @@ func renderString(s string, vars map[string]any) (string, error) {
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
-		return fmt.Sprint(v)
+		return FormatValue(v)
 	})
 	return out, firstErr
+}
+
+// FormatValue writes a value as people and URLs expect it inside a text: numbers in plain
+// decimal notation (1500000, 0.25, never 1.5e+06), a missing value as nothing, objects and
+// lists as JSON.
+func FormatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return FormatNumber(x)
+	case float32:
+		return FormatNumber(float64(x))
+	case json.Number:
+		if f, err := x.Float64(); err == nil {
+			return FormatNumber(f)
+		}
+		return x.String()
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, bool:
+		return fmt.Sprint(x)
+	case Money:
+		return x.String()
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// FormatNumber writes a number in plain decimal notation, as short as it can be read back
+// exactly: 1500000, 19.99, 0.000001.
+func FormatNumber(f float64) string {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 func lookup(path string, vars map[string]any) (any, error) {

@@ -77,6 +77,29 @@ type SLAPolicy struct {
 	Warnings []int                `yaml:"warnings,omitempty" json:"warnings,omitempty"` // percent of the target
 	// Escalation levels run on the resolution clock, each once, in order.
 	Escalation []EscalationLevel `yaml:"escalation,omitempty" json:"escalation,omitempty"`
+	// ResponseStopsOn lists what stops the response clock, the first of them that happens
+	// (ResponseStops; every one of them when empty).
+	ResponseStopsOn []string `yaml:"response_stops_on,omitempty" json:"response_stops_on,omitempty"`
+}
+
+// What stops the response clock: the first reply to the requester, in whatever form.
+const (
+	StopDecision = "decision" // an approver approves or rejects
+	StopQuestion = "question" // an approver asks for information, or a fulfiller asks the requester
+	StopComment  = "comment"  // someone other than the requester comments on the request
+	StopClaim    = "claim"    // a fulfiller claims a task
+	StopComplete = "complete" // a fulfiller completes a task
+)
+
+// ResponseStops are what may stop the response clock; by default each of them does.
+var ResponseStops = []string{StopDecision, StopQuestion, StopComment, StopClaim, StopComplete}
+
+// StopsResponse reports whether what happened stops the response clock under the policy.
+func (p SLAPolicy) StopsResponse(what string) bool {
+	if len(p.ResponseStopsOn) == 0 {
+		return slices.Contains(ResponseStops, what)
+	}
+	return slices.Contains(p.ResponseStopsOn, what)
 }
 
 // EscalationLevel acts At a point of the resolution clock: "75%", "breach" or "breach+4h".
@@ -116,6 +139,25 @@ func (l EscalationLevel) Point(t Duration) (time.Duration, error) {
 	return 0, fmt.Errorf("%q: at is a percentage (75%%), breach, or breach+<duration>", l.At)
 }
 
+// Target is the SLA target of a priority. A priority without one of its own takes the
+// fallback priority's (the definition's default), and failing that the lowest priority's that
+// has one, so a request of a service that promises clocks always runs them. It reports the
+// priority whose target it is, and false when the policy has no targets at all.
+func (p SLAPolicy) Target(priority, fallback string) (SLATarget, string, bool) {
+	if t, ok := p.Targets[priority]; ok {
+		return t, priority, true
+	}
+	if t, ok := p.Targets[fallback]; ok {
+		return t, fallback, true
+	}
+	for _, q := range Priorities {
+		if t, ok := p.Targets[q]; ok {
+			return t, q, true
+		}
+	}
+	return SLATarget{}, "", false
+}
+
 // SLATarget is a response and a resolution target in business time.
 type SLATarget struct {
 	Response   Duration `yaml:"response" json:"response"`
@@ -143,13 +185,19 @@ func (d Definition) validateTerms(e *errs) {
 	l := d.Limits
 	if l.MaxQuantity < 0 {
 		e.add("limits.max_quantity", "minimum", "must be at least 1 (or absent for 1)")
+	} else if l.MaxQuantity > MaxCount {
+		e.add("limits.max_quantity", "maximum", "may be at most %d", MaxCount)
 	}
 	if l.MaxOpen < 0 {
 		e.add("limits.max_open", "minimum", "must be at least 1 (or absent for no limit)")
+	} else if l.MaxOpen > MaxCount {
+		e.add("limits.max_open", "maximum", "may be at most %d", MaxCount)
 	}
 	if p := l.PerPeriod; p != nil {
 		if p.Max < 1 {
 			e.add("limits.per_period.max", "minimum", "must be at least 1")
+		} else if p.Max > MaxCount {
+			e.add("limits.per_period.max", "maximum", "may be at most %d", MaxCount)
 		}
 		if p.Period <= 0 {
 			e.add("limits.per_period.period", "required", "give the rolling period, like 365d")
@@ -183,7 +231,14 @@ func (d Definition) validateTerms(e *errs) {
 		}
 		if p.PerField != "" && !formHasNumber(d.Request.Form, p.PerField) {
 			e.add(path+".per_field", "reference", "the form has no number or integer field %q", p.PerField)
+		} else if p.PerField != "" {
+			d.validatePricedField(e, path, p.PerField)
 		}
+	}
+	if worst, err := d.worstTotal(); err != nil {
+		e.add("cost", "maximum", "the largest request (every part at its field's maximum, limits.max_quantity units) is beyond %s: %v", MaxMoney, err)
+	} else if worst > MaxMoney {
+		e.add("cost", "maximum", "the largest request would cost %s, beyond %s", worst, MaxMoney)
 	}
 	for prio, t := range d.SLA.Targets {
 		path := "sla.targets." + prio
@@ -197,6 +252,12 @@ func (d Definition) validateTerms(e *errs) {
 			e.add(path+".resolution", "required", "give a resolution target, like 3d")
 		} else if t.Response > t.Resolution {
 			e.add(path+".response", "maximum", "the response target (%s) is after the resolution target (%s)", t.Response, t.Resolution)
+		}
+	}
+	d.validatePriorities(e)
+	for i, r := range d.SLA.ResponseStopsOn {
+		if !slices.Contains(ResponseStops, r) {
+			e.add(fmt.Sprintf("sla.response_stops_on[%d]", i), "enum", "what stops the response clock is one of %v, not %q", ResponseStops, r)
 		}
 	}
 	prev := time.Duration(-1)
@@ -219,6 +280,40 @@ func (d Definition) validateTerms(e *errs) {
 	for i, w := range d.SLA.Warnings {
 		if w < 1 || w > 99 || (i > 0 && w <= d.SLA.Warnings[i-1]) {
 			e.add(fmt.Sprintf("sla.warnings[%d]", i), "range", "warnings are percentages from 1 to 99, rising")
+		}
+	}
+}
+
+// validatePriorities checks the default and offered priorities: known ones, each once, and,
+// when the service promises SLA clocks, each with a target of its own, so that no request runs
+// without the clocks its service promises.
+func (d Definition) validatePriorities(e *errs) {
+	if p := d.Request.Priority; p != "" && !slices.Contains(Priorities, p) {
+		e.add("request.priority", "enum", "priority must be one of %v, not %q", Priorities, p)
+	}
+	for i, p := range d.Request.Priorities {
+		path := fmt.Sprintf("request.priorities[%d]", i)
+		if !slices.Contains(Priorities, p) {
+			e.add(path, "enum", "priority must be one of %v, not %q", Priorities, p)
+		} else if slices.Index(d.Request.Priorities, p) < i {
+			e.add(path, "uniqueItems", "priority %q is offered twice", p)
+		}
+	}
+	if len(d.SLA.Targets) == 0 {
+		return
+	}
+	if p := d.DefaultPriority(); slices.Contains(Priorities, p) {
+		if _, ok := d.SLA.Targets[p]; !ok {
+			path := "request.priority"
+			if d.Request.Priority == "" {
+				path = "sla.targets"
+			}
+			e.add(path, "sla", "the default priority %q has no SLA target: give sla.targets.%s, or a default priority that has one", p, p)
+		}
+	}
+	for i, p := range d.Request.Priorities {
+		if _, ok := d.SLA.Targets[p]; !ok && slices.Contains(Priorities, p) {
+			e.add(fmt.Sprintf("request.priorities[%d]", i), "sla", "priority %q is offered but has no SLA target: give sla.targets.%s", p, p)
 		}
 	}
 }
@@ -258,6 +353,72 @@ func (w Window) validate(e *errs, path string) {
 	if !from.IsZero() && !until.IsZero() && until.Before(from) {
 		e.add(path+".until", "minimum", "until (%s) is before from (%s)", w.Until, w.From)
 	}
+}
+
+// MaxCount bounds the counts a definition sets: quantities and request limits.
+const MaxCount = 100_000
+
+// validatePricedField checks that a priced field is bounded in the form: a minimum of zero or
+// more and a maximum, so that no submission prices below nothing or beyond any amount.
+func (d Definition) validatePricedField(e *errs, path, field string) {
+	lo, hasLo := fieldBound(d.Request.Form, field, "minimum", "exclusiveMinimum")
+	hi, hasHi := fieldBound(d.Request.Form, field, "maximum", "exclusiveMaximum")
+	switch {
+	case !hasLo:
+		e.add(path+".per_field", "minimum", "the priced field %q needs a minimum (0 or more) in the form", field)
+	case lo < 0:
+		e.add(path+".per_field", "minimum", "the priced field %q has minimum %s: a price may not go below nothing", field, FormatNumber(lo))
+	}
+	if !hasHi {
+		e.add(path+".per_field", "maximum", "the priced field %q needs a maximum in the form", field)
+	} else if hasLo && hi < lo {
+		e.add(path+".per_field", "maximum", "the priced field %q has a maximum below its minimum", field)
+	}
+}
+
+// worstTotal is the price of the largest request the definition allows: every part applies,
+// each priced field at its maximum, limits.max_quantity units. Parts that reduce the price are
+// left out, so it is an upper bound.
+func (d Definition) worstTotal() (Money, error) {
+	unit := max(d.Cost.UnitPrice, 0)
+	for _, p := range d.Cost.Parts {
+		amount := p.Amount
+		if p.PerField != "" {
+			hi, ok := fieldBound(d.Request.Form, p.PerField, "maximum", "exclusiveMaximum")
+			if !ok {
+				continue // refused on its own
+			}
+			var err error
+			if amount, err = p.Amount.Times(hi); err != nil {
+				return 0, err
+			}
+		}
+		if amount > 0 {
+			var err error
+			if unit, err = unit.Plus(amount); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return unit.Times(float64(max(d.Limits.MaxQuantity, 1)))
+}
+
+// fieldBound reads a numeric keyword (the first of keys present) of a top-level form field.
+func fieldBound(schema map[string]any, field string, keys ...string) (float64, bool) {
+	props, _ := schema["properties"].(map[string]any)
+	p, _ := props[field].(map[string]any)
+	for _, k := range keys {
+		if v, ok := number(p[k]); ok {
+			return v, true
+		}
+		switch v := p[k].(type) {
+		case int:
+			return float64(v), true
+		case uint64:
+			return float64(v), true
+		}
+	}
+	return 0, false
 }
 
 func formHasNumber(schema map[string]any, field string) bool {

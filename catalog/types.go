@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 )
 
 // Department is a service provider: IT, HR, Finance...
@@ -133,6 +134,36 @@ type RequestSpec struct {
 	Instructions string `yaml:"instructions,omitempty" json:"instructions,omitempty"`
 	// Form is a JSON Schema (draft 2020-12) for the request form.
 	Form map[string]any `yaml:"form" json:"form"`
+	// Priority is the priority a request gets ("normal" when empty); Priorities are the others
+	// a requester may choose from (none by default: Priority applies). With SLA targets, every
+	// priority here has a target, so no request runs without the clocks the service promises.
+	Priority   string   `yaml:"priority,omitempty" json:"priority,omitempty"`
+	Priorities []string `yaml:"priorities,omitempty" json:"priorities,omitempty"`
+}
+
+// DefaultPriority is the priority a request gets when the requester chooses none.
+func (d Definition) DefaultPriority() string {
+	if d.Request.Priority != "" {
+		return d.Request.Priority
+	}
+	return "normal"
+}
+
+// OffersPriority reports whether a requester may choose priority p: the default, or one the
+// definition offers.
+func (d Definition) OffersPriority(p string) bool {
+	return p == d.DefaultPriority() || slices.Contains(d.Request.Priorities, p)
+}
+
+// OfferedPriorities lists what a requester may choose, the default first.
+func (d Definition) OfferedPriorities() []string {
+	out := []string{d.DefaultPriority()}
+	for _, p := range d.Request.Priorities {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Help says where a requester gets help with the service.

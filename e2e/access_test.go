@@ -50,6 +50,10 @@ func TestAccessTable(t *testing.T) {
 		check{"bob", 403}, check{"oscar", 403}, check{"erin", 404}, check{"alice", 200})
 	run("comment", "POST", func() string { return "/v1/requests/" + pending() + "/comments" }, map[string]any{"text": "hello"},
 		check{"erin", 404}, check{"dave", 404}, check{"alice", 201}, check{"bob", 201}, check{"oscar", 201})
+	// A priority the service does not offer is nobody's to choose: not the requester's, the
+	// owner's, an operator's or an admin's (laptop offers only its default).
+	run("choose a priority not offered", "POST", fixed("/v1/requests"), map[string]any{"service": "laptop", "form": laptopForm, "priority": "critical"},
+		check{"alice", 422}, check{"ivan", 422}, check{"oscar", 422}, check{"adam", 422})
 
 	f2 := approved()
 	task := func(id string) func() string { return func() string { return "/v1/tasks/" + id + ".prepare/claim" } }
