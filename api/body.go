@@ -41,7 +41,7 @@ func decodeBody(c *gin.Context, v any) *Problem {
 		var syntaxErr *json.SyntaxError
 		switch {
 		case errors.As(err, &typeErr):
-			field := "/" + strings.ReplaceAll(typeErr.Field, ".", "/")
+			field := catalog.Pointer(typeErr.Field)
 			if typeErr.Field == "" {
 				field = ""
 			}
@@ -52,7 +52,7 @@ func decodeBody(c *gin.Context, v any) *Problem {
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 			return errValidation("the body has a field this call does not take", catalog.FieldError{
-				Field: "/" + name, Rule: "unknown", Detail: "is not a field of this call"})
+				Field: catalog.PointerTo(name), Rule: "unknown", Detail: "is not a field of this call"})
 		default:
 			return errBadRequest("malformed JSON: " + err.Error())
 		}

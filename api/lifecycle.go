@@ -95,7 +95,7 @@ func (s *Server) definitionBody(c *gin.Context) (catalog.Definition, bool) {
 		var ve *catalog.ValidationError
 		if errors.As(err, &ve) {
 			for i := range ve.Errors {
-				ve.Errors[i].Field = "/" + ve.Errors[i].Field
+				ve.Errors[i].Field = catalog.Pointer(ve.Errors[i].Field) // the API speaks JSON pointers
 			}
 			writeProblem(c, errValidation("the definition is not valid", ve.Errors...))
 			return d, false

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store/storetest"
 )
 
@@ -221,5 +222,32 @@ func TestDatabaseOutage(t *testing.T) {
 				t.Errorf("the decision once the database is back: %d %s", got.Status, got.Raw)
 			}
 		})
+	}
+}
+
+// TestDefinitionErrorsArePointers: a draft saved through the API with a bad eligibility rule and
+// a bad approval step is refused with 422 naming each field as a JSON pointer into the body
+// (/eligibility/rule, /approval/steps/0/mode), as every other error of the API does, not as
+// the dotted path `esm catalog apply` prints beside a file name.
+func TestDefinitionErrorsArePointers(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	d := laptopDefinition(t)
+	d.Eligibility = &catalog.Eligibility{Rule: "requester.department ==", Message: "anyone"}
+	if len(d.Approval.Steps) == 0 {
+		t.Fatal("the laptop has no approval step")
+	}
+	d.Approval.Steps[0].Mode = "most"
+	r := e.call("PUT", "/v1/catalog/services/laptop/draft", "ivan", d)
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("draft with a bad rule: %d %s", r.Status, r.Raw)
+	}
+	fields := map[string]bool{}
+	for _, fe := range r.Body["errors"].([]any) {
+		fields[fe.(map[string]any)["field"].(string)] = true
+	}
+	for _, want := range []string{"/eligibility/rule", "/approval/steps/0/mode"} {
+		if !fields[want] {
+			t.Errorf("no error names %s: %s", want, r.Raw)
+		}
 	}
 }
