@@ -378,6 +378,7 @@ func (w *requestWorkflow) decide(ctx workflow.Context, in DecisionInput) (Decisi
 		w.resumeTo = catalog.StatusPendingApproval
 		w.state.Status = catalog.StatusWaitingOnRequester
 		w.pausedAt = workflow.Now(ctx).UTC()
+		w.responded(ctx, catalog.StopQuestion)
 		w.slaPause(ctx)
 		w.event(ctx, "approval.info_requested", in.Actor.ID, fmt.Sprintf("step %q%s asks: %s", step.Name, onBehalf, in.Comment))
 		w.notify(ctx, []string{w.state.Requester.ID}, "Question about "+w.state.ID, in.Comment)
@@ -385,7 +386,7 @@ func (w *requestWorkflow) decide(ctx workflow.Context, in DecisionInput) (Decisi
 		return DecisionResult{Status: w.state.Status, Step: step.Step}, nil
 	}
 	now := workflow.Now(ctx).UTC()
-	w.slaStop(ctx, catalog.ClockResponse)
+	w.responded(ctx, catalog.StopDecision)
 	a.Decision, a.Comment, a.DecidedAt = in.Decision, in.Comment, &now
 	if a.ID != in.Actor.ID {
 		actor := in.Actor

@@ -376,6 +376,9 @@ func (w *requestWorkflow) validateComment(in CommentInput) error {
 // answer: the request resumes and the paused deadlines move on by the time spent waiting.
 func (w *requestWorkflow) comment(ctx workflow.Context, in CommentInput) (ChangeResult, error) {
 	w.event(ctx, "comment", in.Actor.ID, in.Text)
+	if in.Actor.ID != w.state.Requester.ID {
+		w.responded(ctx, catalog.StopComment) // a reply to the requester
+	}
 	if in.Actor.ID == w.state.Requester.ID && w.state.Status == catalog.StatusWaitingOnRequester {
 		paused := workflow.Now(ctx).Sub(w.pausedAt)
 		if step := w.openStep(); step != nil {

@@ -18,6 +18,15 @@ import (
 // slaStart starts the response and resolution clocks for the request's priority.
 func (w *requestWorkflow) slaStart(ctx workflow.Context) {
 	target, ok := w.in.Definition.SLA.Targets[w.state.Priority]
+	if !ok && w.revision >= 3 {
+		// Revision 3: a request is never without the clocks its service promises. A priority
+		// without a target of its own (a definition applied before the rule) counts on the
+		// default priority's targets, and says so in the audit trail.
+		var from string
+		if target, from, ok = w.in.Definition.SLA.Target(w.state.Priority, w.in.Definition.DefaultPriority()); ok {
+			w.event(ctx, "sla.fallback", "", fmt.Sprintf("priority %s has no SLA target; the clocks count on %s's", w.state.Priority, from))
+		}
+	}
 	if !ok {
 		return
 	}
@@ -91,6 +100,22 @@ func (w *requestWorkflow) slaResume(ctx workflow.Context) {
 		}
 	}
 	w.slaRetarget()
+}
+
+// responded records something that may be the first reply to the requester (catalog.StopDecision,
+// StopQuestion...): it stops the response clock when the SLA policy says it does. Before revision
+// 3 only decisions, claims and completions did, whatever the policy.
+func (w *requestWorkflow) responded(ctx workflow.Context, what string) {
+	if w.revision >= 3 {
+		if w.in.Definition.SLA.StopsResponse(what) {
+			w.slaStop(ctx, catalog.ClockResponse)
+		}
+		return
+	}
+	switch what {
+	case catalog.StopDecision, catalog.StopClaim, catalog.StopComplete:
+		w.slaStop(ctx, catalog.ClockResponse)
+	}
 }
 
 // slaStop stops a clock for good: met if it had not breached.

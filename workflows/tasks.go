@@ -393,7 +393,7 @@ func (w *requestWorkflow) validateClaim(in TaskInput) error {
 }
 
 func (w *requestWorkflow) claim(ctx workflow.Context, in TaskInput) (TaskResult, error) {
-	w.slaStop(ctx, catalog.ClockResponse)
+	w.responded(ctx, catalog.StopClaim)
 	t := w.task(in.Task)
 	t.State, t.Assignee = catalog.TaskClaimed, in.Actor.ID
 	w.event(ctx, "task.claimed", in.Actor.ID, t.Name)
@@ -454,7 +454,7 @@ func (w *requestWorkflow) validateComplete(in TaskInput) error {
 }
 
 func (w *requestWorkflow) complete(ctx workflow.Context, in TaskInput) (TaskResult, error) {
-	w.slaStop(ctx, catalog.ClockResponse)
+	w.responded(ctx, catalog.StopComplete)
 	t := w.task(in.Task)
 	now := workflow.Now(ctx).UTC()
 	t.State, t.Assignee, t.Outputs, t.ClosedAt = catalog.TaskDone, in.Actor.ID, in.Outputs, &now
@@ -498,6 +498,7 @@ func (w *requestWorkflow) ask(ctx workflow.Context, in TaskInput) (TaskResult, e
 	w.resumeTo = w.state.Status
 	w.state.Status = catalog.StatusWaitingOnRequester
 	w.pausedAt = workflow.Now(ctx).UTC()
+	w.responded(ctx, catalog.StopQuestion)
 	w.slaPause(ctx)
 	w.event(ctx, "task.info_requested", in.Actor.ID, fmt.Sprintf("%s asks: %s", t.Name, in.Reason))
 	w.notify(ctx, []string{w.state.Requester.ID}, "Question about "+w.state.ID, in.Reason)
