@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/esmhq/esm/catalog"
 )
 
 // TestAccessTable walks the routes of docs/ACCESS.md for every role and checks exactly the status
@@ -100,4 +102,30 @@ func TestAccessTable(t *testing.T) {
 		t.Fatalf("delegate: %d %s", r.Status, r.Raw)
 	}
 	run("end another's delegation", "DELETE", fixed(fmt.Sprintf("/v1/delegations/%v", r.Body["id"])), nil, check{"carol", 404}, check{"bob", 204})
+
+	// Drafts and their review (issue 15 §1): who one is to a service comes from the stored
+	// definition, never the body; the author of a draft never reviews it. VPN access: owner Nina,
+	// IT's head Ivan (the default reviewer), his manager Grace.
+	b, err := catalog.Load("../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vpn catalog.Definition
+	for _, sd := range b.Services {
+		if sd.Key == "vpn-access" {
+			vpn = sd
+		}
+	}
+	vpn.Summary += " (revised)"
+	grab := vpn
+	grab.Owner = "erin"
+	run("edit a draft naming oneself its owner", "PUT", fixed("/v1/catalog/services/vpn-access/draft"), grab,
+		check{"erin", 403}, check{"alice", 403}, check{"dave", 403})
+	run("edit a draft", "PUT", fixed("/v1/catalog/services/vpn-access/draft"), vpn, check{"alice", 403}, check{"ivan", 200})
+	run("submit a draft", "POST", fixed("/v1/catalog/services/vpn-access/lifecycle"), map[string]any{"action": "submit"},
+		check{"dave", 403}, check{"nina", 200})
+	run("approve a draft one wrote", "POST", fixed("/v1/catalog/services/vpn-access/lifecycle"), map[string]any{"action": "approve"},
+		check{"ivan", 403}, check{"nina", 403}, check{"dave", 403}, check{"grace", 200})
+	run("publish", "POST", fixed("/v1/catalog/services/vpn-access/lifecycle"), map[string]any{"action": "publish"},
+		check{"dave", 403}, check{"nina", 200})
 }

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -191,6 +193,7 @@ type Projected struct {
 // write before it holds the database's write lock.
 func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (Projected, error) {
 	var out Projected
+	r = r.UTC() // the stored state is answered as it is: every instant in UTC
 	doc, err := json.Marshal(r)
 	if err != nil {
 		return out, err
@@ -243,16 +246,6 @@ func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) erro
 		return fmt.Errorf("append events of %s: %w", r.ID, err)
 	}
 	// Pending approvals and open tasks are derived rows: replace them with the new state's.
-	var approvers [][]any
-	for _, a := range r.Approvals {
-		for _, p := range a.Approvers {
-			status := a.Status
-			if p.Decision != "" {
-				status = p.Decision
-			}
-			approvers = append(approvers, []any{r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC(), utcPtr(a.DueAt())})
-		}
-	}
 	var tasks [][]any
 	for _, t := range r.Tasks {
 		since := r.SubmittedAt
@@ -265,7 +258,7 @@ func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) erro
 		table, columns string
 		rows           [][]any
 	}{
-		{"request_approvers", "request_id, step, person_id, step_name, status, since, due_at", approvers},
+		{"request_approvers", approverColumns, approverRows(r)},
 		{"request_tasks", "request_id, task_id, name, group_key, state, assignee, since", tasks},
 	} {
 		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM `+d.table+` WHERE request_id = ?`), r.ID); err != nil {
@@ -273,6 +266,60 @@ func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) erro
 		}
 		if err := insertRows(ctx, tx, d.table+" ("+d.columns+")", d.rows, ""); err != nil {
 			return fmt.Errorf("%s of %s: %w", d.table, r.ID, err)
+		}
+	}
+	return nil
+}
+
+const approverColumns = "request_id, step, person_id, step_name, status, since, due_at, due"
+
+// approverRows are the request_approvers rows of a state: one per approver of each step, with
+// the step's next deadline that has not fired and which it is.
+func approverRows(r catalog.RequestState) [][]any {
+	var rows [][]any
+	for _, a := range r.Approvals {
+		due, what := a.NextDeadline()
+		for _, p := range a.Approvers {
+			status := a.Status
+			if p.Decision != "" {
+				status = p.Decision
+			}
+			rows = append(rows, []any{r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC(), utcPtr(due), what})
+		}
+	}
+	return rows
+}
+
+// rederiveApprovers writes the request_approvers rows of every open request again from its
+// stored state, after a migration that changed what they hold. Each request is read and written
+// in one transaction (its row locked on Postgres), so a projection running meanwhile is never
+// overwritten with an older state's rows.
+func (s *Store) rederiveApprovers(ctx context.Context) error {
+	var open []string
+	if err := s.DB.SelectContext(ctx, &open, `SELECT id FROM requests WHERE closed_at IS NULL ORDER BY number`); err != nil {
+		return fmt.Errorf("open requests: %w", err)
+	}
+	lock := ""
+	if s.postgres {
+		lock = " FOR UPDATE"
+	}
+	for _, id := range open {
+		err := s.tx(ctx, func(tx *sqlx.Tx) error {
+			var doc string
+			if err := tx.GetContext(ctx, &doc, tx.Rebind(`SELECT state FROM requests WHERE id = ?`+lock), id); err != nil {
+				return err
+			}
+			var r catalog.RequestState
+			if err := json.Unmarshal([]byte(doc), &r); err != nil {
+				return fmt.Errorf("decode: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_approvers WHERE request_id = ?`), id); err != nil {
+				return err
+			}
+			return insertRows(ctx, tx, "request_approvers ("+approverColumns+")", approverRows(r), "")
+		})
+		if err != nil {
+			return fmt.Errorf("approvers of %s: %w", id, err)
 		}
 	}
 	return nil
@@ -395,11 +442,14 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestRow
 
 // PendingApproval is one approval waiting for one person.
 type PendingApproval struct {
-	RequestID string     `db:"request_id" json:"request"`
-	Step      int        `db:"step" json:"step"`
-	StepName  string     `db:"step_name" json:"step_name"`
-	Since     time.Time  `db:"since" json:"since"`
-	DueAt     *time.Time `db:"due_at" json:"due_at,omitempty"`
+	RequestID string    `db:"request_id" json:"request"`
+	Step      int       `db:"step" json:"step"`
+	StepName  string    `db:"step_name" json:"step_name"`
+	Since     time.Time `db:"since" json:"since"`
+	// DueAt is the step's next deadline that has not fired yet, and Due which it is: a
+	// reminder, an escalation or the expiry.
+	DueAt *time.Time `db:"due_at" json:"due_at,omitempty"`
+	Due   string     `db:"due" json:"due,omitempty"`
 	// Approver is whose approval it is; OnBehalfOf is set when that is not the caller (the
 	// caller is their delegate).
 	Approver    string `db:"person_id" json:"approver"`
@@ -410,24 +460,96 @@ type PendingApproval struct {
 	Priority    string `db:"priority" json:"priority"`
 }
 
-// PendingApprovals returns the approvals waiting on any of the given people, oldest first.
-func (s *Store) PendingApprovals(ctx context.Context, people []string, limit int) ([]PendingApproval, error) {
-	out := []PendingApproval{}
-	if len(people) == 0 {
-		return out, nil
+// InboxFilter says whose approvals PendingApprovals lists, and which page.
+type InboxFilter struct {
+	// Caller is who asks: a request they made is never in their inbox, not even as a
+	// delegate of its approver.
+	Caller string
+	// People are the approvers listed: the caller and whoever delegated to them now.
+	People []string
+	// Cursor is the next cursor of the previous page ("" for the first page).
+	Cursor string
+	Limit  int
+}
+
+// ErrBadCursor is a cursor no page gave.
+var ErrBadCursor = errors.New("not a cursor from a previous page")
+
+// A cursor is the position of a page's last item in its list's order: the list's letter, the
+// item's since (RFC 3339 in UTC) and its two keys, joined by "|" and base64url-encoded. Keyset
+// pages are stable while work arrives: a new item sorts after every item already listed (its
+// since is later), and an item that leaves the list moves no other.
+type cursor struct {
+	since   time.Time
+	request string
+	key     string
+}
+
+// maxCursor bounds what is decoded.
+const maxCursor = 512
+
+func encodeCursor(list string, since time.Time, request, key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(list + "|" + since.UTC().Format(time.RFC3339Nano) + "|" + request + "|" + key))
+}
+
+// decodeCursor reads a cursor of list; "" is the first page (nil).
+func decodeCursor(list, s string) (*cursor, error) {
+	if s == "" {
+		return nil, nil
 	}
-	// The literal status lets both databases use the partial index of pending approvals.
-	q, args, err := sqlx.In(`SELECT a.request_id, a.step, a.step_name, a.since, a.due_at, a.person_id, r.title, r.service_key, r.requester_id, r.priority
-		FROM request_approvers a JOIN requests r ON r.id = a.request_id
-		WHERE a.person_id IN (?) AND a.status = 'pending' AND r.status = ? ORDER BY a.since, a.request_id, a.person_id LIMIT ?`,
-		people, catalog.StatusPendingApproval, limit)
+	if len(s) > maxCursor {
+		return nil, ErrBadCursor
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return nil, err
+		return nil, ErrBadCursor
+	}
+	parts := strings.Split(string(b), "|")
+	if len(parts) != 4 || parts[0] != list || parts[3] == "" {
+		return nil, ErrBadCursor
+	}
+	since, err := time.Parse(time.RFC3339Nano, parts[1])
+	if _, ok := catalog.ParseRequestID(parts[2]); err != nil || !ok {
+		return nil, ErrBadCursor
+	}
+	return &cursor{since: since.UTC(), request: parts[2], key: parts[3]}, nil
+}
+
+// PendingApprovals returns a page of the approvals waiting on any of f.People, oldest first,
+// and the cursor of the next page ("" when this is the last).
+func (s *Store) PendingApprovals(ctx context.Context, f InboxFilter) ([]PendingApproval, string, error) {
+	f.Limit = max(f.Limit, 1)
+	out := []PendingApproval{}
+	after, err := decodeCursor("a", f.Cursor)
+	if err != nil || len(f.People) == 0 {
+		return out, "", err
+	}
+	// The literal status lets both databases use the partial index of pending approvals. Nobody
+	// is shown a request they made, nor one whose approver is its requester.
+	q := `SELECT a.request_id, a.step, a.step_name, a.since, a.due_at, a.due, a.person_id, r.title, r.service_key, r.requester_id, r.priority
+		FROM request_approvers a JOIN requests r ON r.id = a.request_id
+		WHERE a.person_id IN (?) AND a.status = 'pending' AND r.status = ? AND r.requester_id <> ? AND a.person_id <> r.requester_id`
+	args := []any{f.People, catalog.StatusPendingApproval, f.Caller}
+	if after != nil {
+		q += ` AND (a.since, a.request_id, a.person_id) > (?, ?, ?)`
+		args = append(args, after.since, after.request, after.key)
+	}
+	q += ` ORDER BY a.since, a.request_id, a.person_id LIMIT ?`
+	args = append(args, f.Limit+1)
+	q, args, err = sqlx.In(q, args...)
+	if err != nil {
+		return nil, "", err
 	}
 	if err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(q), args...); err != nil {
-		return nil, fmt.Errorf("pending approvals: %w", err)
+		return nil, "", fmt.Errorf("pending approvals: %w", err)
 	}
-	return out, nil
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = encodeCursor("a", last.Since, last.RequestID, last.Approver)
+	}
+	return out, next, nil
 }
 
 // QueuedTask is one task in a fulfiller group's queue.
@@ -447,32 +569,58 @@ type QueuedTask struct {
 	Priority    string    `db:"priority" json:"priority"`
 }
 
-// TaskQueue returns the tasks of the given groups in the given states, oldest first.
-func (s *Store) TaskQueue(ctx context.Context, groups, states []string, limit int) ([]QueuedTask, error) {
+// QueueFilter says which tasks TaskQueue lists, and which page.
+type QueueFilter struct {
+	Groups []string
+	States []string
+	// Cursor is the next cursor of the previous page ("" for the first page).
+	Cursor string
+	Limit  int
+}
+
+// TaskQueue returns a page of the tasks of f.Groups in f.States, oldest first, and the cursor of
+// the next page ("" when this is the last).
+func (s *Store) TaskQueue(ctx context.Context, f QueueFilter) ([]QueuedTask, string, error) {
+	f.Limit = max(f.Limit, 1)
 	out := []QueuedTask{}
-	if len(groups) == 0 || len(states) == 0 {
-		return out, nil
+	after, err := decodeCursor("t", f.Cursor)
+	if err != nil || len(f.Groups) == 0 || len(f.States) == 0 {
+		return out, "", err
 	}
 	// Open work, the usual question, is asked with the partial index's own literal condition, so
 	// both databases use it; other states (done) are read through the full index.
 	open := ""
-	if !slices.ContainsFunc(states, func(s string) bool { return s != catalog.TaskOpen && s != catalog.TaskClaimed }) {
+	if !slices.ContainsFunc(f.States, func(s string) bool { return s != catalog.TaskOpen && s != catalog.TaskClaimed }) {
 		open = ` AND t.state IN ('open', 'claimed')`
 	}
-	q, args, err := sqlx.In(`SELECT t.request_id, t.task_id, t.name, t.group_key, t.state, t.assignee, t.since,
+	q := `SELECT t.request_id, t.task_id, t.name, t.group_key, t.state, t.assignee, t.since,
 			r.title, r.service_key, r.requester_id, r.priority
 		FROM request_tasks t JOIN requests r ON r.id = t.request_id
-		WHERE t.group_key IN (?) AND t.state IN (?)`+open+` ORDER BY t.since, t.request_id, t.task_id LIMIT ?`, groups, states, limit)
+		WHERE t.group_key IN (?) AND t.state IN (?)` + open
+	args := []any{f.Groups, f.States}
+	if after != nil {
+		q += ` AND (t.since, t.request_id, t.task_id) > (?, ?, ?)`
+		args = append(args, after.since, after.request, after.key)
+	}
+	q += ` ORDER BY t.since, t.request_id, t.task_id LIMIT ?`
+	args = append(args, f.Limit+1)
+	q, args, err = sqlx.In(q, args...)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(q), args...); err != nil {
-		return nil, fmt.Errorf("task queue: %w", err)
+		return nil, "", fmt.Errorf("task queue: %w", err)
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = encodeCursor("t", last.Since, last.RequestID, last.TaskID)
 	}
 	for i := range out {
 		out[i].ID = catalog.TaskRef(out[i].RequestID, out[i].TaskID)
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // Events returns a request's audit trail in order.

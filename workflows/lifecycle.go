@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/activities"
+	"github.com/esmhq/esm/calendar"
 	"github.com/esmhq/esm/catalog"
 	"github.com/robfig/cron/v3"
 	"go.temporal.io/sdk/temporal"
@@ -294,12 +295,10 @@ func (l *lifecycle) nextReviewEvent(ctx workflow.Context) (time.Duration, string
 	return -1, ""
 }
 
-// location is the department calendar's time zone (UTC when it has none or it is unknown).
+// location is the department calendar's time zone (UTC when it has none; an unknown zone,
+// which catalog apply refuses, reads as UTC rather than stopping the reviews).
 func (l *lifecycle) location() *time.Location {
-	if l.zone == "" {
-		return time.UTC
-	}
-	loc, err := time.LoadLocation(l.zone)
+	loc, err := calendar.Calendar{TimeZone: l.zone}.Location()
 	if err != nil {
 		return time.UTC
 	}
