@@ -37,6 +37,10 @@ type ResolveApproversInput struct {
 type ResolveApproversResult struct {
 	Approvers []catalog.PersonRef
 	Excluded  []catalog.Exclusion
+	// Named counts the people the selectors name before anyone is excluded, counting every
+	// manager level, department head and owner asked for even when the directory has nobody
+	// there (the top of the org chart): what a step's required approvals count from.
+	Named int `json:",omitempty"`
 }
 
 // ErrUnknownPerson is the application error type for a reference to nobody.
@@ -78,10 +82,12 @@ func (d *Directory) ResolveApprovers(ctx context.Context, in ResolveApproversInp
 		return err
 	}
 	a := in.Approvers
+	missing := 0 // people the selectors ask for whom the directory does not have
 	if a.Manager {
 		levels := max(a.Levels, 1)
 		next := in.Requester.Manager
-		for level := 0; level < levels && next != ""; level++ {
+		level := 0
+		for ; level < levels && next != ""; level++ {
 			m, err := lookup(next, "manager")
 			if err != nil {
 				return res, err
@@ -89,6 +95,10 @@ func (d *Directory) ResolveApprovers(ctx context.Context, in ResolveApproversInp
 			add(catalog.PersonRef{ID: m.ID, Name: m.Name, Department: m.Department})
 			next = m.Manager
 		}
+		missing += levels - level
+	}
+	if a.Owner && in.Owner == "" {
+		missing++
 	}
 	for _, id := range a.People {
 		if err := person(id, "approver"); err != nil {
@@ -113,6 +123,8 @@ func (d *Directory) ResolveApprovers(ctx context.Context, in ResolveApproversInp
 			if err := person(dp.Head, "department head"); err != nil {
 				return res, err
 			}
+		} else {
+			missing++
 		}
 	}
 	if a.Group != "" {
@@ -142,6 +154,164 @@ func (d *Directory) ResolveApprovers(ctx context.Context, in ResolveApproversInp
 			if err := person(p.Manager, "manager"); err != nil {
 				return res, err
 			}
+		}
+	}
+	res.Named = len(seen) + missing
+	return res, nil
+}
+
+// FillApproversInput asks for Need more people who may decide a step that has fewer than it
+// requires, in the order the step goes up the organisation.
+type FillApproversInput struct {
+	Need      int
+	Requester catalog.Person
+	// Department is the service's providing department, whose head answers for the step.
+	Department string
+	// Escalate is the step's escalation, followed first; Named are the people the step named
+	// (decided or excluded included), whose managers an escalation to managers asks.
+	Escalate *catalog.Escalation
+	Named    []string
+	// Levels is how many manager levels the step asks for (0 when it asks none); the
+	// requester's chain above them is next.
+	Levels int
+	// Exclude lists who may not be added, with the reason: the step's approvers, earlier
+	// deciders. The requester is never added.
+	Exclude map[string]string
+}
+
+// FillApproversResult lists the people added, each with why, and who was passed over.
+type FillApproversResult struct {
+	Added   []Addition
+	Skipped []catalog.Exclusion
+}
+
+// Addition is one person added to a step and why.
+type Addition struct {
+	catalog.PersonRef
+	Why string
+}
+
+// RoleAdmin may do what department heads may on every service: the last people a step goes to.
+const RoleAdmin = "admin"
+
+// FillApprovers finds people to add to a step with fewer approvers who may decide than it
+// requires, so that the bar is never lowered and a request never fails for the shape of the
+// org chart. In order: the step's escalation (its group, or the managers of the people it
+// named); the requester's managers above the levels the step asks for; the head of the
+// service's department, then up the head's management chain; the admins.
+func (d *Directory) FillApprovers(ctx context.Context, in FillApproversInput) (FillApproversResult, error) {
+	var res FillApproversResult
+	seen := map[string]bool{}
+	full := func() bool { return len(res.Added) >= in.Need }
+	consider := func(p catalog.PersonRef, why string) {
+		if full() || seen[p.ID] {
+			return
+		}
+		seen[p.ID] = true
+		switch reason, excluded := in.Exclude[p.ID]; {
+		case p.ID == in.Requester.ID:
+			res.Skipped = append(res.Skipped, catalog.Exclusion{ID: p.ID, Why: "nobody decides their own request"})
+		case excluded:
+			res.Skipped = append(res.Skipped, catalog.Exclusion{ID: p.ID, Why: reason})
+		default:
+			res.Added = append(res.Added, Addition{PersonRef: p, Why: why})
+		}
+	}
+	person := func(id string) (catalog.Person, bool, error) {
+		p, err := d.Store.Person(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return p, false, nil // a reference to nobody adds nobody
+		}
+		if err != nil {
+			return p, false, fmt.Errorf("look up %s: %w", id, err)
+		}
+		return p, true, nil
+	}
+	ref := func(p catalog.Person) catalog.PersonRef {
+		return catalog.PersonRef{ID: p.ID, Name: p.Name, Department: p.Department}
+	}
+	// chain considers the managers above id, up to the top.
+	chain := func(id, why string) error {
+		for hops := 0; id != "" && hops < 50 && !full(); hops++ {
+			p, ok, err := person(id)
+			if err != nil || !ok {
+				return err
+			}
+			if p.Manager == "" {
+				return nil
+			}
+			m, ok, err := person(p.Manager)
+			if err != nil || !ok {
+				return err
+			}
+			consider(ref(m), fmt.Sprintf("%s (manager of %s)", why, p.Name))
+			id = m.ID
+		}
+		return nil
+	}
+	if x := in.Escalate; x != nil {
+		switch x.To {
+		case "group":
+			members, err := d.Store.GroupMembers(ctx, x.Group)
+			if err != nil {
+				return res, fmt.Errorf("resolve group %s: %w", x.Group, err)
+			}
+			for _, m := range members {
+				consider(m, "the step's escalation to group "+x.Group)
+			}
+		case "manager":
+			for _, id := range in.Named {
+				if err := chain(id, "the step's escalation to managers"); err != nil {
+					return res, err
+				}
+			}
+		}
+	}
+	if in.Levels > 0 && !full() {
+		// The requester's chain above the levels the step asks for: the manager's manager.
+		top, level := in.Requester.ID, 0
+		for ; level < in.Levels && top != ""; level++ {
+			p, ok, err := person(top)
+			if err != nil {
+				return res, err
+			}
+			if !ok || p.Manager == "" {
+				top = ""
+				break
+			}
+			top = p.Manager
+		}
+		if top != "" {
+			if err := chain(top, "next up the requester's management chain"); err != nil {
+				return res, err
+			}
+		}
+	}
+	if !full() && in.Department != "" {
+		dp, err := d.Store.Department(ctx, in.Department)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return res, fmt.Errorf("department %s: %w", in.Department, err)
+		}
+		if dp.Head != "" {
+			h, ok, err := person(dp.Head)
+			if err != nil {
+				return res, err
+			}
+			if ok {
+				consider(ref(h), fmt.Sprintf("head of %s, the department providing the service", dp.Name))
+				if err := chain(h.ID, "up from the head of "+dp.Name); err != nil {
+					return res, err
+				}
+			}
+		}
+	}
+	if !full() {
+		admins, err := d.Store.PeopleWithRole(ctx, RoleAdmin)
+		if err != nil {
+			return res, err
+		}
+		for _, p := range admins {
+			consider(p, "an admin: nobody above may decide")
 		}
 	}
 	return res, nil

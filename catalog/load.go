@@ -48,6 +48,9 @@ type file struct {
 // bundle of services alone may refer to people, groups and departments applied before.
 type Known struct {
 	Departments, Groups, People, Services map[string]bool
+	// Members and Roles map each group and each role to the people in it (person id to true),
+	// so that a quorum can be checked against the people a step names. Nil when unknown.
+	Members, Roles map[string]map[string]bool
 }
 
 // Load reads every .yaml and .yml file under the given paths (files or directories, walked in
@@ -214,6 +217,7 @@ func (b *Bundle) validate(e *errs, known Known) {
 			}
 		}
 	}
+	named := b.membership(known)
 	for _, s := range b.Services {
 		at := b.serviceAt[s.Key]
 		se := &errs{file: at.file}
@@ -223,6 +227,12 @@ func (b *Bundle) validate(e *errs, known Known) {
 		}
 		if s.Owner != "" && !people[s.Owner] {
 			se.add("owner", "reference", "no person %q in the directory", s.Owner)
+		}
+		for j, st := range s.Approval.Steps {
+			named.check(se, fmt.Sprintf("approval.steps[%d]", j), st, s.Owner)
+		}
+		if g := s.Governance; g != nil {
+			named.check(se, "governance", *g, s.Owner)
 		}
 		for j, st := range s.Approval.Steps {
 			p := fmt.Sprintf("approval.steps[%d].approvers", j)
@@ -277,6 +287,109 @@ func (b *Bundle) validate(e *errs, known Known) {
 	}
 	e.file = ""
 	sort.SliceStable(e.list, func(i, j int) bool { return e.list[i].File < e.list[j].File })
+}
+
+// membership is who is in each group and holds each role once the bundle is applied: the
+// known directory's people, replaced by the bundle's own.
+func (b *Bundle) membership(known Known) membership {
+	m := membership{groups: map[string]map[string]bool{}, roles: map[string]map[string]bool{}, known: known.Members != nil}
+	inBundle := map[string]bool{}
+	for _, p := range b.People {
+		inBundle[p.ID] = true
+	}
+	stored := func(dst, src map[string]map[string]bool) {
+		for key, people := range src {
+			for id := range people {
+				if !inBundle[id] {
+					put(dst, key, id)
+				}
+			}
+		}
+	}
+	stored(m.groups, known.Members)
+	stored(m.roles, known.Roles)
+	for _, p := range b.People {
+		for _, g := range p.Groups {
+			put(m.groups, g, p.ID)
+		}
+		for _, r := range p.Roles {
+			put(m.roles, r, p.ID)
+		}
+	}
+	for _, g := range b.Groups {
+		if m.groups[g.Key] == nil {
+			m.groups[g.Key] = map[string]bool{}
+		}
+	}
+	return m
+}
+
+func put(m map[string]map[string]bool, key, id string) {
+	if m[key] == nil {
+		m[key] = map[string]bool{}
+	}
+	m[key][id] = true
+}
+
+// membership is who is in each group and holds each role; known says the stored directory's
+// memberships are included (without them, a group defined only there has unknown members).
+type membership struct {
+	groups, roles map[string]map[string]bool
+	known         bool
+}
+
+// check refuses a quorum larger than the most people the step's approvers can name: a quorum
+// that can never be met would otherwise wait for people who do not exist. p is the step's path.
+func (m membership) check(e *errs, p string, st ApprovalStep, owner string) {
+	if st.Mode != ModeQuorum || st.Quorum < 1 {
+		return
+	}
+	a := st.Approvers
+	people := map[string]bool{}
+	var parts []string
+	extra := 0
+	if a.Group != "" {
+		members, ok := m.groups[a.Group]
+		if !ok && !m.known {
+			return // a group of the stored directory whose members were not given
+		}
+		for id := range members {
+			people[id] = true
+		}
+		parts = append(parts, fmt.Sprintf("group %s has %d", a.Group, len(members)))
+	}
+	if a.Role != "" {
+		holders, ok := m.roles[a.Role]
+		if !ok && !m.known {
+			return
+		}
+		for id := range holders {
+			people[id] = true
+		}
+		parts = append(parts, fmt.Sprintf("role %s has %d", a.Role, len(holders)))
+	}
+	if len(a.People) > 0 {
+		for _, id := range a.People {
+			people[id] = true
+		}
+		parts = append(parts, fmt.Sprintf("people lists %d", len(a.People)))
+	}
+	if a.Owner && owner != "" {
+		people[owner] = true
+		parts = append(parts, "the owner is 1")
+	}
+	if a.Manager {
+		extra += max(a.Levels, 1)
+		parts = append(parts, fmt.Sprintf("the manager chain has %d", max(a.Levels, 1)))
+	}
+	if a.DepartmentHead != "" {
+		extra++
+		parts = append(parts, "the department head is 1")
+	}
+	if n := len(people) + extra; st.Quorum > n {
+		e.add(p+".quorum", "maximum", "a quorum of %d can never be met: the step names at most %d people (%s)",
+			st.Quorum, n, strings.Join(parts, ", "))
+	}
 }
 
 func copySet(m map[string]bool) map[string]bool {

@@ -255,7 +255,27 @@ func (a Approvers) Empty() bool {
 	return !a.Manager && a.Group == "" && a.Role == "" && len(a.People) == 0 && !a.Owner && a.DepartmentHead == ""
 }
 
-// Required is how many approvals settle a step of this mode among n approvers.
+// Needs is how many approvals settle a step of this mode whose approvers name named people,
+// counted before anyone is excluded (the requester, earlier deciders) and counting every
+// manager level and department head the step asks for, even one the org chart does not have.
+// It never shrinks to the people left who may decide: a quorum of 2 needs 2, and "all" of a
+// two-level manager chain needs 2; when fewer may decide, the request workflow adds approvers
+// (docs/ACCESS.md). Requests of revision 3 and later count with it.
+func (s ApprovalStep) Needs(named int) int {
+	switch s.Mode {
+	case ModeAll:
+		return max(named, 1)
+	case ModeQuorum:
+		return max(s.Quorum, 1)
+	case ModePercent:
+		return max(1, (named*s.Percent+99)/100)
+	}
+	return 1
+}
+
+// Required is how many approvals settled a step of this mode among the n approvers left who
+// may decide, as requests before revision 3 and the lifecycle's reviews count: it shrinks with
+// n (a quorum becomes min(quorum, n)). New requests count with Needs.
 func (s ApprovalStep) Required(n int) int {
 	switch s.Mode {
 	case ModeAll:

@@ -294,5 +294,39 @@ func (s *Store) Known(ctx context.Context) (catalog.Known, error) {
 			set[key] = true
 		}
 	}
+	// Who is in each group and holds each role, so that a quorum is checked against them.
+	k.Members, k.Roles = map[string]map[string]bool{}, map[string]map[string]bool{}
+	var members []struct {
+		Group  string `db:"group_key"`
+		Person string `db:"person_id"`
+	}
+	if err := s.DB.SelectContext(ctx, &members, "SELECT group_key, person_id FROM group_members"); err != nil {
+		return k, fmt.Errorf("known group members: %w", err)
+	}
+	for _, m := range members {
+		if k.Members[m.Group] == nil {
+			k.Members[m.Group] = map[string]bool{}
+		}
+		k.Members[m.Group][m.Person] = true
+	}
+	var roles []struct {
+		ID    string `db:"id"`
+		Roles string `db:"roles"`
+	}
+	if err := s.DB.SelectContext(ctx, &roles, "SELECT id, roles FROM people"); err != nil {
+		return k, fmt.Errorf("known roles: %w", err)
+	}
+	for _, p := range roles {
+		var list []string
+		if err := json.Unmarshal([]byte(p.Roles), &list); err != nil {
+			return k, fmt.Errorf("roles of %s: %w", p.ID, err)
+		}
+		for _, r := range list {
+			if k.Roles[r] == nil {
+				k.Roles[r] = map[string]bool{}
+			}
+			k.Roles[r][p.ID] = true
+		}
+	}
 	return k, nil
 }

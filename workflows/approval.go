@@ -60,11 +60,22 @@ func (w *requestWorkflow) approve(ctx workflow.Context) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("resolve approvers of step %q: %w", step.Name, err)
 		}
-		if len(res.Approvers) == 0 {
+		required := step.Required(len(res.Approvers))
+		var added []activities.Addition
+		if w.revision >= 3 {
+			// Revision 3: the bar counts from what the step names, and when fewer may decide
+			// the step goes up the organisation instead of shrinking or failing.
+			required = step.Needs(max(res.Named, len(res.Approvers)+len(res.Excluded)))
+			if short := required - len(res.Approvers); short > 0 {
+				if added, err = w.fill(ctx, step, res, exclude, required, short); err != nil {
+					return "", fmt.Errorf("add approvers to step %q: %w", step.Name, err)
+				}
+			}
+		} else if len(res.Approvers) == 0 {
 			return "", temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("approval step %q has no one who may decide", step.Name), ErrNoOne, nil)
 		}
-		outcome, err := w.runStep(ctx, i, step, res)
+		outcome, err := w.runStep(ctx, i, step, res, required, added)
 		if err != nil || outcome != approved {
 			return outcome, err
 		}
@@ -73,12 +84,60 @@ func (w *requestWorkflow) approve(ctx workflow.Context) (string, error) {
 				who := a.ID
 				if a.DecidedBy != nil {
 					who = a.DecidedBy.ID
+					if w.revision >= 3 {
+						// Revision 3: the person a delegate decided for took part too.
+						deciders[a.ID] = fmt.Sprintf("%s decided step %q for them already", a.DecidedBy.Name, step.Name)
+					}
 				}
 				deciders[who] = fmt.Sprintf("decided step %q already", step.Name)
 			}
 		}
 	}
 	return approved, nil
+}
+
+// fill asks the directory for short more people who may decide step (revision 3): the step's
+// escalation, the requester's managers above the step's levels, the service department's head
+// and up the head's chain, the admins. The audit trail says whom and why, or that nobody is
+// left.
+func (w *requestWorkflow) fill(ctx workflow.Context, step catalog.ApprovalStep, res activities.ResolveApproversResult, exclude map[string]string, required, short int) ([]activities.Addition, error) {
+	in := activities.FillApproversInput{Need: short, Requester: w.in.Requester, Department: w.in.Definition.Department,
+		Escalate: step.Escalate, Exclude: map[string]string{}}
+	if step.Approvers.Manager {
+		in.Levels = max(step.Approvers.Levels, 1)
+	}
+	for id, why := range exclude {
+		in.Exclude[id] = why
+	}
+	for _, p := range res.Approvers {
+		in.Named = append(in.Named, p.ID)
+		in.Exclude[p.ID] = "already an approver of the step"
+	}
+	for _, x := range res.Excluded {
+		in.Named = append(in.Named, x.ID)
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, Summary: "add approvers to " + step.Name})
+	var dir *activities.Directory
+	var out activities.FillApproversResult
+	if err := workflow.ExecuteActivity(actx, dir.FillApprovers, in).Get(ctx, &out); err != nil {
+		return nil, err
+	}
+	eligible := len(res.Approvers)
+	detail := fmt.Sprintf("step %q needs %d approvals (%s) and %d of the people it names may decide", step.Name, required, step.Mode, eligible)
+	var why []string
+	for _, a := range out.Added {
+		why = append(why, fmt.Sprintf("%s: %s", a.Name, a.Why))
+	}
+	if len(why) > 0 {
+		detail += "; added " + strings.Join(why, "; ")
+	}
+	if len(out.Added) < short {
+		detail += fmt.Sprintf("; nobody else may decide: the step waits with %d approvers (an admin must change the directory), for its escalation or its expiry", eligible+len(out.Added))
+		w.event(ctx, "approval.understaffed", "", detail)
+	} else {
+		w.event(ctx, "approval.topped_up", "", detail)
+	}
+	return out.Added, nil
 }
 
 func (w *requestWorkflow) resolve(ctx workflow.Context, summary string, in activities.ResolveApproversInput) (activities.ResolveApproversResult, error) {
@@ -95,10 +154,10 @@ func resolveApprovers(actx workflow.Context, in activities.ResolveApproversInput
 }
 
 // runStep opens step i and waits until it settles, the request is cancelled, or it expires.
-func (w *requestWorkflow) runStep(ctx workflow.Context, i int, step catalog.ApprovalStep, res activities.ResolveApproversResult) (string, error) {
+func (w *requestWorkflow) runStep(ctx workflow.Context, i int, step catalog.ApprovalStep, res activities.ResolveApproversResult, required int, added []activities.Addition) (string, error) {
 	now := workflow.Now(ctx).UTC()
 	a := catalog.ApprovalState{Step: i, Name: step.Name, Mode: step.Mode, Status: catalog.ApprovalPending,
-		Required: step.Required(len(res.Approvers)), Excluded: res.Excluded, OpenedAt: now}
+		Required: required, Excluded: res.Excluded, OpenedAt: now, Approvers: []catalog.Approver{}}
 	at := func(d catalog.Duration) *time.Time {
 		if d <= 0 {
 			return nil
@@ -116,6 +175,10 @@ func (w *requestWorkflow) runStep(ctx workflow.Context, i int, step catalog.Appr
 	names := make([]string, 0, len(res.Approvers))
 	for _, p := range res.Approvers {
 		a.Approvers = append(a.Approvers, catalog.Approver{PersonRef: p})
+		names = append(names, p.Name)
+	}
+	for _, p := range added {
+		a.Approvers = append(a.Approvers, catalog.Approver{PersonRef: p.PersonRef, AddedBy: "fallback"})
 		names = append(names, p.Name)
 	}
 	w.state.Approvals = append(w.state.Approvals, a)
@@ -194,6 +257,9 @@ func (w *requestWorkflow) fire(ctx workflow.Context, step catalog.ApprovalStep, 
 	case "escalation":
 		s.Escalated = true
 		in := activities.ResolveApproversInput{Requester: w.in.Requester, Owner: w.in.Definition.Owner, Department: w.in.Definition.Department}
+		if w.revision >= 3 && !w.in.Definition.Approval.AllowRepeatDeciders {
+			in.Exclude = w.tookPart() // revision 3: an escalation adds nobody who may not decide
+		}
 		if step.Escalate.To == "manager" {
 			in.ManagersOf = pendingIDs(s)
 		} else {
@@ -307,16 +373,56 @@ func (w *requestWorkflow) openStep() *catalog.ApprovalState {
 	return a
 }
 
+// tookPart lists who took part in the request's decided steps (all but the open one), with
+// why: each approver who decided, and each delegate who decided for one. Separation of duties
+// keeps them from deciding another step unless the policy allows repeat deciders.
+func (w *requestWorkflow) tookPart() map[string]string {
+	out := map[string]string{}
+	if len(w.state.Approvals) == 0 {
+		return out
+	}
+	for _, s := range w.state.Approvals[:len(w.state.Approvals)-1] {
+		for _, a := range s.Approvers {
+			if a.Decision == "" {
+				continue
+			}
+			if a.DecidedBy != nil {
+				out[a.DecidedBy.ID] = fmt.Sprintf("decided step %q already", s.Name)
+				out[a.ID] = fmt.Sprintf("%s decided step %q for them already", a.DecidedBy.Name, s.Name)
+			} else {
+				out[a.ID] = fmt.Sprintf("decided step %q already", s.Name)
+			}
+		}
+	}
+	return out
+}
+
 // approverFor finds whom the actor decides for: themselves, or someone who delegated to them.
-// It refuses anyone else, and anyone who already decided this step.
-func (w *requestWorkflow) approverFor(in DecisionInput) (*catalog.ApprovalState, int, error) {
+// It refuses anyone else, and anyone who already decided this step. When strict (validators
+// always; handlers of revision 3 and later), it also refuses the requester, directly or as
+// anyone's delegate, and (unless the policy allows repeat deciders) anyone who took part in an
+// earlier step, or a delegate deciding for such a person.
+func (w *requestWorkflow) approverFor(in DecisionInput, strict bool) (*catalog.ApprovalState, int, error) {
 	step := w.openStep()
 	if step == nil {
 		return nil, 0, temporal.NewApplicationError(fmt.Sprintf("no approval step is open: the request is %s", w.state.Status), ErrConflict)
 	}
+	if strict && in.Actor.ID == w.state.Requester.ID {
+		return nil, 0, temporal.NewApplicationError("nobody decides their own request, neither directly nor as someone's delegate", ErrForbidden)
+	}
 	for _, a := range step.Approvers {
 		if a.DecidedBy != nil && a.DecidedBy.ID == in.Actor.ID || a.ID == in.Actor.ID && a.Decision != "" {
 			return nil, 0, temporal.NewApplicationError(fmt.Sprintf("%s already decided step %q", in.Actor.ID, step.Name), ErrConflict)
+		}
+	}
+	barred := map[string]string{}
+	if strict {
+		if !w.in.Definition.Approval.AllowRepeatDeciders {
+			barred = w.tookPart()
+		}
+		barred[w.state.Requester.ID] = "nobody decides their own request"
+		if why, ok := barred[in.Actor.ID]; ok {
+			return nil, 0, temporal.NewApplicationError(fmt.Sprintf("%s may not decide step %q: %s (separation of duties)", in.Actor.ID, step.Name, why), ErrForbidden)
 		}
 	}
 	match := -1
@@ -326,14 +432,23 @@ func (w *requestWorkflow) approverFor(in DecisionInput) (*catalog.ApprovalState,
 			break
 		}
 	}
+	refused := ""
 	if match < 0 {
 		for i, a := range step.Approvers {
 			for _, principal := range in.OnBehalfOf {
-				if a.ID == principal && a.Decision == "" && match < 0 {
-					match = i
+				if a.ID != principal || a.Decision != "" || match >= 0 {
+					continue
 				}
+				if why, ok := barred[principal]; ok {
+					refused = fmt.Sprintf("%s may not decide step %q on behalf of %s: %s (separation of duties)", in.Actor.ID, step.Name, principal, why)
+					continue
+				}
+				match = i
 			}
 		}
+	}
+	if match < 0 && refused != "" {
+		return nil, 0, temporal.NewApplicationError(refused, ErrForbidden)
 	}
 	if match < 0 {
 		return nil, 0, temporal.NewApplicationError(fmt.Sprintf("%s is not an approver of step %q, nor anyone's delegate on it", in.Actor.ID, step.Name), ErrForbidden)
@@ -360,12 +475,14 @@ func (w *requestWorkflow) validateDecision(in DecisionInput) error {
 	if in.Decision == catalog.DecisionRequestInfo && w.state.Status == catalog.StatusWaitingOnRequester {
 		return temporal.NewApplicationError("the requester has already been asked and has not answered yet", ErrConflict)
 	}
-	_, _, err := w.approverFor(in)
+	_, _, err := w.approverFor(in, true)
 	return err
 }
 
 func (w *requestWorkflow) decide(ctx workflow.Context, in DecisionInput) (DecisionResult, error) {
-	step, i, err := w.approverFor(in)
+	// The validator refused whom the rules refuse; the handler re-checks against the state as
+	// it is now with the rules its revision ran (histories of revision 2 replay as they ran).
+	step, i, err := w.approverFor(in, w.revision >= 3)
 	if err != nil {
 		return DecisionResult{}, err // the state moved on between validation and now
 	}
@@ -426,7 +543,9 @@ func settleStep(s *catalog.ApprovalState) {
 		s.Status = catalog.ApprovalApproved
 	case s.Mode == catalog.ModeAny && rejections > 0:
 		s.Status = catalog.ApprovalRejected
-	case approvals+pending < s.Required:
-		s.Status = catalog.ApprovalRejected // the required approvals are out of reach
+	case rejections > 0 && approvals+pending < s.Required:
+		// The required approvals are out of reach. A step with fewer approvers than it needs
+		// (nobody else may decide) is not rejected for that alone: it waits for people.
+		s.Status = catalog.ApprovalRejected
 	}
 }

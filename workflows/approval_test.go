@@ -1,12 +1,14 @@
 package workflows
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/esmhq/esm/activities"
 	"github.com/esmhq/esm/catalog"
+	"github.com/stretchr/testify/mock"
 )
 
 var (
@@ -269,4 +271,196 @@ func (s *requestSuite) TestCancelWhilePending() {
 		}
 	}
 	s.Equal([]string{"bob", "carol"}, told, "pending approvers are told")
+}
+
+// --- issue 15: nobody decides their own request; separation of duties; the bar never lowers ---
+
+// twoSteps is a definition whose step 1 asks the requester's manager and step 2 a group.
+func twoSteps(second catalog.ApprovalStep) catalog.Definition {
+	d := definition(catalog.ModeAny, bob)
+	second.Name = "second"
+	second.Approvers = catalog.Approvers{Group: "second"}
+	if second.Mode == "" {
+		second.Mode = catalog.ModeAny
+	}
+	d.Approval.Steps = []catalog.ApprovalStep{
+		{Name: "manager", Mode: catalog.ModeAny, Approvers: catalog.Approvers{Manager: true}},
+		second,
+	}
+	return d
+}
+
+// byStep resolves step 1 to bob and step 2 to the people given (escalations to nobody).
+func (s *requestSuite) byStep(second ...catalog.PersonRef) {
+	s.directory(func(in activities.ResolveApproversInput) []catalog.PersonRef {
+		switch {
+		case in.Approvers.Manager:
+			return []catalog.PersonRef{bob}
+		case in.Approvers.Group == "second":
+			return second
+		}
+		return nil
+	})
+}
+
+// Alice is Bob's delegate and the requester: she may not approve "on behalf of Bob", and the
+// refusal leaves no trace; nor may she decide if an older escalation had added her.
+func (s *requestSuite) TestNobodyDecidesOwnRequest() {
+	var dir *activities.Directory // alice among the approvers, as older code might have done
+	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(
+		activities.ResolveApproversResult{Approvers: []catalog.PersonRef{bob, {ID: "alice", Name: "Alice Chen"}}, Named: 2}, nil)
+	self := s.update(time.Minute, DecideUpdate, DecisionInput{Actor: catalog.PersonRef{ID: "alice"}, OnBehalfOf: []string{"bob"}, Decision: catalog.DecisionApprove})
+	direct := s.decide(2*time.Minute, catalog.PersonRef{ID: "alice"}, catalog.DecisionApprove, "")
+	s.decide(3*time.Minute, bob, catalog.DecisionApprove, "")
+	s.completeAt(4 * time.Minute)
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition(catalog.ModeAny, bob)))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal(ErrForbidden, errType(self.rejected), "a delegate deciding their own request")
+	s.Equal(ErrForbidden, errType(direct.rejected), "the requester among the approvers")
+	for _, e := range s.state().Timeline {
+		if e.Type != "submitted" && e.Type != "comment" {
+			s.NotEqual("alice", e.Actor, "alice decided: %v", e)
+		}
+	}
+}
+
+// a) Bob decided step 1; step 2's escalation to managers must not add him (Carol's manager),
+// and he may not decide step 2 even when an older escalation added him.
+func (s *requestSuite) TestEscalationAddsNoEarlierDecider() {
+	var dir *activities.Directory
+	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ResolveApproversInput) (activities.ResolveApproversResult, error) {
+			s.resolved = append(s.resolved, in)
+			switch {
+			case in.Approvers.Manager:
+				return activities.ResolveApproversResult{Approvers: []catalog.PersonRef{bob}, Named: 1}, nil
+			case len(in.ManagersOf) > 0:
+				// Older code did not exclude earlier deciders: bob comes back regardless.
+				return activities.ResolveApproversResult{Approvers: []catalog.PersonRef{bob}}, nil
+			}
+			return activities.ResolveApproversResult{Approvers: []catalog.PersonRef{carol}, Named: 1}, nil
+		})
+	s.decide(time.Minute, bob, catalog.DecisionApprove, "")
+	again := s.decide(3*time.Hour, bob, catalog.DecisionApprove, "")
+	s.decide(4*time.Hour, carol, catalog.DecisionApprove, "")
+	s.completeAt(5 * time.Hour)
+	s.env.ExecuteWorkflow(ServiceRequest, input(twoSteps(catalog.ApprovalStep{
+		Escalate: &catalog.Escalation{After: catalog.Duration(2 * time.Hour), To: "manager"}})))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal(ErrForbidden, errType(again.rejected), "the step-1 decider decides step 2")
+	var escalation activities.ResolveApproversInput
+	for _, in := range s.resolved {
+		if len(in.ManagersOf) > 0 {
+			escalation = in
+		}
+	}
+	s.Contains(escalation.Exclude, "bob", "the escalation is told who may not decide")
+}
+
+// b) Erin is the delegate of Bob (step 1) and of Carol (step 2): having decided step 1 for Bob,
+// she may not decide step 2 for Carol.
+func (s *requestSuite) TestOneDelegateMayNotDecideTwoSteps() {
+	s.byStep(carol, dave)
+	s.update(time.Minute, DecideUpdate, DecisionInput{Actor: erin, OnBehalfOf: []string{"bob", "carol"}, Decision: catalog.DecisionApprove})
+	twice := s.update(2*time.Minute, DecideUpdate, DecisionInput{Actor: erin, OnBehalfOf: []string{"bob", "carol"}, Decision: catalog.DecisionApprove})
+	s.decide(3*time.Minute, dave, catalog.DecisionApprove, "")
+	s.completeAt(4 * time.Minute)
+	s.env.ExecuteWorkflow(ServiceRequest, input(twoSteps(catalog.ApprovalStep{})))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal(ErrForbidden, errType(twice.rejected))
+	s.Equal("dave", s.state().Approvals[1].Approvers[1].ID)
+	s.Equal(catalog.DecisionApprove, s.state().Approvals[1].Approvers[1].Decision)
+	s.Empty(s.state().Approvals[1].Approvers[0].Decision, "carol's slot stays undecided")
+}
+
+// c) Erin decided step 1 for Bob: Bob took part, so he is not asked in step 2, and may not
+// decide it.
+func (s *requestSuite) TestPrincipalOfADelegateMayNotDecideTheNextStep() {
+	s.byStep(bob, carol)
+	s.update(time.Minute, DecideUpdate, DecisionInput{Actor: erin, OnBehalfOf: []string{"bob"}, Decision: catalog.DecisionApprove})
+	himself := s.decide(2*time.Minute, bob, catalog.DecisionApprove, "")
+	s.decide(3*time.Minute, carol, catalog.DecisionApprove, "")
+	s.completeAt(4 * time.Minute)
+	s.env.ExecuteWorkflow(ServiceRequest, input(twoSteps(catalog.ApprovalStep{})))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal(ErrForbidden, errType(himself.rejected))
+	s.Contains(s.resolved[1].Exclude, "bob")
+	s.Contains(s.resolved[1].Exclude, "erin")
+	s.Equal([]string{"carol"}, []string{s.state().Approvals[1].Approvers[0].ID})
+}
+
+// The policy may allow repeat deciders: then Bob decides both steps (never his own request).
+func (s *requestSuite) TestRepeatDecidersWhenThePolicySays() {
+	s.byStep(bob)
+	s.decide(time.Minute, bob, catalog.DecisionApprove, "")
+	again := s.decide(2*time.Minute, bob, catalog.DecisionApprove, "")
+	s.completeAt(3 * time.Minute)
+	d := twoSteps(catalog.ApprovalStep{})
+	d.Approval.AllowRepeatDeciders = true
+	s.env.ExecuteWorkflow(ServiceRequest, input(d))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.NoError(again.rejected)
+}
+
+// A quorum of 2 over Bob (step 1's decider), Carol and Alice (the requester) is not lowered to
+// one: the step goes up (FillApprovers adds Grace) and needs both Carol and Grace.
+func (s *requestSuite) TestQuorumNeverShrinks() {
+	s.byStep(bob, carol, catalog.PersonRef{ID: "alice", Name: "Alice Chen"})
+	s.filled = []catalog.PersonRef{grace}
+	s.decide(time.Minute, bob, catalog.DecisionApprove, "")
+	s.decide(2*time.Minute, carol, catalog.DecisionApprove, "")
+	var mid catalog.RequestState
+	s.env.RegisterDelayedCallback(func() { mid = s.state() }, 150*time.Second)
+	s.decide(3*time.Minute, grace, catalog.DecisionApprove, "")
+	s.completeAt(4 * time.Minute)
+	d := twoSteps(catalog.ApprovalStep{Mode: catalog.ModeQuorum, Quorum: 2,
+		Escalate: &catalog.Escalation{After: catalog.Duration(24 * time.Hour), To: "manager"}})
+	in := input(d)
+	s.env.ExecuteWorkflow(ServiceRequest, in)
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal(catalog.StatusPendingApproval, mid.Status, "one approval of a quorum of two")
+	a := s.state().Approvals[1]
+	s.Equal(2, a.Required)
+	s.Equal([]string{"carol", "grace"}, []string{a.Approvers[0].ID, a.Approvers[1].ID})
+	s.Require().Len(s.fills, 1)
+	s.Equal(1, s.fills[0].Need)
+	s.Equal("manager", s.fills[0].Escalate.To, "the step's escalation is followed first")
+	s.Contains(s.fills[0].Exclude, "bob")
+	s.Contains(s.fills[0].Exclude, "carol", "an approver already is not added twice")
+	s.Contains(s.fills[0].Named, "bob")
+	s.Contains(s.events(), "approval.topped_up")
+}
+
+// "Manager, 2 levels, all" at the top of the org chart: one manager exists, the step names two
+// levels, so it needs two approvals; the next person up is added.
+func (s *requestSuite) TestAllOfTwoLevelsAtTheTop() {
+	var dir *activities.Directory
+	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(
+		activities.ResolveApproversResult{Approvers: []catalog.PersonRef{grace}, Named: 2}, nil)
+	s.filled = []catalog.PersonRef{ivan}
+	s.decide(time.Minute, grace, catalog.DecisionApprove, "")
+	var mid catalog.RequestState
+	s.env.RegisterDelayedCallback(func() { mid = s.state() }, 90*time.Second)
+	s.decide(2*time.Minute, ivan, catalog.DecisionApprove, "")
+	s.completeAt(3 * time.Minute)
+	d := definition(catalog.ModeAll, bob)
+	d.Approval.Steps[0].Approvers.Levels = 2
+	s.env.ExecuteWorkflow(ServiceRequest, input(d))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal(catalog.StatusPendingApproval, mid.Status)
+	s.Equal(2, s.state().Approvals[0].Required)
+	s.Equal(2, s.fills[0].Levels)
+}
+
+// Nobody left at all: the request is not failed; the step waits, pending, and says why, until
+// the requester withdraws it.
+func (s *requestSuite) TestNobodyLeftWaits() {
+	s.approvers()
+	var mid catalog.RequestState
+	s.env.RegisterDelayedCallback(func() { mid = s.state() }, time.Hour)
+	s.update(2*time.Hour, CancelUpdate, CancelInput{Actor: catalog.PersonRef{ID: "alice"}})
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition(catalog.ModeAny, bob)))
+	s.Equal(catalog.StatusCancelled, s.result().Status)
+	s.Equal(catalog.StatusPendingApproval, mid.Status)
+	s.Contains(s.events(), "approval.understaffed")
 }

@@ -27,6 +27,9 @@ type requestSuite struct {
 	// records the lifecycles told that a request closed.
 	retiring  bool
 	signalled []string
+	// filled are the people FillApprovers offers, in order; fills records its calls.
+	filled []catalog.PersonRef
+	fills  []activities.FillApproversInput
 }
 
 func TestServiceRequest(t *testing.T) { suite.Run(t, new(requestSuite)) }
@@ -56,6 +59,19 @@ func (s *requestSuite) SetupTest() {
 	var proj *activities.Projection
 	s.notified, s.resolved, s.retiring, s.signalled = nil, nil, false, nil
 	s.env.RegisterActivity(dir.ResolveApprovers)
+	s.env.RegisterActivity(dir.FillApprovers)
+	s.fills, s.filled = nil, nil
+	s.env.OnActivity(dir.FillApprovers, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FillApproversInput) (activities.FillApproversResult, error) {
+			s.fills = append(s.fills, in)
+			var out activities.FillApproversResult
+			for _, p := range s.filled {
+				if _, excluded := in.Exclude[p.ID]; !excluded && p.ID != in.Requester.ID && len(out.Added) < in.Need {
+					out.Added = append(out.Added, activities.Addition{PersonRef: p, Why: "head of IT, the department providing the service"})
+				}
+			}
+			return out, nil
+		})
 	s.env.RegisterActivity(proj.Project)
 	s.env.RegisterActivity(&activities.Notifications{Notifier: recorder{s}})
 	s.env.RegisterWorkflow(FulfilmentTask)
@@ -92,13 +108,18 @@ func (s *requestSuite) directory(fn func(activities.ResolveApproversInput) []cat
 	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ResolveApproversInput) (activities.ResolveApproversResult, error) {
 			s.resolved = append(s.resolved, in)
-			var out []catalog.PersonRef
+			var res activities.ResolveApproversResult
 			for _, p := range fn(in) {
-				if _, excluded := in.Exclude[p.ID]; !excluded {
-					out = append(out, p)
+				if why, excluded := in.Exclude[p.ID]; excluded {
+					res.Excluded = append(res.Excluded, catalog.Exclusion{ID: p.ID, Why: why})
+				} else if p.ID == in.Requester.ID {
+					res.Excluded = append(res.Excluded, catalog.Exclusion{ID: p.ID, Why: "nobody approves their own request"})
+				} else {
+					res.Approvers = append(res.Approvers, p)
 				}
 			}
-			return activities.ResolveApproversResult{Approvers: out}, nil
+			res.Named = len(res.Approvers) + len(res.Excluded)
+			return res, nil
 		})
 }
 
@@ -258,10 +279,22 @@ func (s *requestSuite) TestClosingSignalsTheRetiringService() {
 	s.Equal([]string{"service/laptop REQ-000042"}, s.signalled)
 }
 
-func (s *requestSuite) TestNobodyToApproveFailsTheRequest() {
+// TestNobodyToApproveGoesUp: a step that names nobody who may decide (the requester has no
+// manager) is never failed: it goes up the organisation (FillApprovers) and says why.
+func (s *requestSuite) TestNobodyToApproveGoesUp() {
 	s.approvers()
+	s.filled = []catalog.PersonRef{ivan}
+	s.decide(time.Minute, ivan, catalog.DecisionApprove, "")
+	s.completeAt(2 * time.Minute)
 	s.env.ExecuteWorkflow(ServiceRequest, input(definition(catalog.ModeAny, bob)))
-	r := s.result()
-	s.Equal(catalog.StatusFailed, r.Status)
-	s.Contains(r.Reason, "no one who may decide")
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	a := s.state().Approvals[0]
+	s.Equal(1, a.Required)
+	s.Equal("ivan", a.Approvers[0].ID)
+	s.Equal("fallback", a.Approvers[0].AddedBy)
+	s.Contains(s.events(), "approval.topped_up")
+	s.Require().Len(s.fills, 1)
+	s.Equal(1, s.fills[0].Need)
+	s.Equal(1, s.fills[0].Levels, "a manager step goes up the requester's chain first")
+	s.Equal("it", s.fills[0].Department)
 }
