@@ -200,15 +200,16 @@ func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (Pro
 	}
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO requests (id, number, seq, service_key, service_version, department,
-				requester_id, title, status, stage, priority, submitted_at, updated_at, closed_at, state, due_at, breached, escalation_level)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				requester_id, title, status, stage, priority, submitted_at, updated_at, closed_at, state, due_at, breached, escalation_level, sla_outcome)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, stage = excluded.stage,
 				priority = excluded.priority, updated_at = excluded.updated_at, closed_at = excluded.closed_at, state = excluded.state,
-				due_at = excluded.due_at, breached = excluded.breached, escalation_level = excluded.escalation_level
+				due_at = excluded.due_at, breached = excluded.breached, escalation_level = excluded.escalation_level,
+				sla_outcome = excluded.sla_outcome
 			WHERE requests.seq < excluded.seq`),
 			r.ID, r.Number, r.Seq, r.Service.Key, r.Service.Version, r.Service.Department, r.Requester.ID, r.Title(),
 			r.Status, r.Stage, r.Priority, r.SubmittedAt.UTC(), r.UpdatedAt.UTC(), utcPtr(r.ClosedAt), string(doc),
-			utcPtr(r.DueAt), r.Breached, r.EscalationLevel)
+			utcPtr(r.DueAt), r.Breached, r.EscalationLevel, nullString(SLAOutcome(r)))
 		if err != nil {
 			return fmt.Errorf("upsert request %s: %w", r.ID, err)
 		}
@@ -634,23 +635,28 @@ func (s *Store) Events(ctx context.Context, requestID string) ([]catalog.Event, 
 	return out, nil
 }
 
-// Attainment is SLA attainment of one service over a period: of the requests closed in it, how
-// many met their resolution target.
+// Attainment is SLA attainment of one service over a period: of the requests closed in it whose
+// clocks ran (store.SLAOutcome), how many met their resolution target. Closed counts them all;
+// Met + Breached are the ones with a verdict, and Percent is Met of those; Excluded (rejected
+// or cancelled before breaching) have none; Percent is null when no request has one.
 type Attainment struct {
-	Service    string  `db:"service_key" json:"service"`
-	Department string  `db:"department" json:"department"`
-	Closed     int     `db:"closed" json:"closed"`
-	Met        int     `db:"met" json:"met"`
-	Breached   int     `db:"breached_count" json:"breached"`
-	Percent    float64 `db:"-" json:"attainment_percent"`
+	Service    string   `db:"service_key" json:"service"`
+	Department string   `db:"department" json:"department"`
+	Closed     int      `db:"closed" json:"closed"`
+	Met        int      `db:"met" json:"met"`
+	Breached   int      `db:"breached_count" json:"breached"`
+	Excluded   int      `db:"excluded" json:"excluded"`
+	Percent    *float64 `db:"-" json:"attainment_percent"`
 }
 
-// SLAAttainment reports, per service, the requests with an SLA closed in [from, to), and how
-// many were not breached. department narrows it ("" for all).
+// SLAAttainment reports, per service, the requests with SLA clocks closed in [from, to), each
+// once, by the verdict of its resolution clock. department narrows it ("" for all).
 func (s *Store) SLAAttainment(ctx context.Context, from, to time.Time, department string) ([]Attainment, error) {
 	q := `SELECT service_key, department, COUNT(*) AS closed,
-			SUM(CASE WHEN breached THEN 0 ELSE 1 END) AS met, SUM(CASE WHEN breached THEN 1 ELSE 0 END) AS breached_count
-		FROM requests WHERE closed_at >= ? AND closed_at < ? AND due_at IS NOT NULL`
+			SUM(CASE WHEN sla_outcome = 'met' THEN 1 ELSE 0 END) AS met,
+			SUM(CASE WHEN sla_outcome = 'missed' THEN 1 ELSE 0 END) AS breached_count,
+			SUM(CASE WHEN sla_outcome = 'excluded' THEN 1 ELSE 0 END) AS excluded
+		FROM requests WHERE closed_at >= ? AND closed_at < ? AND sla_outcome IS NOT NULL`
 	args := []any{from.UTC(), to.UTC()}
 	if department != "" {
 		q += ` AND department = ?`
@@ -662,8 +668,9 @@ func (s *Store) SLAAttainment(ctx context.Context, from, to time.Time, departmen
 		return nil, fmt.Errorf("sla attainment: %w", err)
 	}
 	for i := range out {
-		if out[i].Closed > 0 {
-			out[i].Percent = float64(out[i].Met) * 100 / float64(out[i].Closed)
+		if n := out[i].Met + out[i].Breached; n > 0 {
+			p := float64(out[i].Met) * 100 / float64(n)
+			out[i].Percent = &p
 		}
 	}
 	return out, nil

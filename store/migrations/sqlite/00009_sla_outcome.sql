@@ -1,0 +1,17 @@
+-- +goose Up
+-- What a closed request counts for in SLA attainment (store.SLAOutcome): met, missed or
+-- excluded; NULL while it is open or when it had no clocks. Closed rows are derived from their
+-- stored state here, by the rule SLAOutcome writes down.
+ALTER TABLE requests ADD COLUMN sla_outcome TEXT;
+UPDATE requests SET sla_outcome = (
+    SELECT CASE
+        WHEN json_extract(c.value, '$.breached') = 1 OR json_extract(c.value, '$.met') = 0 THEN 'missed'
+        WHEN requests.status = 'resolved' THEN 'met'
+        WHEN requests.status = 'failed' THEN 'missed'
+        ELSE 'excluded' END
+    FROM json_each(requests.state, '$.sla') AS c
+    WHERE json_extract(c.value, '$.name') = 'resolution')
+WHERE closed_at IS NOT NULL;
+
+-- +goose Down
+ALTER TABLE requests DROP COLUMN sla_outcome;
