@@ -399,7 +399,7 @@ func (s *Server) getRequest(c *gin.Context) {
 			c.Header("Warning", `110 - "answered from the read model: the workflow did not answer"`)
 		}
 	}
-	c.JSON(http.StatusOK, st)
+	c.JSON(http.StatusOK, st.UTC()) // a state stored or queried before every instant was UTC
 }
 
 type requestList struct {

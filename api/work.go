@@ -1,18 +1,33 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/workflows"
 	"github.com/gin-gonic/gin"
 )
 
+// page is a page of a list and the cursor of the next one (absent on the last page).
+type page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// badCursor answers a cursor that no page gave.
+func badCursor(c *gin.Context) {
+	writeProblem(c, errValidation("a query parameter is not valid", catalog.FieldError{
+		Field: "cursor", Rule: "format", Detail: "must be a next_cursor from a previous page"}))
+}
+
 // listApprovals is the caller's inbox: approvals waiting on them or on someone who delegated to
-// them now, oldest first, each with its due time.
+// them now, oldest first, a page at a time, each with its next deadline. A request the caller
+// made is never in it, not even as a delegate of its approver.
 func (s *Server) listApprovals(c *gin.Context) {
 	limit, p := queryInt(c, "limit", 50, 1, 200)
 	if p != nil {
@@ -26,7 +41,12 @@ func (s *Server) listApprovals(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	items, err := s.store.PendingApprovals(ctx, append([]string{me}, delegators...), limit)
+	items, next, err := s.store.PendingApprovals(ctx, store.InboxFilter{
+		Caller: me, People: append([]string{me}, delegators...), Cursor: c.Query("cursor"), Limit: limit})
+	if errors.Is(err, store.ErrBadCursor) {
+		badCursor(c)
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -36,13 +56,13 @@ func (s *Server) listApprovals(c *gin.Context) {
 			items[i].OnBehalfOf = items[i].Approver
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items})
+	c.JSON(http.StatusOK, page[store.PendingApproval]{Items: items, NextCursor: next})
 }
 
 var taskStates = []string{catalog.TaskOpen, catalog.TaskClaimed, catalog.TaskDone}
 
 // listTasks is the queue of the caller's groups (?group= narrows to one, ?state= to one state;
-// by default open and claimed tasks).
+// by default open and claimed tasks), oldest first, a page at a time.
 func (s *Server) listTasks(c *gin.Context) {
 	me := principal(c)
 	limit, p := queryInt(c, "limit", 50, 1, 200)
@@ -67,12 +87,17 @@ func (s *Server) listTasks(c *gin.Context) {
 		}
 		states = []string{st}
 	}
-	items, err := s.store.TaskQueue(c.Request.Context(), groups, states, limit)
+	items, next, err := s.store.TaskQueue(c.Request.Context(), store.QueueFilter{
+		Groups: groups, States: states, Cursor: c.Query("cursor"), Limit: limit})
+	if errors.Is(err, store.ErrBadCursor) {
+		badCursor(c)
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items})
+	c.JSON(http.StatusOK, page[store.QueuedTask]{Items: items, NextCursor: next})
 }
 
 // taskBody is what the task calls take: outputs to complete, a reason to fail, a question to

@@ -170,6 +170,30 @@ func (a ApprovalState) DueAt() *time.Time {
 	return a.EscalateAt
 }
 
+// Deadline kinds of an approval step, in NextDeadline.
+const (
+	DueReminder   = "reminder"
+	DueEscalation = "escalation"
+	DueExpiry     = "expiry"
+)
+
+// NextDeadline is the step's earliest deadline that has not fired yet, and which it is
+// (DueReminder, DueEscalation, DueExpiry); nil when none is left.
+func (a ApprovalState) NextDeadline() (*time.Time, string) {
+	var next *time.Time
+	what := ""
+	for _, d := range []struct {
+		at    *time.Time
+		fired bool
+		name  string
+	}{{a.RemindAt, a.Reminded, DueReminder}, {a.EscalateAt, a.Escalated, DueEscalation}, {a.ExpireAt, false, DueExpiry}} {
+		if d.at != nil && !d.fired && (next == nil || d.at.Before(*next)) {
+			next, what = d.at, d.name
+		}
+	}
+	return next, what
+}
+
 // Exclusion is someone the policy named who may not decide.
 type Exclusion struct {
 	ID  string `json:"id"`

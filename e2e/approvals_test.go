@@ -73,10 +73,10 @@ func TestDelegationCancelAndQuestions(t *testing.T) {
 			e := newEnv(t, dialect)
 			id := submitLaptop(t, e, "alice")
 
-			// Bob's inbox shows the laptop with the step's due time: it expires after 80 business
-			// hours on IT's calendar.
+			// Bob's inbox shows the laptop with the step's next deadline: its reminder, after 8
+			// business hours on IT's calendar (it escalates after 24 and expires after 80).
 			inbox := items(e.call("GET", "/v1/approvals", "bob", nil))
-			if len(inbox) != 1 || inbox[0]["due_at"] == nil {
+			if len(inbox) != 1 || inbox[0]["due_at"] == nil || inbox[0]["due"] != "reminder" {
 				t.Fatalf("bob's inbox: %v", inbox)
 			}
 			due, _ := time.Parse(time.RFC3339Nano, inbox[0]["due_at"].(string))
@@ -84,7 +84,7 @@ func TestDelegationCancelAndQuestions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := it.Calendar.Add(time.Now(), 80*time.Hour); due.Sub(want).Abs() > time.Minute {
+			if want := it.Calendar.Add(time.Now(), 8*time.Hour); due.Sub(want).Abs() > time.Minute {
 				t.Errorf("due at %v, want about %v", due, want)
 			}
 

@@ -22,7 +22,7 @@ import (
 // meet.
 var devServer *testsuite.DevServer
 
-const namespaces = 64
+const namespaces = 96
 
 var nextNamespace atomic.Int32
 

@@ -122,14 +122,14 @@ func BenchmarkReadModel(b *testing.B) {
 			})
 			b.Run(fmt.Sprintf("%s/%d/inbox", dialect, n), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					if _, err := s.PendingApprovals(ctx, []string{"approver-" + strconv.Itoa(i%100)}, 50); err != nil {
+					if _, _, err := s.PendingApprovals(ctx, store.InboxFilter{People: []string{"approver-" + strconv.Itoa(i%100)}, Limit: 50}); err != nil {
 						b.Fatal(err)
 					}
 				}
 			})
 			b.Run(fmt.Sprintf("%s/%d/queue", dialect, n), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					if _, err := s.TaskQueue(ctx, []string{"group-" + strconv.Itoa(i%20)}, []string{"open", "claimed"}, 50); err != nil {
+					if _, _, err := s.TaskQueue(ctx, store.QueueFilter{Groups: []string{"group-" + strconv.Itoa(i%20)}, States: []string{"open", "claimed"}, Limit: 50}); err != nil {
 						b.Fatal(err)
 					}
 				}

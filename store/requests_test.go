@@ -297,7 +297,7 @@ func sameTime(a, b *time.Time) bool {
 
 func pending(t *testing.T, s *store.Store, people []string) []store.PendingApproval {
 	t.Helper()
-	out, err := s.PendingApprovals(context.Background(), people, 50)
+	out, _, err := s.PendingApprovals(context.Background(), store.InboxFilter{People: people, Limit: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func pending(t *testing.T, s *store.Store, people []string) []store.PendingAppro
 
 func queue(t *testing.T, s *store.Store, groups []string, states ...string) []store.QueuedTask {
 	t.Helper()
-	out, err := s.TaskQueue(context.Background(), groups, states, 50)
+	out, _, err := s.TaskQueue(context.Background(), store.QueueFilter{Groups: groups, States: states, Limit: 50})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,11 +146,23 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	applied, err := p.Up(ctx)
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range applied {
+		if r.Source != nil && r.Source.Version == inboxDueVersion {
+			if err := s.rederiveApprovers(ctx); err != nil {
+				return fmt.Errorf("migrate: after %d: %w", inboxDueVersion, err)
+			}
+		}
 	}
 	return nil
 }
+
+// inboxDueVersion is the migration that added request_approvers.due: the rows of open requests
+// are derived again from their states once it has run.
+const inboxDueVersion = 8
 
 // tx runs fn in a transaction, committing when it returns nil.
 func (s *Store) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {

@@ -193,7 +193,7 @@ func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
 // setup registers every handler before the first blocking call.
 func (w *requestWorkflow) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func(StateQueryInput) (catalog.RequestState, error) {
-		return w.state, nil
+		return w.state.UTC(), nil // deadlines on a calendar carry its zone; answers are UTC
 	}); err != nil {
 		return err
 	}

@@ -1,0 +1,275 @@
+package store_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/store/storetest"
+)
+
+// kiritimati is fourteen hours ahead of UTC: deadlines on a calendar there carry its offset.
+var kiritimati = time.FixedZone("LINT", 14*3600)
+
+// pendingOf is request n waiting on approver, opened at since.
+func pendingOf(n int64, requester, approver string, since time.Time) catalog.RequestState {
+	r := submitted(n)
+	r.Requester.ID = requester
+	r.Approvals[0].OpenedAt = since
+	r.Approvals[0].Approvers[0].ID = approver
+	return r
+}
+
+// inboxPages reads f's inbox a page of limit at a time, calling between after each page but the
+// last, and returns the request ids in order and the page sizes.
+func inboxPages(t *testing.T, s *store.Store, f store.InboxFilter, between func()) ([]string, []int) {
+	t.Helper()
+	var ids []string
+	var sizes []int
+	for range 20 {
+		page, next, err := s.PendingApprovals(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(page))
+		for _, a := range page {
+			ids = append(ids, a.RequestID)
+		}
+		if next == "" {
+			return ids, sizes
+		}
+		if between != nil {
+			between()
+		}
+		f.Cursor = next
+	}
+	t.Fatal("more than 20 pages")
+	return nil, nil
+}
+
+func TestInboxPages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		// Seven approvals for Bob and one for Carol: two opened at the same instant (the request id
+		// orders them), some a nanosecond or a fraction of a second apart, given in a far zone.
+		opened := []time.Time{t0, t0, t0.Add(time.Microsecond), t0.Add(500 * time.Millisecond), t0.Add(time.Second), t0.Add(time.Minute), t0.Add(time.Hour)}
+		var want []string
+		for i, since := range opened {
+			n := int64(10 - i) // numbers against the order of since: the order is since's
+			if i == 1 {
+				n = 11 // same since as request 10: after it
+			}
+			project(t, s, pendingOf(n, "alice", "bob", since.In(kiritimati)))
+			want = append(want, catalog.RequestID(n))
+		}
+		project(t, s, pendingOf(20, "alice", "carol", t0))
+		slices.SortStableFunc(want[:2], strings.Compare)
+
+		f := store.InboxFilter{Caller: "bob", People: []string{"bob"}, Limit: 3}
+		// One more arrives while Bob reads the first page: it comes last, once.
+		added := false
+		got, sizes := inboxPages(t, s, f, func() {
+			if !added {
+				added = true
+				project(t, s, pendingOf(30, "alice", "bob", t0.Add(2*time.Hour)))
+			}
+		})
+		want = append(want, catalog.RequestID(30))
+		if !slices.Equal(got, want) || !slices.Equal(sizes, []int{3, 3, 2}) {
+			t.Fatalf("pages %v = %v, want %v", sizes, got, want)
+		}
+		// A page that ends exactly at the last item has no next cursor.
+		f.Limit = 8
+		if page, next, err := s.PendingApprovals(context.Background(), f); err != nil || len(page) != 8 || next != "" {
+			t.Fatalf("a page of all 8 = %d items, next %q, %v", len(page), next, err)
+		}
+		// An approval decided meanwhile leaves its place; the rest of the pages stay.
+		f.Limit = 3
+		first, next, _ := s.PendingApprovals(context.Background(), f)
+		project(t, s, func() catalog.RequestState {
+			r := approved(int64(10 - 3)) // want[3]
+			r.Approvals[0].OpenedAt = opened[3]
+			return r
+		}())
+		f.Cursor = next
+		rest, _ := inboxPages(t, s, f, nil)
+		if got := append(ids(first), rest...); !slices.Equal(got, slices.Delete(slices.Clone(want), 3, 4)) {
+			t.Fatalf("after a decision: %v, want %v without %s", got, want, want[3])
+		}
+
+		// Bob and Carol's approvals for Bob's delegate Dave: one list, in order.
+		both, _ := inboxPages(t, s, store.InboxFilter{Caller: "dave", People: []string{"bob", "carol"}, Limit: 2}, nil)
+		if len(both) != 8 || both[2] != catalog.RequestID(20) {
+			t.Fatalf("bob's and carol's = %v", both)
+		}
+	})
+}
+
+func ids(list []store.PendingApproval) []string {
+	out := make([]string, len(list))
+	for i, a := range list {
+		out[i] = a.RequestID
+	}
+	return out
+}
+
+func TestQueuePages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		var want []string
+		for i := range 5 {
+			r := approved(int64(5 - i))
+			r.Tasks[0].OpenedAt = ptr(t0.Add(time.Duration(i) * time.Millisecond).In(kiritimati))
+			project(t, s, r)
+			want = append(want, r.Tasks[0].Ref)
+		}
+		f := store.QueueFilter{Groups: []string{"service-desk"}, States: []string{catalog.TaskOpen, catalog.TaskClaimed}, Limit: 2}
+		var got []string
+		var sizes []int
+		for range 10 {
+			page, next, err := s.TaskQueue(context.Background(), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, len(page))
+			for _, task := range page {
+				got = append(got, task.ID)
+			}
+			if f.Cursor = next; next == "" {
+				break
+			}
+		}
+		if !slices.Equal(got, want) || !slices.Equal(sizes, []int{2, 2, 1}) {
+			t.Fatalf("pages %v = %v, want %v", sizes, got, want)
+		}
+	})
+}
+
+func TestBadCursors(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		project(t, s, approved(1))
+		project(t, s, approved(4))
+		project(t, s, pendingOf(2, "alice", "bob", t0))
+		project(t, s, pendingOf(3, "alice", "bob", t0))
+		_, inboxNext, _ := s.PendingApprovals(ctx, store.InboxFilter{People: []string{"bob"}, Limit: 1})
+		_, queueNext, _ := s.TaskQueue(ctx, store.QueueFilter{Groups: []string{"service-desk"}, States: []string{catalog.TaskOpen}, Limit: 1})
+		if inboxNext == "" || queueNext == "" {
+			t.Fatalf("cursors %q and %q", inboxNext, queueNext)
+		}
+		enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+		bad := []string{"nope!", "REQ-000001", enc("a|yesterday|REQ-000001|bob"), enc("a|2025-03-14T09:26:53Z|x|bob"),
+			enc("a|2025-03-14T09:26:53Z|REQ-000001|"), enc("a|2025-03-14T09:26:53Z|REQ-000001|bob|x"), strings.Repeat("A", 1000)}
+		for _, c := range append(bad, queueNext) {
+			if _, _, err := s.PendingApprovals(ctx, store.InboxFilter{People: []string{"bob"}, Limit: 1, Cursor: c}); !errors.Is(err, store.ErrBadCursor) {
+				t.Errorf("inbox cursor %.30q: %v, want ErrBadCursor", c, err)
+			}
+		}
+		for _, c := range append(bad, inboxNext) {
+			if _, _, err := s.TaskQueue(ctx, store.QueueFilter{Groups: []string{"service-desk"}, States: []string{catalog.TaskOpen}, Limit: 1, Cursor: c}); !errors.Is(err, store.ErrBadCursor) {
+				t.Errorf("queue cursor %.30q: %v, want ErrBadCursor", c, err)
+			}
+		}
+	})
+}
+
+// TestInboxNeverShowsOwnRequest: a request is not in its requester's inbox, not even as the
+// delegate of its approver; nor in anyone's when its approver is its requester.
+func TestInboxNeverShowsOwnRequest(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		project(t, s, pendingOf(1, "alice", "bob", t0))
+		project(t, s, pendingOf(2, "carol", "bob", t0.Add(time.Second)))
+		project(t, s, pendingOf(3, "erin", "erin", t0.Add(2*time.Second)))
+		for _, tc := range []struct {
+			caller string
+			people []string
+			want   []string
+		}{
+			{"bob", []string{"bob"}, []string{"REQ-000001", "REQ-000002"}},
+			{"alice", []string{"alice", "bob"}, []string{"REQ-000002"}},
+			{"carol", []string{"carol", "bob"}, []string{"REQ-000001"}},
+			{"dave", []string{"dave", "erin"}, []string{}},
+		} {
+			got, _ := inboxPages(t, s, store.InboxFilter{Caller: tc.caller, People: tc.people, Limit: 1}, nil)
+			if !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+				t.Errorf("%s's inbox = %v, want %v", tc.caller, got, tc.want)
+			}
+		}
+	})
+}
+
+// TestInboxNextDeadline: the inbox shows the step's next deadline that has not fired, and which
+// it is, in UTC.
+func TestInboxNextDeadline(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		r := pendingOf(1, "alice", "bob", t0.In(kiritimati))
+		a := &r.Approvals[0]
+		a.RemindAt, a.EscalateAt, a.ExpireAt = ptr(t0.Add(8*time.Hour).In(kiritimati)), ptr(t0.Add(24*time.Hour).In(kiritimati)), ptr(t0.Add(80*time.Hour).In(kiritimati))
+		for _, step := range []struct {
+			fire func()
+			due  string
+			at   *time.Time
+		}{
+			{func() {}, catalog.DueReminder, a.RemindAt},
+			{func() { a.Reminded = true }, catalog.DueEscalation, a.EscalateAt},
+			{func() { a.Escalated = true }, catalog.DueExpiry, a.ExpireAt},
+			{func() { a.ExpireAt = nil }, "", nil},
+		} {
+			step.fire()
+			r.Seq++
+			project(t, s, r)
+			inbox := pending(t, s, []string{"bob"})
+			if len(inbox) != 1 {
+				t.Fatalf("inbox = %+v", inbox)
+			}
+			got := inbox[0]
+			if got.Due != step.due || !sameTime(got.DueAt, step.at) {
+				t.Fatalf("next deadline = %q at %v, want %q at %v", got.Due, got.DueAt, step.due, step.at)
+			}
+			if got.DueAt != nil {
+				if _, off := got.DueAt.Zone(); off != 0 {
+					t.Errorf("due_at %v is not UTC", got.DueAt)
+				}
+			}
+		}
+		// The stored state is UTC as well.
+		st, err := s.Request(context.Background(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, at := range []time.Time{st.SubmittedAt, st.Approvals[0].OpenedAt, *st.Approvals[0].RemindAt, *st.Approvals[0].EscalateAt} {
+			if _, off := at.Zone(); off != 0 {
+				t.Errorf("stored instant %v is not UTC", at)
+			}
+		}
+	})
+}
+
+// TestInboxDueMigration: rows written before the migration that added due are derived again
+// from their requests' states, so an open request's inbox shows its next deadline at once.
+func TestInboxDueMigration(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		r := pendingOf(1, "alice", "bob", t0)
+		r.Approvals[0].RemindAt = ptr(t0.Add(time.Hour))
+		project(t, s, r)
+		if err := s.MigrateDownTo(ctx, 7); err != nil {
+			t.Fatal(err)
+		}
+		// As the projection wrote the row before: due_at the expiry.
+		if _, err := s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE request_approvers SET due_at = ?`), t0.Add(72*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		inbox := pending(t, s, []string{"bob"})
+		if len(inbox) != 1 || inbox[0].Due != catalog.DueReminder || !sameTime(inbox[0].DueAt, ptr(t0.Add(time.Hour))) {
+			t.Fatalf("after the migration: %+v", inbox)
+		}
+	})
+}
