@@ -64,9 +64,39 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "esm:", err)
+		if jsonLogs() {
+			slog.Error("esm failed", "error", err.Error())
+		} else {
+			fmt.Fprintln(os.Stderr, "esm:", err)
+		}
 		os.Exit(1)
 	}
+}
+
+// jsonLogs says whether ESM_LOG_FORMAT asks for JSON lines.
+func jsonLogs() bool { return os.Getenv("ESM_LOG_FORMAT") == "json" }
+
+// newLogger makes the process's logger and makes it the default one, so that every line the
+// process writes to its log has the format asked for: its own, the notifier's, the worker's, the
+// Temporal SDK's, and those of libraries that use the standard log package.
+func newLogger(w io.Writer, json bool) *slog.Logger {
+	var h slog.Handler = slog.NewTextHandler(w, nil)
+	if json {
+		h = slog.NewJSONHandler(w, nil)
+	}
+	l := slog.New(h)
+	slog.SetDefault(l)
+	return l
+}
+
+// die reports a configuration error in the log's format and exits.
+func die(log *slog.Logger, what string, err error) {
+	if jsonLogs() {
+		log.Error("esm: "+what, "error", err.Error())
+	} else {
+		fmt.Fprintf(os.Stderr, "esm: %s: %v\n", what, err)
+	}
+	os.Exit(2)
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -150,29 +180,23 @@ const DevPayloadKey = "dev:ZXNtLWRldi1wYXlsb2FkLWtleS1ub3QtZm9yLXByb2Q="
 const DevSecret = "esm-dev-secret-not-for-production"
 
 func loadConfig() config {
-	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
-	if os.Getenv("ESM_LOG_FORMAT") == "json" {
-		h = slog.NewJSONHandler(os.Stderr, nil)
-	}
+	log := newLogger(os.Stderr, jsonLogs())
 	c, err := codec.Parse(env("ESM_PAYLOAD_KEYS", DevPayloadKey))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "esm: ESM_PAYLOAD_KEYS:", err)
-		os.Exit(2)
+		die(log, "ESM_PAYLOAD_KEYS", err)
 	}
 	var opts telemetry.Options
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
 		// The exporter reads the standard OTEL_EXPORTER_OTLP_* variables.
 		exp, err := otlptracehttp.New(context.Background())
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "esm: OTLP:", err)
-			os.Exit(2)
+			die(log, "OTLP", err)
 		}
 		opts.SpanExporter = exp
 	}
 	tel, err := telemetry.New(opts)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "esm: telemetry:", err)
-		os.Exit(2)
+		die(log, "telemetry", err)
 	}
 	var wopts worker.Options
 	for _, v := range []struct {
@@ -182,8 +206,7 @@ func loadConfig() config {
 		if s := os.Getenv(v.name); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "esm: %s: want a whole number, got %q\n", v.name, s)
-				os.Exit(2)
+				die(log, v.name, fmt.Errorf("want a whole number, got %q", s))
 			}
 			*v.to = n
 		}
@@ -194,8 +217,7 @@ func loadConfig() config {
 	case "off":
 		gzip = false
 	default:
-		fmt.Fprintf(os.Stderr, "esm: ESM_TEMPORAL_GZIP: want on or off, got %q\n", v)
-		os.Exit(2)
+		die(log, "ESM_TEMPORAL_GZIP", fmt.Errorf("want on or off, got %q", v))
 	}
 	return config{
 		Connection:  connection(gzip),
@@ -208,7 +230,7 @@ func loadConfig() config {
 		Namespace:   env("TEMPORAL_NAMESPACE", "default"),
 		Addr:        env("ESM_ADDR", ":8080"),
 		Secret:      []byte(env("ESM_JWT_SECRET", DevSecret)),
-		Log:         slog.New(h),
+		Log:         log,
 	}
 }
 
