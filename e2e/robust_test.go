@@ -41,7 +41,21 @@ func TestHangUpThenRetry(t *testing.T) {
 				path, u.Host, e.token("helen"), len(body), body)
 			conn.Close() // the caller hangs up before any answer
 
+			// The retry comes once the first call holds the key (else it would simply be first).
 			deadline := time.Now().Add(30 * time.Second)
+			for {
+				var n int
+				if err := e.store.DB.Get(&n, e.store.DB.Rebind(`SELECT COUNT(*) FROM idempotent_calls WHERE key = ?`), "hang-up-1"); err != nil {
+					t.Fatal(err)
+				}
+				if n == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the hung-up call never claimed its key")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 			var got response
 			for {
 				got = e.call("POST", path, "helen", body, "Idempotency-Key", "hang-up-1")
