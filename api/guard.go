@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/esmhq/esm/store"
 	"github.com/gin-gonic/gin"
 	"golang.org/x/time/rate"
 )
@@ -149,7 +151,7 @@ func (s *Server) idempotent(c *gin.Context) {
 	finished := false
 	defer func() {
 		if !finished {
-			s.finishCall(c.Request.Context(), who, call, key, 0, nil)
+			s.finishCall(c.Request.Context(), who, call, key, prev.Holder, 0, nil)
 		}
 	}()
 	c.Request = c.Request.WithContext(ctx)
@@ -160,7 +162,7 @@ func (s *Server) idempotent(c *gin.Context) {
 	if status >= 500 {
 		status = 0 // a failure of ours: the caller may try again with the same key
 	}
-	s.finishCall(ctx, who, call, key, status, rec.body.Bytes())
+	s.finishCall(ctx, who, call, key, prev.Holder, status, rec.body.Bytes())
 	finished = true
 }
 
@@ -170,10 +172,13 @@ const leaseMargin = 10 * time.Second
 
 // finishCall records a claimed call's answer (status 0 releases the claim) on a context that
 // neither the caller's hanging up nor the call's own deadline ends.
-func (s *Server) finishCall(parent context.Context, who, call, key string, status int, body []byte) {
+func (s *Server) finishCall(parent context.Context, who, call, key, holder string, status int, body []byte) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 10*time.Second)
 	defer cancel()
-	if err := s.store.FinishCall(ctx, who, call, key, status, body); err != nil {
+	switch err := s.store.FinishCall(ctx, who, call, key, holder, status, body); {
+	case errors.Is(err, store.ErrNotHolder):
+		s.log.WarnContext(ctx, "idempotent answer not recorded", "call", call, "key", key, "error", err)
+	case err != nil:
 		s.log.ErrorContext(ctx, "record idempotent answer", "error", err)
 	}
 }

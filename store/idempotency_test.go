@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -17,8 +18,9 @@ func TestIdempotencyClaimLease(t *testing.T) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 		lease := time.Minute
-		if _, ok, err := s.BeginCall(ctx, "alice", "POST /x", "k1", "fp", t0, lease); err != nil || !ok {
-			t.Fatalf("first claim: %v %v", ok, err)
+		first, ok, err := s.BeginCall(ctx, "alice", "POST /x", "k1", "fp", t0, lease)
+		if err != nil || !ok || first.Holder == "" {
+			t.Fatalf("first claim: %v %+v %v", ok, first, err)
 		}
 		// The holder vanishes. Within the lease the key stays claimed.
 		prev, ok, err := s.BeginCall(ctx, "alice", "POST /x", "k1", "fp", t0.Add(30*time.Second), lease)
@@ -29,13 +31,21 @@ func TestIdempotencyClaimLease(t *testing.T) {
 		if prev, ok, err := s.BeginCall(ctx, "alice", "POST /x", "k1", "other", t0.Add(2*time.Minute), lease); err != nil || ok || prev.Fingerprint != "fp" {
 			t.Fatalf("another body after the lease: claimed %v, %+v, %v", ok, prev, err)
 		}
-		if _, ok, err := s.BeginCall(ctx, "alice", "POST /x", "k1", "fp", t0.Add(2*time.Minute), lease); err != nil || !ok {
-			t.Fatalf("after the lease: claimed %v, %v", ok, err)
+		second, ok, err := s.BeginCall(ctx, "alice", "POST /x", "k1", "fp", t0.Add(2*time.Minute), lease)
+		if err != nil || !ok || second.Holder == first.Holder {
+			t.Fatalf("after the lease: claimed %v, %+v, %v", ok, second, err)
+		}
+		// The first holder comes back after all: it may neither release nor answer the claim
+		// the retry took over.
+		for _, status := range []int{0, 201} {
+			if err := s.FinishCall(ctx, "alice", "POST /x", "k1", first.Holder, status, []byte(`{"stale":true}`)); !errors.Is(err, store.ErrNotHolder) {
+				t.Fatalf("the stale holder finishing with %d: %v, want ErrNotHolder", status, err)
+			}
 		}
 		if _, ok, err := s.BeginCall(ctx, "alice", "POST /x", "k1", "fp", t0.Add(2*time.Minute+time.Second), lease); err != nil || ok {
 			t.Fatalf("the new claim holds: claimed %v, %v", ok, err)
 		}
-		if err := s.FinishCall(ctx, "alice", "POST /x", "k1", 200, []byte(`{"ok":true}`)); err != nil {
+		if err := s.FinishCall(ctx, "alice", "POST /x", "k1", second.Holder, 200, []byte(`{"ok":true}`)); err != nil {
 			t.Fatal(err)
 		}
 		prev, ok, err = s.BeginCall(ctx, "alice", "POST /x", "k1", "fp", t0.Add(time.Hour), lease)
