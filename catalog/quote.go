@@ -86,7 +86,7 @@ func (d Definition) quote(form map[string]any, quantity int, requester Person, p
 			if !ok {
 				continue // an optional field left out adds nothing
 			}
-			field := "/form/" + p.PerField
+			field := PointerTo("form", p.PerField)
 			if n < 0 {
 				return q, invalid(field, "minimum", "a priced field may not be negative")
 			}
@@ -117,7 +117,7 @@ func (d Definition) quote(form map[string]any, quantity int, requester Person, p
 func (d Definition) priceField() string {
 	for _, p := range d.Cost.Parts {
 		if p.PerField != "" {
-			return "/form/" + p.PerField
+			return PointerTo("form", p.PerField)
 		}
 	}
 	return "/form"
