@@ -38,9 +38,11 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Codec, when set, is served at /codec/encode and /codec/decode to operators, for the
-	// Temporal UI (CodecOrigin is its origin, allowed by CORS).
+	// Temporal UI (CodecOrigin is its origin, allowed by CORS). DevUI, set by esm dev alone,
+	// lets the UI it started decode without a token (see DevUI).
 	Codec       converter.PayloadCodec
 	CodecOrigin string
+	DevUI       *DevUI
 	// JWKS, when set, verifies RS256 and ES256 tokens of an identity provider; Issuer and
 	// Audience are the claims required (default "esm" for both).
 	JWKS     *JWKS
@@ -63,6 +65,7 @@ type Config struct {
 type Server struct {
 	codec       converter.PayloadCodec
 	codecOrigin string
+	devUI       *DevUI
 	limiter     *limiter
 	lease       time.Duration
 	registry    *prometheus.Registry
@@ -89,7 +92,7 @@ func (s *Server) StopWaiting() { s.stopWaiting() }
 // New returns a server.
 func New(cfg Config) *Server {
 	s := &Server{store: cfg.Store, temporal: cfg.Temporal, secret: cfg.JWTSecret, log: cfg.Logger, now: cfg.Now,
-		codec: cfg.Codec, codecOrigin: cfg.CodecOrigin, jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience}
+		codec: cfg.Codec, codecOrigin: cfg.CodecOrigin, devUI: cfg.DevUI, jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience}
 	s.draining, s.stopWaiting = context.WithCancel(context.Background())
 	s.tracer, s.registry = cfg.Tracer, cfg.Registry
 	if s.tracer == nil {
@@ -143,13 +146,7 @@ func (s *Server) Handler() http.Handler {
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapiDoc) })
 
 	if s.codec != nil {
-		// The Temporal UI's remote codec: operators see decoded payloads; nobody else does.
-		codec := gin.WrapH(converter.NewPayloadCodecHTTPHandler(s.codec))
-		g := r.Group("/codec", s.cors)
-		for _, op := range []string{"/encode", "/decode"} {
-			g.OPTIONS(op, func(c *gin.Context) { c.Status(http.StatusNoContent) })
-			g.POST(op, s.authenticate, s.operatorOnly, codec)
-		}
+		s.codecRoutes(r) // codec.go
 	}
 
 	v1 := r.Group("/v1", s.authenticate, s.rateLimit, s.idempotentExceptSubmit)
@@ -195,27 +192,6 @@ func (s *Server) idempotentExceptSubmit(c *gin.Context) {
 		return
 	}
 	s.idempotent(c)
-}
-
-// cors lets the Temporal UI's origin call the codec with the operator's token.
-func (s *Server) cors(c *gin.Context) {
-	if origin := c.GetHeader("Origin"); origin != "" && origin == s.codecOrigin {
-		h := c.Writer.Header()
-		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Allow-Credentials", "true")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Namespace")
-		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-		h.Set("Vary", "Origin")
-	}
-	c.Next()
-}
-
-func (s *Server) operatorOnly(c *gin.Context) {
-	if !principal(c).HasRole(catalog.RoleOperator) {
-		writeProblem(c, errForbidden("only operators see decoded payloads"))
-		return
-	}
-	c.Next()
 }
 
 // logRequests logs each call with its trace id, the principal, and the request and workflow it

@@ -5,8 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -52,16 +50,11 @@ func runMain(m *testing.M) int {
 	for i := 1; i <= namespaces; i++ {
 		args = append(args, "--namespace", fmt.Sprintf("e2e-%d", i))
 	}
-	// The UI, for the browser test, decodes payloads through uiCodec (see ui_test.go).
-	uiCodec = httptest.NewServer(codecForUI())
-	args = append(args, "--ui-codec-endpoint", uiCodec.URL)
-	uiPort = freePort()
+	// No UI: the browser test drives the one esm dev starts (cmd/esm/ui_test.go).
 	devServer, err = testsuite.StartDevServer(context.Background(), testsuite.DevServerOptions{
 		ExistingPath:  bin,
 		ClientOptions: &client.Options{Namespace: "default"},
 		LogLevel:      "error",
-		EnableUI:      true,
-		UIPort:        uiPort,
 		ExtraArgs:     args,
 		Stdout:        os.Stderr,
 		Stderr:        os.Stderr,
@@ -80,19 +73,8 @@ func runMain(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "e2e: replayed %d workflow histories against the code\n", n)
 		}
 	}
-	uiCodec.Close()
 	if err := devServer.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: stop dev server:", err)
 	}
 	return code
-}
-
-func freePort() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
 }

@@ -53,7 +53,8 @@ environment (defaults work for make run):
   ESM_LOG_FORMAT      text or json (default text)
   ESM_PAYLOAD_KEYS    id:base64key[,id:base64key...]: encrypts Temporal payloads (first key encrypts;
                       required by esm api and worker; esm dev has a dev key)
-  ESM_UI_ORIGIN       the Temporal UI's origin, allowed to call /codec (default http://localhost:8233)
+  ESM_UI_ORIGIN       the Temporal UI's origin, allowed to call /codec with an operator's token
+                      (default http://localhost:8233; esm dev also allows the UI it starts)
   ESM_METRICS_ADDR    where esm worker serves /metrics (the API serves it on its own address)
   ESM_TEMPORAL_GZIP   on or off: gzip the gRPC calls to Temporal (default on, the SDK's default)
   OTEL_EXPORTER_OTLP_ENDPOINT  export traces over OTLP/HTTP when set

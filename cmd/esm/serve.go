@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -46,10 +47,23 @@ func serveAPI(ctx context.Context, cfg config, s *store.Store) error {
 		return err
 	}
 	defer tc.Close()
-	return listenAndServe(ctx, cfg, s, tc, nil)
+	return listenAndServe(ctx, cfg, s, tc, nil, nil)
 }
 
-func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.Client, ready func(addr string)) error {
+// apiConfig is the API's configuration. devUI is the Temporal UI esm dev started: only runDev
+// passes it (esm api passes nil, whatever the environment says).
+func apiConfig(cfg config, s *store.Store, tc client.Client, jwks *api.JWKS, devUI *api.DevUI) api.Config {
+	secret := cfg.Secret
+	if os.Getenv("ESM_JWT_SECRET") == "" && jwks != nil {
+		secret = nil // an identity provider only: no development tokens
+	}
+	return api.Config{Store: s, Temporal: tc, JWTSecret: secret, Logger: cfg.Log,
+		Codec: cfg.Codec, CodecOrigin: cfg.UIOrigin, DevUI: devUI, JWKS: jwks,
+		Registry: cfg.Telemetry.Registry, Tracer: cfg.Telemetry.Tracer,
+		Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE")}
+}
+
+func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.Client, devUI *api.DevUI, ready func(addr string)) error {
 	var jwks *api.JWKS
 	if src := os.Getenv("ESM_JWKS"); src != "" {
 		var err error
@@ -57,14 +71,7 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 			return err
 		}
 	}
-	secret := cfg.Secret
-	if os.Getenv("ESM_JWT_SECRET") == "" && jwks != nil {
-		secret = nil // an identity provider only: no development tokens
-	}
-	a := api.New(api.Config{Store: s, Temporal: tc, JWTSecret: secret, Logger: cfg.Log,
-		Codec: cfg.Codec, CodecOrigin: cfg.UIOrigin, JWKS: jwks,
-		Registry: cfg.Telemetry.Registry, Tracer: cfg.Telemetry.Tracer,
-		Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE")})
+	a := api.New(apiConfig(cfg, s, tc, jwks, devUI))
 	srv := &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           a.Handler(),
@@ -142,7 +149,7 @@ func runDev(ctx context.Context, cfg config, out io.Writer) error {
 	if err := os.MkdirAll(".data", 0o755); err != nil {
 		return err
 	}
-	stopTemporal, err := ensureTemporal(ctx, cfg, out)
+	stopTemporal, devUI, err := ensureTemporal(ctx, cfg, out)
 	if err != nil {
 		return err
 	}
@@ -176,7 +183,7 @@ func runDev(ctx context.Context, cfg config, out io.Writer) error {
 			return nil
 		})
 		g.Go(func() error {
-			return listenAndServe(gctx, cfg, s, tc, func(addr string) { printBanner(ctx, cfg, s, addr, out) })
+			return listenAndServe(gctx, cfg, s, tc, devUI, func(addr string) { printBanner(ctx, cfg, s, addr, out) })
 		})
 		return g.Wait()
 	})
@@ -200,26 +207,29 @@ func serveHooks(ctx context.Context, addr string, cfg config) error {
 }
 
 // ensureTemporal starts bin/temporal start-dev with a database file under .data/ unless a server
-// already answers at cfg.Temporal. The returned func stops what it started.
-func ensureTemporal(ctx context.Context, cfg config, out io.Writer) (func(), error) {
+// already answers at cfg.Temporal. The returned func stops what it started; the DevUI is the
+// Temporal UI it started, whose codec calls the API lets through without a token (nil when
+// the server was already there: its UI is not ours to trust).
+func ensureTemporal(ctx context.Context, cfg config, out io.Writer) (func(), *api.DevUI, error) {
 	if temporalUp(ctx, cfg) {
-		fmt.Fprintf(out, "using the Temporal server at %s\n", cfg.Temporal)
-		return func() {}, nil
+		fmt.Fprintf(out, "using the Temporal server at %s (its UI decodes payloads only with an operator's token)\n", cfg.Temporal)
+		return func() {}, nil, nil
 	}
 	bin := env("ESM_TEMPORAL_BIN", filepath.Join("bin", "temporal"))
 	host, port, err := net.SplitHostPort(cfg.Temporal)
 	if err != nil {
-		return nil, fmt.Errorf("TEMPORAL_ADDRESS %q: %w", cfg.Temporal, err)
+		return nil, nil, fmt.Errorf("TEMPORAL_ADDRESS %q: %w", cfg.Temporal, err)
 	}
+	uiPort := env("ESM_UI_PORT", "8233")
 	args := append([]string{"server", "start-dev",
-		"--ip", host, "--port", port, "--ui-port", env("ESM_UI_PORT", "8233"),
+		"--ip", host, "--port", port, "--ui-port", uiPort,
 		"--db-filename", filepath.Join(".data", "temporal.db"),
 		"--namespace", cfg.Namespace, "--log-level", "warn",
 		"--ui-codec-endpoint", "http://" + localAddr(cfg.Addr) + "/codec",
 	}, workflows.SearchAttributeFlags()...)
 	logf, err := os.Create(filepath.Join(".data", "temporal.log"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -227,7 +237,7 @@ func ensureTemporal(ctx context.Context, cfg config, out io.Writer) (func(), err
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
+		return nil, nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
 	}
 	stop := func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -246,11 +256,32 @@ func ensureTemporal(ctx context.Context, cfg config, out io.Writer) (func(), err
 	for !temporalUp(ctx, cfg) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			stop()
-			return nil, errors.New("the Temporal dev server did not come up in 60s: see .data/temporal.log")
+			return nil, nil, errors.New("the Temporal dev server did not come up in 60s: see .data/temporal.log")
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	return stop, nil
+	return stop, &api.DevUI{Origins: uiOrigins(host, uiPort)}, nil
+}
+
+// uiOrigins are the origins a browser on this machine reaches the dev server's UI at: the
+// address the banner prints, and both loopback names of its port.
+func uiOrigins(host, port string) []string {
+	origins := []string{"http://" + uiHostPort(host, port)}
+	for _, h := range []string{"127.0.0.1", "localhost"} {
+		if o := "http://" + net.JoinHostPort(h, port); !slices.Contains(origins, o) {
+			origins = append(origins, o)
+		}
+	}
+	return origins
+}
+
+// uiHostPort is where the dev server's UI listens, as a browser writes it (start-dev serves it
+// on the frontend's --ip).
+func uiHostPort(host, port string) string {
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // localAddr turns a listen address (":8080", "0.0.0.0:8080") into one a browser can reach.
@@ -280,8 +311,8 @@ func temporalUp(ctx context.Context, cfg config) bool {
 func printBanner(ctx context.Context, cfg config, s *store.Store, addr string, out io.Writer) {
 	addr = localAddr(addr)
 	host, _, _ := net.SplitHostPort(cfg.Temporal)
-	fmt.Fprintf(out, "\nESM is up.\n  API          http://%s  (OpenAPI at /openapi.yaml)\n  Temporal UI  http://%s:%s/namespaces/%s/workflows\n\nDemo tokens (24h):\n",
-		addr, host, env("ESM_UI_PORT", "8233"), cfg.Namespace)
+	fmt.Fprintf(out, "\nESM is up.\n  API          http://%s  (OpenAPI at /openapi.yaml)\n  Temporal UI  http://%s/namespaces/%s/workflows\n\nDemo tokens (24h):\n",
+		addr, uiHostPort(host, env("ESM_UI_PORT", "8233")), cfg.Namespace)
 	for _, who := range []struct{ id, role string }{{"alice", "requester"}, {"bob", "her manager, approver"}, {"dave", "IT service desk, fulfiller"}} {
 		if _, err := s.Person(ctx, who.id); err != nil {
 			continue

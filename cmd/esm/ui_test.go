@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds Debian's chromium; CI installs it (.ci/run) and sets ESM_REQUIRE_BROWSER=1,
+// and there the test may not skip.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("ESM_REQUIRE_BROWSER") != "" {
+		t.Fatal("chromium is not installed (apt-get install chromium)")
+	}
+	t.Skip("chromium is not installed; .ci/run installs it")
+	return ""
+}
+
+// browser starts headless chromium (Debian's, driven over the DevTools protocol) with a profile
+// of its own, as a fresh operator's browser.
+func browser(t *testing.T, bin string) context.Context {
+	t.Helper()
+	// The defaults include --headless, --no-first-run, --disable-background-networking and
+	// --disable-sync.
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
+		chromedp.WindowSize(1500, 1100), chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil { // start the browser
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// waitText waits until the page's visible text contains every one of want (or timeout passes)
+// and returns the text and the first one missing ("" when all showed).
+func waitText(ctx context.Context, timeout time.Duration, want ...string) (text, missing string) {
+	for deadline := time.Now().Add(timeout); ; {
+		text, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		missing = ""
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" || time.Now().After(deadline) || ctx.Err() != nil {
+			return text, missing
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func screenshot(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	if err != nil {
+		t.Logf("screenshot %s: %v", path, err)
+		return
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Logf("screenshot %s: %v", path, err)
+	}
+}
+
+// scrollUntil scrolls the page's code boxes (the UI's Input and Result: CodeMirror editors,
+// which render only the lines in view) until the page's text contains want, and returns the
+// text and want if it never showed.
+func scrollUntil(ctx context.Context, want string) (string, string) {
+	const scroll = `(() => {
+		let moved = false;
+		for (const box of document.querySelectorAll(".cm-scroller")) {
+			const top = box.scrollTop;
+			box.scrollTop += box.clientHeight * 0.7;
+			moved = moved || box.scrollTop !== top;
+		}
+		return moved;
+	})()`
+	var text string
+	for range 200 {
+		if text, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); strings.Contains(text, want) {
+			// Bring its line into view, for the screenshot.
+			_, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+				const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+				while (w.nextNode()) {
+					if (w.currentNode.textContent.includes(%q)) {
+						w.currentNode.parentElement.scrollIntoView({block: "center"});
+						return true;
+					}
+				}
+				return false;
+			})()`, want)))
+			return text, ""
+		}
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](scroll)); err != nil || !ok {
+			return text, want
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return text, want
+}
+
+// TestDevTemporalUI is an operator's first look after `make run`: esm dev runs as a process,
+// headless chromium opens the Temporal UI address its banner prints, filters the workflows by
+// department, opens the request from the list and reads the form's reason, decoded by the API's
+// codec with no step of the operator's (no token, no settings). Screenshots go to
+// test-artifacts/.
+func TestDevTemporalUI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal dev server and a browser")
+	}
+	bin := chromium(t)
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	temporal := filepath.Join(root, "bin", "temporal")
+	if _, err := os.Stat(temporal); err != nil {
+		t.Fatalf("bin/temporal is missing: run make build (make test does)")
+	}
+	artifacts := filepath.Join(root, "test-artifacts")
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := startDev(t, t.TempDir(), []string{
+		"ESM_TEMPORAL_BIN=" + temporal,
+		"ESM_CATALOG=" + filepath.Join(root, "examples"),
+		"TEMPORAL_ADDRESS=127.0.0.1:" + freePort(t),
+		"ESM_UI_PORT=" + freePort(t),
+		"ESM_ADDR=:" + freePort(t), // as make run's :8080: the UI's codec endpoint is http://localhost:port/codec
+		"ESM_HOOKS_ADDR=127.0.0.1:" + freePort(t),
+		"ESM_HOOKS_URL=",
+		"ESM_UI_ORIGIN=",
+		"ESM_PAYLOAD_KEYS=",
+		"ESM_JWT_SECRET=",
+		"DATABASE_URL=",
+	})
+	defer p.stop(t)
+	const reason = "my battery lasts twenty minutes"
+	id := p.call(t, "POST", "/v1/requests", "alice",
+		`{"service":"laptop","form":{"model":"standard-14","reason":"`+reason+`"}}`)["id"].(string)
+	hr := p.call(t, "POST", "/v1/requests", "dave",
+		`{"service":"onboarding","form":{"joiner_name":"Jo Newman","start_date":"2027-01-04","location":"london"}}`)["id"].(string)
+
+	ctx := browser(t, bin)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+
+	// The address the banner prints, filtered by department as an operator would.
+	list := p.ui + "?query=" + url.QueryEscape(`EsmDepartment="it"`)
+	if err := chromedp.Do(ctx, chromedp.Navigate(list)); err != nil {
+		t.Fatalf("open %s: %v", list, err)
+	}
+	text, missing := waitText(ctx, time.Minute, "request/"+id)
+	screenshot(t, ctx, filepath.Join(artifacts, "ui-workflows-it.png"))
+	if missing != "" {
+		t.Fatalf("the UI's list at %s does not show request/%s:\n%s", list, id, text)
+	}
+	if strings.Contains(text, "request/"+hr) {
+		t.Errorf("the department filter let the HR request %s through", hr)
+	}
+
+	// Open the request from the list: its page shows the summary and the input, decoded.
+	link := chromedp.CSS(fmt.Sprintf(`a[href*="%s"]`, url.PathEscape("request/"+id)))
+	if err := chromedp.Do(ctx, chromedp.Click(link)); err != nil {
+		t.Fatalf("open request/%s from the list: %v", id, err)
+	}
+	text, missing = waitText(ctx, time.Minute, id+": Laptop for Alice Chen", `"Number": 1`)
+	if missing == "" {
+		// The input is long (the pinned definition comes before the form): scroll its box, as
+		// an operator would, until the form's reason shows.
+		text, missing = scrollUntil(ctx, reason)
+	}
+	screenshot(t, ctx, filepath.Join(artifacts, "ui-request.png"))
+	if missing != "" {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		t.Fatalf("the request's page (%s) does not show %q decoded:\n%s", loc, missing, text)
+	}
+	if strings.Contains(text, "Codec Server could not connect") {
+		t.Errorf("the page says the codec server could not connect")
+	}
+	page, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Approved and fulfilled, the request's result ({Status, Reason}) reads decoded too, at the
+	// UI's other address (localhost, the form a browser's address bar often gets).
+	p.call(t, "POST", "/v1/requests/"+id+"/decision", "bob", `{"decision":"approve","comment":"ok"}`)
+	if done := p.call(t, "POST", "/v1/tasks/"+id+".prepare/complete", "dave", `{"outputs":{"asset_tag":"LT-4711"}}`); done["status"] != "resolved" {
+		t.Fatalf("complete: %v", done)
+	}
+	local := strings.Replace(page, "//127.0.0.1:", "//localhost:", 1)
+	if local == page {
+		t.Fatalf("the request's page %s is not on 127.0.0.1", page)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(local)); err != nil {
+		t.Fatalf("open %s: %v", local, err)
+	}
+	text, missing = waitText(ctx, time.Minute, "Completed", id+": Laptop for Alice Chen", `"Number": 1`, `"Status": "resolved"`)
+	screenshot(t, ctx, filepath.Join(artifacts, "ui-request-result.png"))
+	if missing != "" {
+		t.Fatalf("the request's page at %s does not show %q decoded:\n%s", local, missing, text)
+	}
+	if strings.Contains(text, "Codec Server could not connect") {
+		t.Errorf("at %s the page says the codec server could not connect", local)
+	}
+}
+
+// TestUIOrigins: esm dev trusts exactly the origins of the UI it starts: the address its banner
+// prints and both loopback names of the UI's port, nothing else.
+func TestUIOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		host string
+		want []string
+	}{
+		{"127.0.0.1", []string{"http://127.0.0.1:8233", "http://localhost:8233"}},
+		{"localhost", []string{"http://localhost:8233", "http://127.0.0.1:8233"}},
+		{"", []string{"http://localhost:8233", "http://127.0.0.1:8233"}},
+		{"::1", []string{"http://[::1]:8233", "http://127.0.0.1:8233", "http://localhost:8233"}},
+	} {
+		if got := uiOrigins(tc.host, "8233"); !slices.Equal(got, tc.want) {
+			t.Errorf("uiOrigins(%q): %v, want %v", tc.host, got, tc.want)
+		}
+	}
+}
