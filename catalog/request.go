@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -130,6 +132,11 @@ type RequestState struct {
 	Breached        bool       `json:"breached"`
 	EscalationLevel int        `json:"escalation_level"`
 	Timeline        []Event    `json:"timeline"`
+	// Barred lists who may not decide the open step (the decision validator refuses them, see
+	// Bars); BarredOnBehalf lists whose approval of it nobody may decide as their delegate. The
+	// approval inbox hides what these would refuse. Both are empty when no step is open.
+	Barred         []string `json:"barred,omitempty"`
+	BarredOnBehalf []string `json:"barred_on_behalf,omitempty"`
 	// Seq counts the request's transitions; the read model never replaces a newer Seq with an
 	// older one.
 	Seq int64 `json:"seq"`
@@ -137,6 +144,93 @@ type RequestState struct {
 
 // Title is a one-line description: "Laptop for Alice Chen".
 func (r RequestState) Title() string { return r.Service.Name + " for " + r.Requester.Name }
+
+// OpenStep is the approval step waiting for decisions, if any: the last step, while it is
+// pending and the request waits on approval (or on the requester's answer to an approver).
+func (r *RequestState) OpenStep() *ApprovalState {
+	if len(r.Approvals) == 0 || (r.Status != StatusPendingApproval && r.Status != StatusWaitingOnRequester) {
+		return nil
+	}
+	a := &r.Approvals[len(r.Approvals)-1]
+	if a.Status != ApprovalPending {
+		return nil
+	}
+	return a
+}
+
+// TookPart lists who took part in the request's decided steps (all but the last, which may be
+// open), with why: each approver who decided, each delegate who decided for one, and the
+// person a delegate decided for. Separation of duties keeps them from deciding another step
+// unless the policy allows repeat deciders.
+func (r RequestState) TookPart() map[string]string {
+	out := map[string]string{}
+	if len(r.Approvals) == 0 {
+		return out
+	}
+	for _, s := range r.Approvals[:len(r.Approvals)-1] {
+		for _, a := range s.Approvers {
+			if a.Decision == "" {
+				continue
+			}
+			if a.DecidedBy != nil {
+				out[a.DecidedBy.ID] = fmt.Sprintf("decided step %q already", s.Name)
+				out[a.ID] = fmt.Sprintf("%s decided step %q for them already", a.DecidedBy.Name, s.Name)
+			} else {
+				out[a.ID] = fmt.Sprintf("decided step %q already", s.Name)
+			}
+		}
+	}
+	return out
+}
+
+// Bars lists who may not decide the open step, nor have a delegate decide it for them, and
+// why: the requester (nobody decides their own request) and, unless repeatDeciders, everyone
+// who took part in an earlier step (TookPart). The decision validator refuses them, and the
+// approval inbox hides the step from them (through Barred and BarredOnBehalf).
+func (r RequestState) Bars(repeatDeciders bool) map[string]string {
+	out := map[string]string{}
+	if !repeatDeciders {
+		out = r.TookPart()
+	}
+	out[r.Requester.ID] = "nobody decides their own request"
+	return out
+}
+
+// Deciders lists who decided the step already, as an approver or as someone's delegate:
+// nobody decides one step twice (a delegate of theirs may still decide the approval of the
+// person they delegated for, if it is open).
+func (a ApprovalState) Deciders() []string {
+	var out []string
+	for _, p := range a.Approvers {
+		if p.Decision == "" {
+			continue
+		}
+		out = append(out, p.ID)
+		if p.DecidedBy != nil {
+			out = append(out, p.DecidedBy.ID)
+		}
+	}
+	return out
+}
+
+// SetBarred fills Barred and BarredOnBehalf for the open step by the rules of Bars and
+// Deciders, which the decision validator applies: Barred holds everyone Bars names and everyone
+// who decided the step already; BarredOnBehalf those Bars names. Both are sorted, and nil when
+// no step is open.
+func (r *RequestState) SetBarred(repeatDeciders bool) {
+	r.Barred, r.BarredOnBehalf = nil, nil
+	step := r.OpenStep()
+	if step == nil {
+		return
+	}
+	bars := r.Bars(repeatDeciders)
+	r.BarredOnBehalf = slices.Sorted(maps.Keys(bars))
+	self := maps.Clone(bars)
+	for _, id := range step.Deciders() {
+		self[id] = "decided the step already"
+	}
+	r.Barred = slices.Sorted(maps.Keys(self))
+}
 
 // ApprovalState is one approval step of one request.
 type ApprovalState struct {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -298,6 +299,76 @@ func TestTimesInUTC(t *testing.T) {
 			check("stored state", response{Status: 200, Raw: raw})
 			if seen < 40 {
 				t.Errorf("only %d instants seen: the walk missed answers", seen)
+			}
+		})
+	}
+}
+
+// TestInboxOnlyWhatMayBeDecided: the inbox lists a step only to whom the decision validator
+// would let decide it (issue 15 §1). Carol is the delegate of Sam (step 1 of Sara's purchase
+// order: her manager) and of Farah (step 2: the Finance approvers); having decided step 1 for
+// Sam, she may not decide step 2, so it is not in her inbox "for Farah", while Farah, who may
+// decide it, still sees it. Fay, a Finance approver and Farah's delegate too, approves step 2
+// herself; she may not decide it again "for Farah", so it leaves her inbox.
+func TestInboxOnlyWhatMayBeDecided(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			e := newEnv(t, dialect)
+			for _, d := range [][2]string{{"sam", "carol"}, {"farah", "carol"}, {"farah", "fay"}} {
+				r := e.call("POST", "/v1/delegations", d[0], map[string]any{"delegate": d[1], "ends_at": time.Now().Add(7 * 24 * time.Hour).Format(time.RFC3339)})
+				if r.Status != http.StatusCreated {
+					t.Fatalf("%s delegates to %s: %d %s", d[0], d[1], r.Status, r.Raw)
+				}
+			}
+			r := e.call("POST", "/v1/requests", "sara", purchaseOrder9000)
+			if r.Status != http.StatusCreated {
+				t.Fatalf("submit: %d %s", r.Status, r.Raw)
+			}
+			id := r.Body["id"].(string)
+			inboxHas := func(person string) []string {
+				t.Helper()
+				var for_ []string
+				_, list := inboxOf(e, person)
+				for _, it := range list {
+					if it["request"] == id {
+						who, _ := it["on_behalf_of"].(string)
+						for_ = append(for_, cmp.Or(who, person))
+					}
+				}
+				return for_
+			}
+			decide := func(who string, want int) {
+				t.Helper()
+				r := e.call("POST", "/v1/requests/"+id+"/decision", who, map[string]any{"decision": "approve"})
+				if r.Status != want {
+					t.Fatalf("%s approves %s: %d, want %d: %s", who, id, r.Status, want, r.Raw)
+				}
+			}
+			if got := inboxHas("carol"); !slices.Equal(got, []string{"sam"}) {
+				t.Fatalf("step 1 in carol's inbox for %v, want for sam", got)
+			}
+			decide("carol", http.StatusOK) // step 1, for Sam
+			if got := inboxHas("farah"); !slices.Equal(got, []string{"farah"}) {
+				t.Errorf("step 2 in farah's inbox for %v, want for farah", got)
+			}
+			if got := inboxHas("carol"); len(got) > 0 {
+				t.Errorf("step 2 in carol's inbox for %v; she decided step 1 and may not decide it", got)
+			}
+			decide("carol", http.StatusForbidden)
+			if got := inboxHas("fay"); !slices.Equal(got, []string{"farah", "fay"}) && !slices.Equal(got, []string{"fay", "farah"}) {
+				t.Errorf("step 2 in fay's inbox for %v, want for fay and farah", got)
+			}
+			decide("fay", http.StatusOK) // her own approval
+			if got := inboxHas("fay"); len(got) > 0 {
+				t.Errorf("step 2 in fay's inbox for %v after she decided it", got)
+			}
+			decide("fay", http.StatusConflict)
+			if got := inboxHas("farah"); !slices.Equal(got, []string{"farah"}) {
+				t.Errorf("step 2 in farah's inbox for %v, want for farah", got)
+			}
+			decide("farah", http.StatusOK)
+			if st := e.call("GET", "/v1/requests/"+id, "sara", nil); st.Body["status"] != "in_fulfilment" {
+				t.Errorf("after two Finance approvals the request is %v", st.Body["status"])
 			}
 		})
 	}

@@ -20,7 +20,7 @@ import (
 // meet.
 var devServer *testsuite.DevServer
 
-const namespaces = 96
+const namespaces = 98
 
 var nextNamespace atomic.Int32
 

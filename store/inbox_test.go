@@ -273,3 +273,108 @@ func TestInboxDueMigration(t *testing.T) {
 		}
 	})
 }
+
+// twoSteps is request n of Sara's: step 1 (manager) decided by Carol for Sam, step 2 (finance)
+// waiting on Farah, Fay, Felix and, as a history before request-revision 3 could have it, Sam.
+func twoSteps(n int64) catalog.RequestState {
+	r := submitted(n)
+	r.Requester = catalog.PersonRef{ID: "sara", Name: "Sara Lopez"}
+	ref := func(id string) catalog.PersonRef { return catalog.PersonRef{ID: id, Name: id} }
+	carol := ref("carol")
+	r.Approvals[0].Status, r.Approvals[0].ClosedAt = catalog.ApprovalApproved, at(time.Hour)
+	r.Approvals[0].Approvers = []catalog.Approver{{PersonRef: ref("sam"), Decision: catalog.DecisionApprove, DecidedBy: &carol, DecidedAt: at(time.Hour)}}
+	r.Approvals = append(r.Approvals, catalog.ApprovalState{Step: 2, Name: "finance", Mode: catalog.ModeQuorum,
+		Status: catalog.ApprovalPending, Required: 2, OpenedAt: t0.Add(time.Hour),
+		Approvers: []catalog.Approver{{PersonRef: ref("farah")}, {PersonRef: ref("fay")}, {PersonRef: ref("felix")}, {PersonRef: ref("sam")}}})
+	return r
+}
+
+// TestInboxHidesBarred: the inbox lists a step to a caller only when the decision validator
+// would let them decide it (catalog.RequestState.SetBarred fills what it reads, as the
+// workflow does): never to who took part in an earlier step, directly or for someone, nor for
+// such a person, nor to who decided the step already, while their delegate may still decide
+// their own open approval (issue 15 §1).
+func TestInboxHidesBarred(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		r := twoSteps(1)
+		r.SetBarred(false)
+		project(t, s, r)
+		// Request 2: Fay decided step 2 herself, and Farah decided it for Felix.
+		r2 := twoSteps(2)
+		farah := catalog.PersonRef{ID: "farah", Name: "farah"}
+		r2.Approvals[1].Approvers[1].Decision = catalog.DecisionApprove
+		r2.Approvals[1].Approvers[2].Decision, r2.Approvals[1].Approvers[2].DecidedBy = catalog.DecisionApprove, &farah
+		r2.SetBarred(false)
+		project(t, s, r2)
+		// Request 3: the policy allows repeat deciders.
+		r3 := twoSteps(3)
+		r3.SetBarred(true)
+		project(t, s, r3)
+		for _, tc := range []struct {
+			caller string
+			people []string
+			want   []string
+		}{
+			{"farah", []string{"farah"}, []string{"REQ-000001", "REQ-000003"}}, // she decided request 2 for Felix
+			{"carol", []string{"carol", "farah"}, []string{"REQ-000003"}},      // she decided step 1 for Sam
+			{"sam", []string{"sam"}, []string{"REQ-000003"}},                   // Carol decided step 1 for him
+			{"dave", []string{"dave", "sam"}, []string{"REQ-000003"}},          // nobody decides for Sam
+			{"fay", []string{"fay", "farah"}, []string{"REQ-000001", "REQ-000001", "REQ-000003", "REQ-000003"}},
+			{"erin", []string{"erin", "farah"}, []string{"REQ-000001", "REQ-000002", "REQ-000003"}}, // Farah's own approval is open
+			{"gina", []string{"gina", "fay", "felix"}, []string{"REQ-000001", "REQ-000001", "REQ-000003", "REQ-000003"}},
+		} {
+			got, _ := inboxPages(t, s, store.InboxFilter{Caller: tc.caller, People: tc.people, Limit: 2}, nil)
+			if !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+				t.Errorf("%s's inbox (for %v) = %v, want %v", tc.caller, tc.people, got, tc.want)
+			}
+		}
+		// Once the request moves on, nobody is barred.
+		done := twoSteps(1)
+		done.Seq, done.Status = 5, catalog.StatusInFulfilment
+		done.Approvals[1].Status = catalog.ApprovalApproved
+		done.SetBarred(false)
+		if done.Barred != nil {
+			t.Fatalf("barred with no step open: %v", done.Barred)
+		}
+		project(t, s, done)
+		if n := count(t, s, `SELECT COUNT(*) FROM request_barred WHERE request_id = 'REQ-000001'`); n != 0 {
+			t.Fatalf("%d barred rows left for a request in fulfilment", n)
+		}
+	})
+}
+
+// TestInboxBarredMigration: the rows of requests waiting on approval, projected before the
+// migration that added request_barred, are derived from their states with their pinned
+// definitions' policies.
+func TestInboxBarredMigration(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		b := bundle(t)
+		apply(t, s, b, t0)                                // laptop v1: no repeat deciders
+		b.Services[0].Approval.AllowRepeatDeciders = true // v2 allows them
+		apply(t, s, b, t0)
+		project(t, s, twoSteps(1)) // projected before: no Barred in the state
+		r2 := twoSteps(2)
+		r2.Service.Version = 2
+		project(t, s, r2)
+		if err := s.MigrateDownTo(ctx, 9); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := inboxPages(t, s, store.InboxFilter{Caller: "carol", People: []string{"carol", "farah"}, Limit: 5}, nil)
+		if !slices.Equal(got, []string{"REQ-000002"}) {
+			t.Fatalf("carol's inbox after the migration = %v, want only REQ-000002 (repeat deciders allowed)", got)
+		}
+	})
+}
+
+func count(t *testing.T, s *store.Store, q string) int {
+	t.Helper()
+	var n int
+	if err := s.DB.Get(&n, q); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -261,6 +261,7 @@ func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) erro
 	}{
 		{"request_approvers", approverColumns, approverRows(r)},
 		{"request_tasks", "request_id, task_id, name, group_key, state, assignee, since", tasks},
+		{"request_barred", barredColumns, barredRows(r)},
 	} {
 		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM `+d.table+` WHERE request_id = ?`), r.ID); err != nil {
 			return fmt.Errorf("%s of %s: %w", d.table, r.ID, err)
@@ -289,6 +290,74 @@ func approverRows(r catalog.RequestState) [][]any {
 		}
 	}
 	return rows
+}
+
+const barredColumns = "request_id, person_id, on_behalf"
+
+// barredRows are the request_barred rows of a state: one per person who may not decide its
+// open step (Barred), on_behalf when nobody may decide it for them either (BarredOnBehalf).
+func barredRows(r catalog.RequestState) [][]any {
+	rows := make([][]any, 0, len(r.Barred))
+	for _, id := range r.Barred {
+		rows = append(rows, []any{r.ID, id, slices.Contains(r.BarredOnBehalf, id)})
+	}
+	return rows
+}
+
+// rederiveBarred writes the request_barred rows of every request waiting on approval from its
+// stored state, with the rules of its pinned definition (catalog.RequestState.SetBarred, as its
+// workflow projects them), after the migration that added them. Like rederiveApprovers, each
+// request is read and written in one transaction, and a state that already carries its own
+// Barred (projected by a workflow meanwhile) is written as it is.
+func (s *Store) rederiveBarred(ctx context.Context) error {
+	var open []string
+	q, args, err := sqlx.In(`SELECT id FROM requests WHERE closed_at IS NULL AND status IN (?) ORDER BY number`,
+		[]string{catalog.StatusPendingApproval, catalog.StatusWaitingOnRequester})
+	if err != nil {
+		return err
+	}
+	if err := s.DB.SelectContext(ctx, &open, s.DB.Rebind(q), args...); err != nil {
+		return fmt.Errorf("requests waiting on approval: %w", err)
+	}
+	lock := ""
+	if s.postgres {
+		lock = " FOR UPDATE"
+	}
+	for _, id := range open {
+		err := s.tx(ctx, func(tx *sqlx.Tx) error {
+			var doc string
+			if err := tx.GetContext(ctx, &doc, tx.Rebind(`SELECT state FROM requests WHERE id = ?`+lock), id); err != nil {
+				return err
+			}
+			var r catalog.RequestState
+			if err := json.Unmarshal([]byte(doc), &r); err != nil {
+				return fmt.Errorf("decode: %w", err)
+			}
+			if r.Barred == nil {
+				// The pinned version's policy; without it (never so), the default: no repeats.
+				var def string
+				var d catalog.Definition
+				err := tx.GetContext(ctx, &def, tx.Rebind(`SELECT definition FROM service_versions WHERE service_key = ? AND version = ?`), r.Service.Key, r.Service.Version)
+				if err != nil && notFound(err) != ErrNotFound {
+					return fmt.Errorf("definition %s v%d: %w", r.Service.Key, r.Service.Version, err)
+				}
+				if err == nil {
+					if err := json.Unmarshal([]byte(def), &d); err != nil {
+						return fmt.Errorf("decode definition %s v%d: %w", r.Service.Key, r.Service.Version, err)
+					}
+				}
+				r.SetBarred(d.Approval.AllowRepeatDeciders)
+			}
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_barred WHERE request_id = ?`), id); err != nil {
+				return err
+			}
+			return insertRows(ctx, tx, "request_barred ("+barredColumns+")", barredRows(r), "")
+		})
+		if err != nil {
+			return fmt.Errorf("barred of %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // rederiveApprovers writes the request_approvers rows of every open request again from its
@@ -526,11 +595,15 @@ func (s *Store) PendingApprovals(ctx context.Context, f InboxFilter) ([]PendingA
 		return out, "", err
 	}
 	// The literal status lets both databases use the partial index of pending approvals. Nobody
-	// is shown a request they made, nor one whose approver is its requester.
+	// is shown a request they made, nor one whose approver is its requester, nor a step the
+	// decision validator would refuse them: they may not decide it (request_barred), or not
+	// for the approver they would act for (on_behalf).
 	q := `SELECT a.request_id, a.step, a.step_name, a.since, a.due_at, a.due, a.person_id, r.title, r.service_key, r.requester_id, r.priority
 		FROM request_approvers a JOIN requests r ON r.id = a.request_id
-		WHERE a.person_id IN (?) AND a.status = 'pending' AND r.status = ? AND r.requester_id <> ? AND a.person_id <> r.requester_id`
-	args := []any{f.People, catalog.StatusPendingApproval, f.Caller}
+		WHERE a.person_id IN (?) AND a.status = 'pending' AND r.status = ? AND r.requester_id <> ? AND a.person_id <> r.requester_id
+		  AND NOT EXISTS (SELECT 1 FROM request_barred b WHERE b.request_id = a.request_id
+			AND (b.person_id = ? OR (b.person_id = a.person_id AND b.on_behalf)))`
+	args := []any{f.People, catalog.StatusPendingApproval, f.Caller, f.Caller}
 	if after != nil {
 		q += ` AND (a.since, a.request_id, a.person_id) > (?, ?, ?)`
 		args = append(args, after.since, after.request, after.key)

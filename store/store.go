@@ -156,9 +156,18 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return fmt.Errorf("migrate: after %d: %w", inboxDueVersion, err)
 			}
 		}
+		if r.Source != nil && r.Source.Version == inboxBarredVersion {
+			if err := s.rederiveBarred(ctx); err != nil {
+				return fmt.Errorf("migrate: after %d: %w", inboxBarredVersion, err)
+			}
+		}
 	}
 	return nil
 }
+
+// inboxBarredVersion is the migration that added request_barred: the rows of requests waiting
+// on approval are derived from their states and definitions once it has run.
+const inboxBarredVersion = 10
 
 // inboxDueVersion is the migration that added request_approvers.due: the rows of open requests
 // are derived again from their states once it has run.

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -362,39 +363,16 @@ func (w *requestWorkflow) notifyWith(ctx workflow.Context, to []string, subject,
 // --- decisions ---
 
 // openStep is the step waiting for decisions, if any.
-func (w *requestWorkflow) openStep() *catalog.ApprovalState {
-	if len(w.state.Approvals) == 0 || (w.state.Status != catalog.StatusPendingApproval && w.state.Status != catalog.StatusWaitingOnRequester) {
-		return nil
-	}
-	a := &w.state.Approvals[len(w.state.Approvals)-1]
-	if a.Status != catalog.ApprovalPending {
-		return nil
-	}
-	return a
-}
+func (w *requestWorkflow) openStep() *catalog.ApprovalState { return w.state.OpenStep() }
 
 // tookPart lists who took part in the request's decided steps (all but the open one), with
-// why: each approver who decided, and each delegate who decided for one. Separation of duties
-// keeps them from deciding another step unless the policy allows repeat deciders.
-func (w *requestWorkflow) tookPart() map[string]string {
-	out := map[string]string{}
-	if len(w.state.Approvals) == 0 {
-		return out
-	}
-	for _, s := range w.state.Approvals[:len(w.state.Approvals)-1] {
-		for _, a := range s.Approvers {
-			if a.Decision == "" {
-				continue
-			}
-			if a.DecidedBy != nil {
-				out[a.DecidedBy.ID] = fmt.Sprintf("decided step %q already", s.Name)
-				out[a.ID] = fmt.Sprintf("%s decided step %q for them already", a.DecidedBy.Name, s.Name)
-			} else {
-				out[a.ID] = fmt.Sprintf("decided step %q already", s.Name)
-			}
-		}
-	}
-	return out
+// why (catalog.RequestState.TookPart).
+func (w *requestWorkflow) tookPart() map[string]string { return w.state.TookPart() }
+
+// setBarred fills the state's Barred and BarredOnBehalf, for the read model's inbox, with the
+// rules approverFor applies to a decision.
+func (w *requestWorkflow) setBarred() {
+	w.state.SetBarred(w.in.Definition.Approval.AllowRepeatDeciders)
 }
 
 // approverFor finds whom the actor decides for: themselves, or someone who delegated to them.
@@ -410,17 +388,14 @@ func (w *requestWorkflow) approverFor(in DecisionInput, strict bool) (*catalog.A
 	if strict && in.Actor.ID == w.state.Requester.ID {
 		return nil, 0, temporal.NewApplicationError("nobody decides their own request, neither directly nor as someone's delegate", ErrForbidden)
 	}
-	for _, a := range step.Approvers {
-		if a.DecidedBy != nil && a.DecidedBy.ID == in.Actor.ID || a.ID == in.Actor.ID && a.Decision != "" {
-			return nil, 0, temporal.NewApplicationError(fmt.Sprintf("%s already decided step %q", in.Actor.ID, step.Name), ErrConflict)
-		}
+	if slices.Contains(step.Deciders(), in.Actor.ID) {
+		return nil, 0, temporal.NewApplicationError(fmt.Sprintf("%s already decided step %q", in.Actor.ID, step.Name), ErrConflict)
 	}
+	// The same rules fill the state's Barred and BarredOnBehalf (setBarred), so that the inbox
+	// lists a step only to whom this lets decide it.
 	barred := map[string]string{}
 	if strict {
-		if !w.in.Definition.Approval.AllowRepeatDeciders {
-			barred = w.tookPart()
-		}
-		barred[w.state.Requester.ID] = "nobody decides their own request"
+		barred = w.state.Bars(w.in.Definition.Approval.AllowRepeatDeciders)
 		if why, ok := barred[in.Actor.ID]; ok {
 			return nil, 0, temporal.NewApplicationError(fmt.Sprintf("%s may not decide step %q: %s (separation of duties)", in.Actor.ID, step.Name, why), ErrForbidden)
 		}

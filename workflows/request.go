@@ -193,7 +193,9 @@ func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
 // setup registers every handler before the first blocking call.
 func (w *requestWorkflow) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func(StateQueryInput) (catalog.RequestState, error) {
-		return w.state.UTC(), nil // deadlines on a calendar carry its zone; answers are UTC
+		st := w.state.UTC() // deadlines on a calendar carry its zone; answers are UTC
+		st.SetBarred(w.in.Definition.Approval.AllowRepeatDeciders)
+		return st, nil
 	}); err != nil {
 		return err
 	}
@@ -427,6 +429,7 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 			upserted = k
 			w.upsertSearchAttributes(ctx)
 		}
+		w.setBarred() // who may not decide the open step, for the inbox
 		var res activities.ProjectResult
 		err := workflow.ExecuteLocalActivity(actx, proj.Project, activities.ProjectInput{State: w.state}).Get(ctx, &res)
 		if err != nil {
