@@ -260,7 +260,8 @@ func (a Approvers) Empty() bool {
 // manager level and department head the step asks for, even one the org chart does not have.
 // It never shrinks to the people left who may decide: a quorum of 2 needs 2, and "all" of a
 // two-level manager chain needs 2; when fewer may decide, the request workflow adds approvers
-// (docs/ACCESS.md). Requests of revision 3 and later count with it.
+// (docs/ACCESS.md). Requests of revision 3 and later count with it, and so do the lifecycle's
+// reviews of lifecycle-revision 2 and later.
 func (s ApprovalStep) Needs(named int) int {
 	switch s.Mode {
 	case ModeAll:
@@ -274,8 +275,9 @@ func (s ApprovalStep) Needs(named int) int {
 }
 
 // Required is how many approvals settled a step of this mode among the n approvers left who
-// may decide, as requests before revision 3 and the lifecycle's reviews count: it shrinks with
-// n (a quorum becomes min(quorum, n)). New requests count with Needs.
+// may decide, as requests before revision 3 and the lifecycle's reviews before
+// lifecycle-revision 2 count: it shrinks with n (a quorum becomes min(quorum, n)). New requests
+// and reviews count with Needs.
 func (s ApprovalStep) Required(n int) int {
 	switch s.Mode {
 	case ModeAll:

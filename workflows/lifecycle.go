@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/esmhq/esm/activities"
@@ -30,6 +31,12 @@ const (
 //  1. Issue 15: periodic reviews fall due on the cron in the time zone of the department's
 //     calendar, not UTC; when the governance policy names nobody but the draft's author, the
 //     review goes to the department head (or, when the head wrote it, the head's manager).
+//  2. Issue 15: the review never lowers the bar and never fails for the org chart. Its required
+//     approvals count from what the governance policy names before the author is excluded
+//     (catalog.ApprovalStep.Needs), and when fewer reviewers remain, the FillApprovers activity
+//     adds people (the policy's escalation, the department head and up the head's chain, the
+//     admins; never the author), recorded as review.topped_up; with nobody at all, the review
+//     waits (review.understaffed) instead of refusing the submission.
 //
 // Independently of the revision, a save_draft that carries its Definition is stored by the
 // lifecycle itself (an activity after the update is accepted): no recorded history holds such an
@@ -38,7 +45,7 @@ const (
 const LifecycleRevision = "lifecycle-revision"
 
 // lifecycleRevision is the version new lifecycle runs take.
-const lifecycleRevision = 1
+const lifecycleRevision = 2
 
 // ServiceWorkflowID is the workflow id of a service's lifecycle: service/laptop.
 func ServiceWorkflowID(key string) string { return "service/" + key }
@@ -252,16 +259,31 @@ func (l *lifecycle) run(ctx workflow.Context) (LifecycleState, error) {
 		seen := l.dirty
 		wait, summary := l.nextReviewEvent(ctx)
 		if wait < 0 {
-			_ = workflow.Await(ctx, func() bool { return l.dirty != seen })
+			if err := workflow.Await(ctx, func() bool { return l.dirty != seen }); err != nil {
+				return l.cancelled(ctx, err)
+			}
 			continue
 		}
-		fired, _ := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: max(wait, time.Millisecond),
+		fired, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: max(wait, time.Millisecond),
 			TimerOptions: workflow.TimerOptions{Summary: summary}}, func() bool { return l.dirty != seen })
+		if err != nil {
+			return l.cancelled(ctx, err)
+		}
 		if fired {
 			continue
 		}
 		l.reviewEvent(ctx)
 	}
+}
+
+// cancelled ends a run an operator cancelled: once cancelled, Await returns at once, and a loop
+// that ignored it would spin until the deadlock detector failed the task. The transitions under
+// way finish (their activities see the cancellation) and the run ends cancelled; the store keeps
+// the stage last recorded.
+func (l *lifecycle) cancelled(ctx workflow.Context, err error) (LifecycleState, error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+	return l.st, err
 }
 
 // nextReviewEvent is how long until the next periodic review event (the review falling due, or
@@ -355,7 +377,7 @@ func (l *lifecycle) validate(a LifecycleAction) error {
 		if st.Stage == catalog.StageRetiring || st.Stage == catalog.StageRetired {
 			return refuse("the service is %s", st.Stage)
 		}
-		if st.DraftStatus == DraftInReview {
+		if st.DraftStatus == DraftInReview && !understaffed(st.Review) {
 			return refuse("version %d is in review; approve or reject it first", st.Draft)
 		}
 		if a.Definition == nil {
@@ -372,7 +394,7 @@ func (l *lifecycle) validate(a LifecycleAction) error {
 		if !owner {
 			return forbid("only the owner submits a draft for review")
 		}
-		if st.Draft == 0 || st.DraftStatus != DraftEditing {
+		if st.Draft == 0 || !(st.DraftStatus == DraftEditing || st.DraftStatus == DraftInReview && understaffed(st.Review)) {
 			return refuse("there is no draft being edited")
 		}
 	case ActionApprove, ActionReject:
@@ -506,6 +528,9 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 				l.def = *a.Definition // before the first publish, the draft governs
 			}
 		}
+		if l.st.DraftStatus == DraftInReview && l.st.Live == 0 {
+			l.st.Stage = catalog.StageDraft // a new draft replaces one whose review was understaffed
+		}
 		l.st.Draft, l.st.DraftStatus, l.st.Review, l.st.DraftAuthor = v, DraftEditing, nil, who
 		what := "version %d"
 		if a.Create {
@@ -524,8 +549,18 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 		for _, r := range l.st.Review.Approvers {
 			names += r.ID + " "
 		}
+		if names == "" {
+			names = "nobody yet (review.understaffed says why)"
+		}
 		l.record(ctx, "draft.submitted", who, fmt.Sprintf("version %d for review by %s", l.st.Draft, names))
-		l.notify(ctx, pendingIDs(l.st.Review), "Review: "+l.st.Key, fmt.Sprintf("Version %d waits for your review.", l.st.Draft))
+		if ids := pendingIDs(l.st.Review); len(ids) > 0 { // nobody only from revision 2 on
+			l.notify(ctx, ids, "Review: "+l.st.Key, fmt.Sprintf("Version %d waits for your review.", l.st.Draft))
+		}
+		if l.rev >= 2 && understaffed(l.st.Review) {
+			l.notify(ctx, []string{l.def.Owner}, "Review short of reviewers: "+l.st.Key, fmt.Sprintf(
+				"Version %d needs %d approvals and has %d reviewers: nobody else in the directory may review it. Submit it again once the directory has someone, or save a new draft.",
+				l.st.Draft, l.st.Review.Required, len(l.st.Review.Approvers)))
+		}
 	case ActionApprove, ActionReject:
 		now := workflow.Now(ctx).UTC()
 		for i := range l.st.Review.Approvers {
@@ -598,6 +633,9 @@ func (l *lifecycle) openReview(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
+	if l.rev >= 2 {
+		return l.staffReview(ctx, step, draft.Definition, res, exclude)
+	}
 	fallback := ""
 	if len(res.Approvers) == 0 && author != "" && l.rev >= 1 {
 		// Nobody but the author: the review goes up, to the department head, or to the head's
@@ -635,6 +673,73 @@ func (l *lifecycle) openReview(ctx workflow.Context) error {
 	}
 	l.st.Review = a
 	return nil
+}
+
+// staffReview opens the review (revision 2) without lowering the bar: the required approvals
+// count from what the policy names before the author is excluded, and when fewer reviewers
+// remain, FillApprovers adds people (the policy's escalation, the department head and up the
+// head's chain, the admins), never the author. With nobody at all, the review waits and the
+// audit trail says why; the owner submits again once the directory has someone.
+func (l *lifecycle) staffReview(ctx workflow.Context, step catalog.ApprovalStep, draft catalog.Definition, res activities.ResolveApproversResult, exclude map[string]string) error {
+	required := step.Needs(max(res.Named, len(res.Approvers)+len(res.Excluded)))
+	a := &catalog.ApprovalState{Name: step.Name, Mode: step.Mode, Status: catalog.ApprovalPending,
+		Required: required, Excluded: res.Excluded, OpenedAt: workflow.Now(ctx).UTC(), Approvers: []catalog.Approver{}}
+	for _, p := range res.Approvers {
+		a.Approvers = append(a.Approvers, catalog.Approver{PersonRef: p})
+	}
+	if short := required - len(res.Approvers); short > 0 {
+		in := activities.FillApproversInput{Need: short, Department: draft.Department, Escalate: step.Escalate, Exclude: map[string]string{}}
+		for id, why := range exclude {
+			in.Exclude[id] = why
+		}
+		for _, p := range res.Approvers {
+			in.Named = append(in.Named, p.ID)
+			in.Exclude[p.ID] = "already a reviewer"
+		}
+		for _, x := range res.Excluded {
+			in.Named = append(in.Named, x.ID)
+		}
+		var dir *activities.Directory
+		var out activities.FillApproversResult
+		if err := workflow.ExecuteActivity(l.actx(ctx, "add reviewers"), dir.FillApprovers, in).Get(ctx, &out); err != nil {
+			return err
+		}
+		detail := fmt.Sprintf("review %q of version %d needs %d approvals (%s) and %d of the people it names may review", step.Name, l.st.Draft, required, step.Mode, len(res.Approvers))
+		for _, x := range res.Excluded {
+			detail += fmt.Sprintf("; %s excluded: %s", x.ID, x.Why)
+		}
+		var why []string
+		for _, p := range out.Added {
+			a.Approvers = append(a.Approvers, catalog.Approver{PersonRef: p.PersonRef, AddedBy: "fallback"})
+			why = append(why, fmt.Sprintf("%s: %s", p.Name, p.Why))
+		}
+		if len(why) > 0 {
+			detail += "; added " + strings.Join(why, "; ")
+		}
+		if len(out.Added) < short {
+			detail += fmt.Sprintf("; nobody else may review: the review waits with %d reviewers until the directory has more and the owner submits again", len(a.Approvers))
+			l.history(ctx, "review.understaffed", "", detail)
+		} else {
+			l.history(ctx, "review.topped_up", "", detail)
+		}
+	}
+	l.st.Review = a
+	return nil
+}
+
+// understaffed says whether a review in progress cannot reach the approvals it requires with
+// the reviewers it has (revision 2 leaves such a review waiting rather than lower its bar).
+func understaffed(r *catalog.ApprovalState) bool {
+	if r == nil || r.Status != catalog.ApprovalPending {
+		return false
+	}
+	n := 0
+	for _, a := range r.Approvers {
+		if a.Decision != catalog.DecisionReject {
+			n++
+		}
+	}
+	return n < r.Required
 }
 
 // retire stops new requests at once and drains or cancels those in flight.

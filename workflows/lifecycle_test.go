@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/suite"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 )
@@ -28,6 +30,11 @@ type lifecycleSuite struct {
 	reviewers []catalog.PersonRef
 	saved     []activities.SaveDraftInput
 	zone      string
+	// managers is whom an escalation to the head's managers finds (revision 1); filled is whom
+	// FillApprovers offers, in the order it goes up the organisation; fills records its calls.
+	managers []catalog.PersonRef
+	filled   []catalog.PersonRef
+	fills    []activities.FillApproversInput
 }
 
 func TestServiceLifecycle(t *testing.T) { suite.Run(t, new(lifecycleSuite)) }
@@ -56,6 +63,8 @@ func (s *lifecycleSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
 	s.stages, s.notified, s.open, s.retired, s.saved, s.zone = nil, nil, nil, nil, nil, ""
 	s.reviewers = []catalog.PersonRef{ivan}
+	// Up the organisation from IT: its head Ivan, then his manager Grace.
+	s.managers, s.filled, s.fills = []catalog.PersonRef{grace}, []catalog.PersonRef{ivan, grace}, nil
 	s.def = catalog.Definition{Key: "licence", Name: "Licence", Department: "it", Owner: "omar"}
 	var c *activities.Catalog
 	var dir *activities.Directory
@@ -64,6 +73,7 @@ func (s *lifecycleSuite) SetupTest() {
 	s.env.RegisterActivity(c.SaveDraft)
 	s.env.RegisterActivity(c.OpenRequests)
 	s.env.RegisterActivity(dir.ResolveApprovers)
+	s.env.RegisterActivity(dir.FillApprovers)
 	s.env.RegisterActivity(&activities.Notifications{Notifier: lcRecorder{s}})
 	s.env.OnActivity(c.Definition, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DefinitionInput) (activities.DefinitionResult, error) {
 		return activities.DefinitionResult{Definition: s.def, Head: "ivan", TimeZone: s.zone}, nil
@@ -86,13 +96,13 @@ func (s *lifecycleSuite) SetupTest() {
 		var named []catalog.PersonRef
 		switch {
 		case len(in.ManagersOf) > 0:
-			named = []catalog.PersonRef{grace}
+			named = s.managers
 		case in.Approvers.DepartmentHead != "":
 			named = []catalog.PersonRef{ivan}
 		default:
 			named = s.reviewers
 		}
-		var res activities.ResolveApproversResult
+		res := activities.ResolveApproversResult{Named: len(named)}
 		for _, p := range named {
 			if why, ok := in.Exclude[p.ID]; ok {
 				res.Excluded = append(res.Excluded, catalog.Exclusion{ID: p.ID, Why: why})
@@ -101,6 +111,19 @@ func (s *lifecycleSuite) SetupTest() {
 			}
 		}
 		return res, nil
+	})
+	// FillApprovers offers s.filled in order, passing over the excluded, as the real one does.
+	s.env.OnActivity(dir.FillApprovers, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FillApproversInput) (activities.FillApproversResult, error) {
+		s.fills = append(s.fills, in)
+		var out activities.FillApproversResult
+		for _, p := range s.filled {
+			if why, ok := in.Exclude[p.ID]; ok {
+				out.Skipped = append(out.Skipped, catalog.Exclusion{ID: p.ID, Why: why})
+			} else if len(out.Added) < in.Need {
+				out.Added = append(out.Added, activities.Addition{PersonRef: p, Why: "up the organisation"})
+			}
+		}
+		return out, nil
 	})
 	s.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, RetireSignal, mock.Anything).Return(
 		func(_, id, _, _ string, _ any) error {
@@ -372,4 +395,142 @@ func (s *lifecycleSuite) TestReviewInDepartmentZone() {
 	s.True(first.NextReview.Equal(want), "next review %v, want %v", first.NextReview, want)
 	s.False(before.ReviewDue)
 	s.True(due.ReviewDue, "due at 09:00 in Auckland")
+}
+
+// events lists the types of the lifecycle's audit trail.
+func events(st LifecycleState) []string {
+	var out []string
+	for _, e := range st.History {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// TestReviewQuorumNeverShrinks: a quorum of 2 over Ivan and Omar, Omar writing the draft, is not
+// lowered to Ivan alone: a third reviewer is added (Ivan is one already, so his manager Grace),
+// and two approvals are still needed.
+func (s *lifecycleSuite) TestReviewQuorumNeverShrinks() {
+	s.reviewers = []catalog.PersonRef{ivan, omar}
+	s.def.Governance = &catalog.ApprovalStep{Name: "board", Mode: catalog.ModeQuorum, Quorum: 2, Approvers: catalog.Approvers{People: []string{"ivan", "omar"}},
+		Escalate: &catalog.Escalation{To: "manager"}}
+	s.act(time.Minute, s.draft(omar, LifecycleAction{Owner: true}))
+	submit := s.act(2*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	var open, one LifecycleState
+	s.at(3*time.Minute, func() { open = s.state() })
+	s.act(4*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	s.at(5*time.Minute, func() { one = s.state() })
+	byAuthor := s.act(6*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionApprove})
+	byAdded := s.act(7*time.Minute, LifecycleAction{Actor: grace, Action: ActionApprove})
+	s.at(8*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+
+	s.True(submit.done)
+	s.Require().NotNil(open.Review)
+	s.Equal(2, open.Review.Required, "the quorum counts from the two the policy names")
+	s.Equal([]string{ivan.ID, grace.ID}, pendingIDs(open.Review))
+	s.Equal("fallback", open.Review.Approvers[1].AddedBy)
+	s.Contains(events(open), "review.topped_up")
+	s.Require().Len(s.fills, 1)
+	s.Equal(1, s.fills[0].Need)
+	s.Equal("it", s.fills[0].Department)
+	s.Require().NotNil(s.fills[0].Escalate, "the policy's escalation is followed first")
+	s.Equal("manager", s.fills[0].Escalate.To)
+	s.Contains(s.fills[0].Exclude, omar.ID, "the author is never added")
+	s.Contains(s.fills[0].Exclude, ivan.ID, "a reviewer already is not added twice")
+	s.ElementsMatch([]string{ivan.ID, omar.ID}, s.fills[0].Named)
+	s.Equal(DraftInReview, one.DraftStatus, "one approval of a quorum of two")
+	s.Equal(ErrForbidden, errType(byAuthor.rejected))
+	s.True(byAdded.done)
+	s.Equal(DraftApproved, s.state().DraftStatus)
+}
+
+// TestReviewNobodyLeftWaits: the head writes a draft only he reviews, and nobody is above him:
+// the submission is not refused and the lifecycle does not fail; the review waits, its audit
+// trail says why, and once the directory has someone the owner submits again.
+func (s *lifecycleSuite) TestReviewNobodyLeftWaits() {
+	s.reviewers, s.managers, s.filled = []catalog.PersonRef{ivan}, nil, []catalog.PersonRef{ivan}
+	s.def.Governance = &catalog.ApprovalStep{Name: "review", Mode: catalog.ModeAny, Approvers: catalog.Approvers{People: []string{"ivan"}}}
+	s.act(time.Minute, s.draft(ivan, LifecycleAction{Head: true, Staff: true}))
+	submit := s.act(2*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	var waiting LifecycleState
+	s.at(3*time.Minute, func() { waiting = s.state() })
+	byAuthor := s.act(4*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	s.at(5*time.Minute, func() { s.filled = []catalog.PersonRef{ivan, grace} }) // an admin adds Grace above Ivan
+	again := s.act(6*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	approve := s.act(7*time.Minute, LifecycleAction{Actor: grace, Action: ActionApprove})
+	s.at(8*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+
+	s.NoError(submit.rejected, "the shape of the org chart refuses nothing")
+	s.True(submit.done)
+	s.Equal(DraftInReview, waiting.DraftStatus)
+	s.Require().NotNil(waiting.Review)
+	s.Empty(pendingIDs(waiting.Review))
+	s.Equal(1, waiting.Review.Required)
+	s.Contains(events(waiting), "review.understaffed")
+	var told []string
+	for _, n := range s.notified {
+		told = append(told, n.Subject+"->"+strings.Join(n.To, ","))
+	}
+	s.Contains(told, "Review short of reviewers: licence->omar", "the owner is told the review waits")
+	s.Contains(told, "Review: licence->grace")
+	s.Equal(ErrForbidden, errType(byAuthor.rejected))
+	s.True(again.done, "an understaffed review is opened again")
+	s.True(approve.done)
+	s.Equal(DraftApproved, s.state().DraftStatus)
+	s.True(s.env.IsWorkflowCompleted())
+	s.Require().Error(s.env.GetWorkflowError())
+	s.Contains(s.env.GetWorkflowError().Error(), "canceled", "cancelled by the test, not failed")
+}
+
+// TestUnderstaffedReviewMayBeReplaced: a draft whose review has too few reviewers may be
+// replaced by a new draft (the owner changes the policy); one whose review is staffed may not.
+func (s *lifecycleSuite) TestUnderstaffedReviewMayBeReplaced() {
+	s.reviewers, s.managers, s.filled = []catalog.PersonRef{ivan}, nil, nil
+	s.def.Governance = &catalog.ApprovalStep{Name: "review", Mode: catalog.ModeAny, Approvers: catalog.Approvers{People: []string{"ivan"}}}
+	s.act(time.Minute, s.draft(ivan, LifecycleAction{Head: true, Staff: true}))
+	first := s.act(2*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	s.at(3*time.Minute, func() {
+		s.def.Governance.Approvers.People = []string{"ivan", "omar"}
+		s.reviewers = []catalog.PersonRef{ivan, omar}
+	})
+	replace := s.act(4*time.Minute, s.draft(ivan, LifecycleAction{Head: true, Staff: true}))
+	s.act(5*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	staffed := s.act(6*time.Minute, s.draft(ivan, LifecycleAction{Head: true, Staff: true}))
+	resubmit := s.act(7*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	s.at(8*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+	s.True(first.done, "in review with nobody to review it")
+	s.True(replace.done)
+	s.Equal(ErrConflict, errType(staffed.rejected), "a staffed review is decided first")
+	s.Equal(ErrConflict, errType(resubmit.rejected))
+	st := s.state()
+	s.Equal(3, st.Draft)
+	s.Equal([]string{omar.ID}, pendingIDs(st.Review))
+}
+
+// TestCancelledRunEndsCancelled: an operator's cancel ends the run cancelled, not with a
+// workflow task the deadlock detector fails again and again.
+func (s *lifecycleSuite) TestCancelledRunEndsCancelled() {
+	s.at(time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+	s.True(s.env.IsWorkflowCompleted())
+	err := s.env.GetWorkflowError()
+	var cancelled *temporal.CanceledError
+	s.Require().True(errors.As(err, &cancelled), "cancelled, not %v", err)
+}
+
+// TestReviewRevision1Shrinks: a run that started before lifecycle revision 2 keeps counting the
+// quorum among the reviewers left (its histories replay).
+func (s *lifecycleSuite) TestReviewRevision1Shrinks() {
+	s.env.OnGetVersion(LifecycleRevision, workflow.DefaultVersion, lifecycleRevision).Return(workflow.Version(1))
+	s.reviewers = []catalog.PersonRef{ivan, omar}
+	s.def.Governance = &catalog.ApprovalStep{Name: "board", Mode: catalog.ModeQuorum, Quorum: 2, Approvers: catalog.Approvers{People: []string{"ivan", "omar"}}}
+	s.act(time.Minute, s.draft(omar, LifecycleAction{Owner: true}))
+	s.act(2*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	s.act(3*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	s.at(4*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+	s.Equal(DraftApproved, s.state().DraftStatus)
+	s.Empty(s.fills)
 }
