@@ -258,8 +258,17 @@ func (w *requestWorkflow) fire(ctx workflow.Context, step catalog.ApprovalStep, 
 	case "escalation":
 		s.Escalated = true
 		in := activities.ResolveApproversInput{Requester: w.in.Requester, Owner: w.in.Definition.Owner, Department: w.in.Definition.Department}
-		if w.revision >= 3 && !w.in.Definition.Approval.AllowRepeatDeciders {
-			in.Exclude = w.tookPart() // revision 3: an escalation adds nobody who may not decide
+		if w.revision >= 3 {
+			// Revision 3: an escalation adds nobody who may not decide: who took part in an
+			// earlier step (unless repeats are allowed), nor who decided this one already as
+			// someone's delegate (the validator answers them 409).
+			in.Exclude = map[string]string{}
+			if !w.in.Definition.Approval.AllowRepeatDeciders {
+				in.Exclude = w.tookPart()
+			}
+			for _, id := range s.Deciders() {
+				in.Exclude[id] = fmt.Sprintf("decided step %q already", step.Name)
+			}
 		}
 		if step.Escalate.To == "manager" {
 			in.ManagersOf = pendingIDs(s)

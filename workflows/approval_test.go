@@ -464,3 +464,88 @@ func (s *requestSuite) TestNobodyLeftWaits() {
 	s.Equal(catalog.StatusPendingApproval, mid.Status)
 	s.Contains(s.events(), "approval.understaffed")
 }
+
+// The state carries who may not decide the open step, for the inbox, by the rules the
+// validator applies: Erin decided step 1 for Bob and Carol decided step 2 herself; then Alice
+// (the requester), Bob, Erin and Carol may not decide step 2, and nobody may for Alice, Bob or
+// Erin. Each is refused; Dave, whom it does not name, decides.
+func (s *requestSuite) TestBarredIsWhomTheValidatorRefuses() {
+	s.byStep(carol, dave, grace)
+	s.update(time.Minute, DecideUpdate, DecisionInput{Actor: erin, OnBehalfOf: []string{"bob"}, Decision: catalog.DecisionApprove})
+	s.decide(2*time.Minute, carol, catalog.DecisionApprove, "")
+	var mid catalog.RequestState
+	s.env.RegisterDelayedCallback(func() { mid = s.state() }, 3*time.Minute)
+	refused := map[string]*outcome{}
+	for i, who := range []catalog.PersonRef{{ID: "alice"}, bob, erin, carol} {
+		refused[who.ID] = s.decide(4*time.Minute+time.Duration(i)*time.Second, who, catalog.DecisionApprove, "")
+	}
+	s.decide(6*time.Minute, dave, catalog.DecisionApprove, "")
+	s.completeAt(7 * time.Minute)
+	s.env.ExecuteWorkflow(ServiceRequest, input(twoSteps(catalog.ApprovalStep{Mode: catalog.ModeQuorum, Quorum: 2})))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal([]string{"alice", "bob", "carol", "erin"}, mid.Barred)
+	s.Equal([]string{"alice", "bob", "erin"}, mid.BarredOnBehalf)
+	for _, id := range mid.Barred {
+		s.Error(refused[id].rejected, "%s is barred but the validator accepts them", id)
+	}
+	s.Equal(ErrConflict, errType(refused["carol"].rejected))
+	// The read model got the same: the last state projected with someone barred (the states
+	// recorded share their approvals with the workflow's, but Barred is new each time).
+	var last catalog.RequestState
+	for _, st := range s.projected {
+		if st.Barred != nil {
+			last = st
+		}
+	}
+	s.Equal(mid.Barred, last.Barred)
+	s.Equal(mid.BarredOnBehalf, last.BarredOnBehalf)
+	s.Empty(s.state().Barred, "nobody is barred once no step is open")
+}
+
+// With repeat deciders allowed, only the requester and who decided the open step are barred.
+func (s *requestSuite) TestBarredWithRepeatDeciders() {
+	s.byStep(bob, carol)
+	s.decide(time.Minute, bob, catalog.DecisionApprove, "")
+	var mid catalog.RequestState
+	s.env.RegisterDelayedCallback(func() { mid = s.state() }, 2*time.Minute)
+	s.decide(3*time.Minute, bob, catalog.DecisionApprove, "")
+	s.completeAt(4 * time.Minute)
+	d := twoSteps(catalog.ApprovalStep{})
+	d.Approval.AllowRepeatDeciders = true
+	s.env.ExecuteWorkflow(ServiceRequest, input(d))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Equal([]string{"alice"}, mid.Barred)
+	s.Equal([]string{"alice"}, mid.BarredOnBehalf)
+}
+
+// An escalation adds nobody who decided the step already as someone's delegate: Erin decided
+// step 2 for Dave; the escalation to the "esc" group (Erin) does not add her nor tell her the
+// step was escalated to her, which she could not decide (issue 15 §1).
+func (s *requestSuite) TestEscalationAddsNoDelegateWhoDecidedTheStep() {
+	s.directory(func(in activities.ResolveApproversInput) []catalog.PersonRef {
+		switch {
+		case in.Approvers.Manager:
+			return []catalog.PersonRef{bob}
+		case in.Approvers.Group == "second":
+			return []catalog.PersonRef{carol, dave}
+		case in.Approvers.Group == "esc":
+			return []catalog.PersonRef{erin}
+		}
+		return nil
+	})
+	s.decide(time.Minute, bob, catalog.DecisionApprove, "")
+	s.update(2*time.Minute, DecideUpdate, DecisionInput{Actor: erin, OnBehalfOf: []string{"dave"}, Decision: catalog.DecisionApprove})
+	s.decide(3*time.Hour, carol, catalog.DecisionApprove, "")
+	s.completeAt(4 * time.Hour)
+	s.env.ExecuteWorkflow(ServiceRequest, input(twoSteps(catalog.ApprovalStep{Mode: catalog.ModeAll,
+		Escalate: &catalog.Escalation{After: catalog.Duration(2 * time.Hour), To: "group", Group: "esc"}})))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	for _, a := range s.state().Approvals[1].Approvers {
+		s.NotEqual("erin", a.ID, "the escalation added erin, who decided the step for dave")
+	}
+	for _, n := range s.notified {
+		if strings.HasPrefix(n.Subject, "Escalated") {
+			s.NotContains(n.To, "erin")
+		}
+	}
+}
