@@ -36,7 +36,10 @@ const (
 //     (catalog.ApprovalStep.Needs), and when fewer reviewers remain, the FillApprovers activity
 //     adds people (the policy's escalation, the department head and up the head's chain, the
 //     admins; never the author), recorded as review.topped_up; with nobody at all, the review
-//     waits (review.understaffed) instead of refusing the submission.
+//     waits (review.understaffed) instead of refusing the submission. The review follows the
+//     live version's governance policy (a draft never chooses its own reviewers or lowers its
+//     own bar); an overdue periodic review without a head to tell, or whose head is the late
+//     owner, goes up the chain (FillApprovers) instead of to nobody.
 //
 // Independently of the revision, a save_draft that carries its Definition is stored by the
 // lifecycle itself (an activity after the update is accepted): no recorded history holds such an
@@ -337,6 +340,22 @@ func (l *lifecycle) reviewEvent(ctx workflow.Context) {
 		return
 	}
 	l.st.Escalated = true
+	if l.rev >= 2 && (l.head == "" || l.head == l.def.Owner) {
+		// Revision 2: no head, or the head is the owner who is late: the next person up (the
+		// head's manager, an admin) is told, never nobody and never the owner again.
+		var dir *activities.Directory
+		var out activities.FillApproversResult
+		err := workflow.ExecuteActivity(l.actx(ctx, "find whom to tell"), dir.FillApprovers, activities.FillApproversInput{Need: 1,
+			Department: l.def.Department, Exclude: map[string]string{l.def.Owner: "the owner, whose review is overdue"}}).Get(ctx, &out)
+		if err != nil || len(out.Added) == 0 {
+			l.record(ctx, "review.overdue", "", fmt.Sprintf("periodic review overdue; nobody above the owner %s to tell", l.def.Owner))
+			return
+		}
+		to := out.Added[0]
+		l.record(ctx, "review.overdue", "", fmt.Sprintf("periodic review overdue; escalated to %s: %s", to.ID, to.Why))
+		l.notify(ctx, []string{to.ID}, "Review overdue: "+l.def.Name, "The owner has not reviewed the service in time.")
+		return
+	}
 	l.record(ctx, "review.overdue", "", fmt.Sprintf("periodic review overdue; escalated to the department head %s", l.head))
 	l.notify(ctx, []string{l.head}, "Review overdue: "+l.def.Name, "The owner has not reviewed the service in time.")
 }
@@ -617,8 +636,15 @@ func (l *lifecycle) openReview(ctx workflow.Context) error {
 		activities.DefinitionInput{Key: l.st.Key, Version: l.st.Draft}).Get(ctx, &draft); err != nil {
 		return err
 	}
+	// The policy that governs: the draft's own before revision 2; since, the live version's
+	// (a draft never chooses its own reviewers or lowers its own bar), the draft's only for a new
+	// service's first version.
+	governing := draft.Definition
+	if l.rev >= 2 && l.st.Live > 0 && l.def.Key != "" {
+		governing = l.def
+	}
 	step := catalog.ApprovalStep{Name: "review", Mode: catalog.ModeAny, Approvers: catalog.Approvers{DepartmentHead: "service"}}
-	if g := draft.Definition.Governance; g != nil {
+	if g := governing.Governance; g != nil {
 		step = *g
 	}
 	// Four eyes: whoever saved the draft never reviews it.
@@ -628,13 +654,13 @@ func (l *lifecycle) openReview(ctx workflow.Context) error {
 		exclude = map[string]string{author: fmt.Sprintf("saved version %d: a draft's author never reviews it (four eyes)", l.st.Draft)}
 	}
 	res, err := resolveApprovers(l.actx(ctx, "resolve reviewers"), activities.ResolveApproversInput{
-		Approvers: step.Approvers, Owner: draft.Definition.Owner, Department: draft.Definition.Department, Exclude: exclude,
+		Approvers: step.Approvers, Owner: governing.Owner, Department: governing.Department, Exclude: exclude,
 	})
 	if err != nil {
 		return err
 	}
 	if l.rev >= 2 {
-		return l.staffReview(ctx, step, draft.Definition, res, exclude)
+		return l.staffReview(ctx, step, governing, res, exclude)
 	}
 	fallback := ""
 	if len(res.Approvers) == 0 && author != "" && l.rev >= 1 {

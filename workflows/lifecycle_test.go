@@ -35,6 +35,9 @@ type lifecycleSuite struct {
 	managers []catalog.PersonRef
 	filled   []catalog.PersonRef
 	fills    []activities.FillApproversInput
+	// versions overrides s.def for the versions it holds; resolved records ResolveApprovers' inputs.
+	versions map[int]catalog.Definition
+	resolved []activities.ResolveApproversInput
 }
 
 func TestServiceLifecycle(t *testing.T) { suite.Run(t, new(lifecycleSuite)) }
@@ -65,6 +68,7 @@ func (s *lifecycleSuite) SetupTest() {
 	s.reviewers = []catalog.PersonRef{ivan}
 	// Up the organisation from IT: its head Ivan, then his manager Grace.
 	s.managers, s.filled, s.fills = []catalog.PersonRef{grace}, []catalog.PersonRef{ivan, grace}, nil
+	s.versions, s.resolved = nil, nil
 	s.def = catalog.Definition{Key: "licence", Name: "Licence", Department: "it", Owner: "omar"}
 	var c *activities.Catalog
 	var dir *activities.Directory
@@ -76,6 +80,9 @@ func (s *lifecycleSuite) SetupTest() {
 	s.env.RegisterActivity(dir.FillApprovers)
 	s.env.RegisterActivity(&activities.Notifications{Notifier: lcRecorder{s}})
 	s.env.OnActivity(c.Definition, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DefinitionInput) (activities.DefinitionResult, error) {
+		if d, ok := s.versions[in.Version]; ok {
+			return activities.DefinitionResult{Definition: d, Head: "ivan", TimeZone: s.zone}, nil
+		}
 		return activities.DefinitionResult{Definition: s.def, Head: "ivan", TimeZone: s.zone}, nil
 	})
 	// The store numbers versions after every stored one (version 1 is live or the first draft).
@@ -93,6 +100,7 @@ func (s *lifecycleSuite) SetupTest() {
 	// The directory: the policy names s.reviewers, the department head is Ivan, his manager Grace;
 	// the excluded are left out, as the real activity does.
 	s.env.OnActivity(dir.ResolveApprovers, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ResolveApproversInput) (activities.ResolveApproversResult, error) {
+		s.resolved = append(s.resolved, in)
 		var named []catalog.PersonRef
 		switch {
 		case len(in.ManagersOf) > 0:
@@ -351,16 +359,8 @@ func (s *lifecycleSuite) TestFourEyes() {
 	s.at(3*time.Minute, func() { open = s.state() })
 	byAuthor := s.act(4*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
 	rejectByAuthor := s.act(5*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionReject, Comment: "mine"})
-	s.act(6*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionReject, Comment: "no"})
-	// Now only the head is named, and the head writes the draft: it goes to his manager.
-	s.at(7*time.Minute, func() { s.def.Governance = nil })
-	s.act(8*time.Minute, s.draft(ivan, LifecycleAction{Head: true, Staff: true}))
-	s.act(9*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
-	var up LifecycleState
-	s.at(10*time.Minute, func() { up = s.state() })
-	again := s.act(11*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
-	byManager := s.act(12*time.Minute, LifecycleAction{Actor: grace, Action: ActionApprove})
-	s.at(13*time.Minute, func() { s.env.CancelWorkflow() })
+	rejected := s.act(6*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionReject, Comment: "no"})
+	s.at(7*time.Minute, func() { s.env.CancelWorkflow() })
 	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
 
 	s.Require().NotNil(open.Review)
@@ -370,6 +370,20 @@ func (s *lifecycleSuite) TestFourEyes() {
 	s.Equal(ErrForbidden, errType(byAuthor.rejected))
 	s.Contains(byAuthor.rejected.Error(), "four eyes")
 	s.Equal(ErrForbidden, errType(rejectByAuthor.rejected))
+	s.True(rejected.done)
+}
+
+// TestFourEyesHeadWrote: the policy names only the department head (the default), and the head
+// writes the draft: it goes to his manager.
+func (s *lifecycleSuite) TestFourEyesHeadWrote() {
+	s.act(time.Minute, s.draft(ivan, LifecycleAction{Head: true, Staff: true}))
+	s.act(2*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	var up LifecycleState
+	s.at(3*time.Minute, func() { up = s.state() })
+	again := s.act(4*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	byManager := s.act(5*time.Minute, LifecycleAction{Actor: grace, Action: ActionApprove})
+	s.at(6*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
 	s.Require().NotNil(up.Review)
 	s.Equal([]string{grace.ID}, pendingIDs(up.Review), "the head wrote it: his manager reviews")
 	s.Equal(ErrForbidden, errType(again.rejected))
@@ -533,4 +547,46 @@ func (s *lifecycleSuite) TestReviewRevision1Shrinks() {
 	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
 	s.Equal(DraftApproved, s.state().DraftStatus)
 	s.Empty(s.fills)
+}
+
+// TestDraftNeverSetsItsOwnBar: the live version's governance reviews a draft, not the draft's
+// own: Frank's draft lowering the quorum to 1 and naming Erin is reviewed by the live policy,
+// a quorum of 2 over Ivan and Frank (Frank excluded as the author, so one more is added).
+func (s *lifecycleSuite) TestDraftNeverSetsItsOwnBar() {
+	s.def.Governance = &catalog.ApprovalStep{Name: "board", Mode: catalog.ModeQuorum, Quorum: 2, Approvers: catalog.Approvers{People: []string{"ivan", "frank"}}}
+	s.reviewers = []catalog.PersonRef{ivan, staff}
+	lowered := s.def
+	lowered.Governance = &catalog.ApprovalStep{Name: "board", Mode: catalog.ModeAny, Approvers: catalog.Approvers{People: []string{"erin"}}}
+	s.versions = map[int]catalog.Definition{2: lowered}
+	save := s.draft(staff, LifecycleAction{Staff: true})
+	save.Definition = &lowered
+	s.act(time.Minute, save)
+	s.act(2*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	s.act(3*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	s.at(4*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+	st := s.state()
+	s.Require().NotNil(st.Review)
+	s.Require().NotEmpty(s.resolved)
+	s.Equal([]string{"ivan", "frank"}, s.resolved[0].Approvers.People, "the live policy names the reviewers")
+	s.Equal(2, st.Review.Required)
+	s.Equal(DraftInReview, st.DraftStatus, "one approval of the live quorum of two")
+}
+
+// TestOverdueReviewGoesUp: the owner is the department head; an overdue periodic review is not
+// escalated to the late owner again but to the head's manager.
+func (s *lifecycleSuite) TestOverdueReviewGoesUp() {
+	s.def.Owner = "ivan"
+	s.def.Review = &catalog.ReviewPolicy{Cron: "0 9 1 * *", EscalateAfter: catalog.Duration(48 * time.Hour)}
+	s.env.SetStartTime(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	s.at(10*24*time.Hour, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+	var subjects []string
+	for _, n := range s.notified {
+		subjects = append(subjects, n.Subject+"->"+strings.Join(n.To, ","))
+	}
+	s.Equal([]string{"Review due: Licence->ivan", "Review overdue: Licence->grace"}, subjects)
+	s.Require().Len(s.fills, 1)
+	s.Contains(s.fills[0].Exclude, "ivan")
+	s.Contains(events(s.state()), "review.overdue")
 }
