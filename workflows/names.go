@@ -44,10 +44,14 @@ const (
 //     never lower the bar and never fail for the shape of the org chart; escalations never add
 //     someone who may not decide; the response clock stops at the first reply to the requester;
 //     a priority without targets in the SLA policy falls back to the default priority's.
+//  4. Issue 16, the request workflow's second revision (each site checks w.revision >= 4): tasks
+//     run inside the request (activities and state, no child workflow per task); an operator's
+//     cancel ends the request as cancelled, compensated and projected; SLA levels keep their
+//     instants and approval deadlines move by business time; the history stays bounded.
 const RequestRevision = "request-revision"
 
 // requestRevision is the version new requests run.
-const requestRevision = 3
+const requestRevision = 4
 
 // RequestWorkflowID is the workflow id of a request: request/REQ-000042.
 func RequestWorkflowID(requestID string) string { return "request/" + requestID }
