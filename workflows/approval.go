@@ -135,6 +135,11 @@ func (w *requestWorkflow) fill(ctx workflow.Context, step catalog.ApprovalStep, 
 	if len(out.Added) < short {
 		detail += fmt.Sprintf("; nobody else may decide: the step waits with %d approvers (an admin must change the directory), for its escalation or its expiry", eligible+len(out.Added))
 		w.event(ctx, "approval.understaffed", "", detail)
+		if w.revision >= 4 {
+			// Revision 4: the operators are told, so that a step nobody may decide is not
+			// found only by reading the audit trail.
+			w.notify(ctx, out.Operators, "Nobody may decide: "+w.state.Title(), fmt.Sprintf("%s: %s.", w.state.ID, detail))
+		}
 	} else {
 		w.event(ctx, "approval.topped_up", "", detail)
 	}
@@ -195,7 +200,12 @@ func (w *requestWorkflow) runStep(ctx workflow.Context, i int, step catalog.Appr
 	for {
 		s := cur()
 		if w.cancelRequested {
-			w.notify(ctx, pendingIDs(s), "Withdrawn: "+w.state.Title(), fmt.Sprintf("%s was withdrawn by the requester; no decision is needed.", w.state.ID))
+			text := fmt.Sprintf("%s was withdrawn by the requester; no decision is needed.", w.state.ID)
+			if w.revision >= 4 {
+				// Revision 4: the notice says why (an operator's cancel, a retiring service).
+				text = fmt.Sprintf("%s is cancelled (%s); no decision is needed.", w.state.ID, w.cancelReason)
+			}
+			w.notify(ctx, pendingIDs(s), "Withdrawn: "+w.state.Title(), text)
 			return cancelled, nil
 		}
 		if s.Status == catalog.ApprovalApproved {

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -116,7 +117,44 @@ func ServiceRequest(ctx workflow.Context, in RequestInput) (RequestResult, error
 	if err := w.setup(ctx); err != nil {
 		return RequestResult{}, err
 	}
+	if w.revision >= 4 {
+		return w.runToTheEnd(ctx)
+	}
 	return w.run(ctx)
+}
+
+// OperatorCancelReason is the reason of a request an operator cancelled from the Temporal UI or
+// CLI (the SDK tells a workflow that it was cancelled, not who cancelled it or why: the cancel
+// request's identity and reason are in the history's WorkflowExecutionCancelRequested event).
+const OperatorCancelReason = "cancelled by an operator"
+
+// runToTheEnd runs a request of revision 4 on a context that an operator's cancel does not
+// cancel, so that every way out ends the same way: projected, told, closed. Once cancelled,
+// workflow.Await returns at once with an error, and a loop that ignored it would spin until the
+// deadlock detector failed the task; instead the cancel becomes the request's own cancel (as if
+// the requester withdrew: open steps and tasks close, completed automated tasks are compensated)
+// and the workflow closes as cancelled once the read model holds the final state. A run that
+// fails projects a failed state before it returns its error.
+func (w *requestWorkflow) runToTheEnd(ctx workflow.Context) (RequestResult, error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	workflow.Go(dctx, func(gctx workflow.Context) {
+		ctx.Done().Receive(gctx, nil) // closed when an operator cancels the workflow
+		if w.closed || w.cancelRequested {
+			return // closing already, or withdrawn: that reason stands
+		}
+		w.cancelRequested, w.cancelReason, w.operatorCancel = true, OperatorCancelReason, true
+		w.event(gctx, "cancel.operator", "", OperatorCancelReason+" (Temporal UI or CLI)")
+	})
+	res, err := w.run(dctx)
+	var can *workflow.ContinueAsNewError
+	if err != nil && !errors.As(err, &can) && !w.closed {
+		_, _ = w.finish(dctx, catalog.StatusFailed, err.Error())
+		return RequestResult{Status: catalog.StatusFailed, Reason: err.Error()}, err
+	}
+	if err == nil && w.operatorCancel && res.Status == catalog.StatusCancelled {
+		return res, temporal.NewCanceledError(res.Reason)
+	}
+	return res, err
 }
 
 type requestWorkflow struct {
@@ -132,6 +170,9 @@ type requestWorkflow struct {
 
 	cancelRequested bool
 	cancelReason    string
+	// operatorCancel says the cancel came from an operator (revision 4): the workflow closes as
+	// cancelled once the request is.
+	operatorCancel bool
 	// pausedAt is when the request began waiting on the requester.
 	pausedAt time.Time
 	// resumeTo is the status to go back to when the requester answers.
@@ -148,6 +189,10 @@ type requestWorkflow struct {
 	children           map[string]workflow.ChildWorkflowFuture
 	completedAutomated []string
 	taskChanges        int
+	// running counts the automated calls in flight (revision 4); undos are the tasks that undo
+	// another by hand, opened when its compensation failed after its retries.
+	running int
+	undos   map[string]bool
 
 	// slaChanges moves on whenever the SLA clocks change; closed ends the SLA loop; notices
 	// numbers the notifications, so a receiver can order them.
@@ -195,6 +240,7 @@ func (w *requestWorkflow) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func(StateQueryInput) (catalog.RequestState, error) {
 		st := w.state.UTC() // deadlines on a calendar carry its zone; answers are UTC
 		st.SetBarred(w.in.Definition.Approval.AllowRepeatDeciders)
+		st.SetActionable() // what the task validators accept now
 		return st, nil
 	}); err != nil {
 		return err
