@@ -183,6 +183,9 @@ type FillApproversInput struct {
 type FillApproversResult struct {
 	Added   []Addition
 	Skipped []catalog.Exclusion
+	// Operators are the people with the operator role, listed only when fewer people were found
+	// than needed: they are told that the step waits for someone the directory lacks.
+	Operators []string `json:",omitempty"`
 }
 
 // Addition is one person added to a step and why.
@@ -312,6 +315,15 @@ func (d *Directory) FillApprovers(ctx context.Context, in FillApproversInput) (F
 		}
 		for _, p := range admins {
 			consider(p, "an admin: nobody above may decide")
+		}
+	}
+	if !full() {
+		ops, err := d.Store.PeopleWithRole(ctx, catalog.RoleOperator)
+		if err != nil {
+			return res, err
+		}
+		for _, p := range ops {
+			res.Operators = append(res.Operators, p.ID)
 		}
 	}
 	return res, nil

@@ -463,6 +463,11 @@ func (s *requestSuite) TestNobodyLeftWaits() {
 	s.Equal(catalog.StatusCancelled, s.result().Status)
 	s.Equal(catalog.StatusPendingApproval, mid.Status)
 	s.Contains(s.events(), "approval.understaffed")
+	told := false
+	for _, n := range s.notified {
+		told = told || slices.Contains(n.To, "oscar") && strings.HasPrefix(n.Subject, "Nobody may decide")
+	}
+	s.True(told, "the operators are told that nobody may decide: %+v", s.notified)
 }
 
 // The state carries who may not decide the open step, for the inbox, by the rules the

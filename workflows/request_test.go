@@ -70,6 +70,9 @@ func (s *requestSuite) SetupTest() {
 					out.Added = append(out.Added, activities.Addition{PersonRef: p, Why: "head of IT, the department providing the service"})
 				}
 			}
+			if len(out.Added) < in.Need {
+				out.Operators = []string{"oscar"}
+			}
 			return out, nil
 		})
 	s.env.RegisterActivity(proj.Project)
