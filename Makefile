@@ -2,7 +2,7 @@
 GO ?= go
 TEMPORAL_CLI_VERSION := v1.5.1
 
-.PHONY: all build run test test-short vet fmt check clean fuzz bench
+.PHONY: all build run test test-race test-short vet fmt check clean fuzz bench
 
 all: build
 
@@ -24,6 +24,11 @@ run: build
 # tests run on Postgres as well as SQLite.
 test: build
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The workflow tests under the race detector: a workflow's coroutines and its local activities
+# (which run on goroutines of their own) must share nothing that either changes. CI runs it.
+test-race:
+	$(GO) test -race -count=1 -timeout 20m ./workflows/ ./catalog/
 
 # Every fuzz target for a minute each (FUZZTIME=10s for a quick pass): JSON bodies, forms,
 # definition YAML and JSON, CEL.

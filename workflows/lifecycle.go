@@ -104,6 +104,20 @@ type LifecycleState struct {
 	Runs int `json:"runs"`
 }
 
+// clone is a deep copy of the state, for what leaves the workflow.
+func (s LifecycleState) clone() LifecycleState {
+	if s.Review != nil {
+		r := s.Review.Clone()
+		s.Review = &r
+	}
+	if s.NextReview != nil {
+		t := *s.NextReview
+		s.NextReview = &t
+	}
+	s.InFlight, s.History = slices.Clone(s.InFlight), slices.Clone(s.History)
+	return s
+}
+
 // LifecycleInput starts (or continues) a service's lifecycle workflow.
 type LifecycleInput struct {
 	Key   string
@@ -180,7 +194,7 @@ func ServiceLifecycle(ctx workflow.Context, in LifecycleInput) (LifecycleState, 
 }
 
 func (l *lifecycle) setup(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, LifecycleQuery, func() (LifecycleState, error) { return l.st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, LifecycleQuery, func() (LifecycleState, error) { return l.st.clone(), nil }); err != nil {
 		return err
 	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, LifecycleUpdate, l.act, workflow.UpdateHandlerOptions{Validator: l.validate})

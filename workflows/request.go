@@ -238,7 +238,7 @@ func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
 // setup registers every handler before the first blocking call.
 func (w *requestWorkflow) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func(StateQueryInput) (catalog.RequestState, error) {
-		st := w.state.UTC() // deadlines on a calendar carry its zone; answers are UTC
+		st := w.state.Clone().UTC() // a deep copy; deadlines on a calendar carry its zone; answers are UTC
 		st.SetBarred(w.in.Definition.Approval.AllowRepeatDeciders)
 		st.SetActionable() // what the task validators accept now
 		return st, nil
@@ -477,7 +477,9 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 		}
 		w.setBarred() // who may not decide the open step, for the inbox
 		var res activities.ProjectResult
-		err := workflow.ExecuteLocalActivity(actx, proj.Project, activities.ProjectInput{State: w.state}).Get(ctx, &res)
+		// A deep copy: the local activity runs on a goroutine of its own and may still be
+		// writing while the workflow takes the next update and changes its state.
+		err := workflow.ExecuteLocalActivity(actx, proj.Project, activities.ProjectInput{State: w.state.Clone()}).Get(ctx, &res)
 		if err != nil {
 			workflow.GetLogger(ctx).Error("project request", "error", err)
 			continue

@@ -102,7 +102,9 @@ func callOut(ctx workflow.Context, call catalog.Rendered, key, what string, loca
 	summary := fmt.Sprintf("%s: %s %s", what, call.Method, call.URL)
 	var f *activities.Fulfilment
 	var res activities.CallResult
-	in := activities.CallInput{Call: call, IdempotencyKey: key}
+	// A deep copy: a local activity reads its input on a goroutine of its own, and a body may
+	// hold the form's (or an earlier task's outputs') maps and lists.
+	in := activities.CallInput{Call: call.Clone(), IdempotencyKey: key}
 	if local {
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: callTimeout, RetryPolicy: callRetry(), Summary: summary})
 		err := workflow.ExecuteLocalActivity(lctx, f.Call, in).Get(ctx, &res)
