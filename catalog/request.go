@@ -326,6 +326,32 @@ type TaskState struct {
 	Compensation string     `json:"compensation,omitempty"`
 	OpenedAt     *time.Time `json:"opened_at,omitempty"`
 	ClosedAt     *time.Time `json:"closed_at,omitempty"`
+	// Actionable says a member of the task's group may act on it now (claim, release, assign,
+	// complete, fail, ask): RequestState.TaskRefusal finds nothing against it. The state Query and
+	// the read model set it (SetActionable) by the task validators' own rule, and the queue lists
+	// open and claimed tasks only when actionable.
+	Actionable bool `json:"actionable"`
+}
+
+// TaskRefusal is why nobody may act on task t of the request now ("" when a member of its
+// group may): the task is not open or claimed, or the request waits on the requester's
+// answer. The task updates' validators refuse with it, and Actionable is its negation, so
+// what a read shows as actionable is what the workflow accepts.
+func (r RequestState) TaskRefusal(t TaskState) string {
+	if t.State != TaskOpen && t.State != TaskClaimed {
+		return fmt.Sprintf("task %s is %s", t.Ref, t.State)
+	}
+	if r.Status == StatusWaitingOnRequester {
+		return "the request is waiting on the requester's answer"
+	}
+	return ""
+}
+
+// SetActionable sets every task's Actionable by TaskRefusal.
+func (r *RequestState) SetActionable() {
+	for i := range r.Tasks {
+		r.Tasks[i].Actionable = r.TaskRefusal(r.Tasks[i]) == ""
+	}
 }
 
 // Event is one entry of a request's audit trail.

@@ -183,8 +183,16 @@ type Projected struct {
 }
 
 // ProjectRequest writes a request's state into the read model in one transaction, unless the
-// stored state is as new or newer (its seq is not smaller). Events are appended by (request,
-// seq), so replaying the same state writes nothing twice.
+// stored state is as new or newer: states are ordered by (UpdatedAt, Seq), the instant of the
+// state's last transition first. Along one workflow's history both only grow, so a retry or an
+// older state arriving late writes nothing. A state projected by a workflow task that was never
+// committed (its worker killed, the task timed out: the projection is a local activity, written
+// before the task completes) is not in the history; the task that runs again instead has a later
+// instant, so its first state replaces the lost one even at the same or a lower Seq, and the
+// lost one's late writes are refused: the read model shows what the workflow's validators judge
+// by. Events are appended by (request, seq), so replaying the same state writes nothing twice;
+// the audit trail is append only, so a lost task's events stay in it (the state's timeline,
+// which GET answers, is the committed one's).
 //
 // For a closed request it also reads, in the same transaction, whether the service is retiring.
 // A lifecycle that starts retiring first records the stage and then lists the requests still
@@ -193,23 +201,25 @@ type Projected struct {
 // write before it holds the database's write lock.
 func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (Projected, error) {
 	var out Projected
-	r = r.UTC() // the stored state is answered as it is: every instant in UTC
+	r = r.UTC()       // the stored state is answered as it is: every instant in UTC
+	r.SetActionable() // which tasks the validators accept (on a copy: UTC clones the tasks)
 	doc, err := json.Marshal(r)
 	if err != nil {
 		return out, err
 	}
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO requests (id, number, seq, service_key, service_version, department,
-				requester_id, title, status, stage, priority, submitted_at, updated_at, closed_at, state, due_at, breached, escalation_level, sla_outcome)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				requester_id, title, status, stage, priority, submitted_at, updated_at, closed_at, state, due_at, breached, escalation_level, sla_outcome, updated_us)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, stage = excluded.stage,
 				priority = excluded.priority, updated_at = excluded.updated_at, closed_at = excluded.closed_at, state = excluded.state,
 				due_at = excluded.due_at, breached = excluded.breached, escalation_level = excluded.escalation_level,
-				sla_outcome = excluded.sla_outcome
-			WHERE requests.seq < excluded.seq`),
+				sla_outcome = excluded.sla_outcome, updated_us = excluded.updated_us
+			WHERE (requests.updated_us > 0 AND requests.updated_us < excluded.updated_us)
+				OR ((requests.updated_us = excluded.updated_us OR requests.updated_us = 0) AND requests.seq < excluded.seq)`),
 			r.ID, r.Number, r.Seq, r.Service.Key, r.Service.Version, r.Service.Department, r.Requester.ID, r.Title(),
 			r.Status, r.Stage, r.Priority, r.SubmittedAt.UTC(), r.UpdatedAt.UTC(), utcPtr(r.ClosedAt), string(doc),
-			utcPtr(r.DueAt), r.Breached, r.EscalationLevel, nullString(SLAOutcome(r)))
+			utcPtr(r.DueAt), r.Breached, r.EscalationLevel, nullString(SLAOutcome(r)), r.UpdatedAt.UnixMicro())
 		if err != nil {
 			return fmt.Errorf("upsert request %s: %w", r.ID, err)
 		}
@@ -253,14 +263,14 @@ func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) erro
 		if t.OpenedAt != nil {
 			since = *t.OpenedAt
 		}
-		tasks = append(tasks, []any{r.ID, t.ID, t.Name, t.Group, t.State, t.Assignee, since.UTC()})
+		tasks = append(tasks, []any{r.ID, t.ID, t.Name, t.Group, t.State, t.Assignee, since.UTC(), t.Actionable})
 	}
 	for _, d := range []struct {
 		table, columns string
 		rows           [][]any
 	}{
 		{"request_approvers", approverColumns, approverRows(r)},
-		{"request_tasks", "request_id, task_id, name, group_key, state, assignee, since", tasks},
+		{"request_tasks", "request_id, task_id, name, group_key, state, assignee, since, actionable", tasks},
 		{"request_barred", barredColumns, barredRows(r)},
 	} {
 		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM `+d.table+` WHERE request_id = ?`), r.ID); err != nil {
@@ -463,6 +473,7 @@ func (s *Store) Request(ctx context.Context, id string) (catalog.RequestState, e
 	if err := json.Unmarshal([]byte(doc), &r); err != nil {
 		return r, fmt.Errorf("decode request %s: %w", id, err)
 	}
+	r.SetActionable() // states stored before Actionable existed carry it too
 	return r, nil
 }
 
@@ -528,6 +539,9 @@ type PendingApproval struct {
 	ServiceKey  string `db:"service_key" json:"service"`
 	RequesterID string `db:"requester_id" json:"requester"`
 	Priority    string `db:"priority" json:"priority"`
+	// Status is the request's: pending_approval, or waiting_on_requester while an approver's
+	// question is unanswered (approve and reject are still accepted).
+	Status string `db:"status" json:"status"`
 }
 
 // InboxFilter says whose approvals PendingApprovals lists, and which page.
@@ -597,13 +611,15 @@ func (s *Store) PendingApprovals(ctx context.Context, f InboxFilter) ([]PendingA
 	// The literal status lets both databases use the partial index of pending approvals. Nobody
 	// is shown a request they made, nor one whose approver is its requester, nor a step the
 	// decision validator would refuse them: they may not decide it (request_barred), or not
-	// for the approver they would act for (on_behalf).
-	q := `SELECT a.request_id, a.step, a.step_name, a.since, a.due_at, a.due, a.person_id, r.title, r.service_key, r.requester_id, r.priority
+	// for the approver they would act for (on_behalf). A step stays listed while its request
+	// waits on the requester's answer to an approver (catalog.RequestState.OpenStep): the
+	// validator still accepts approve and reject then, and status says it waits.
+	q := `SELECT a.request_id, a.step, a.step_name, a.since, a.due_at, a.due, a.person_id, r.title, r.service_key, r.requester_id, r.priority, r.status
 		FROM request_approvers a JOIN requests r ON r.id = a.request_id
-		WHERE a.person_id IN (?) AND a.status = 'pending' AND r.status = ? AND r.requester_id <> ? AND a.person_id <> r.requester_id
+		WHERE a.person_id IN (?) AND a.status = 'pending' AND r.status IN (?) AND r.requester_id <> ? AND a.person_id <> r.requester_id
 		  AND NOT EXISTS (SELECT 1 FROM request_barred b WHERE b.request_id = a.request_id
 			AND (b.person_id = ? OR (b.person_id = a.person_id AND b.on_behalf)))`
-	args := []any{f.People, catalog.StatusPendingApproval, f.Caller, f.Caller}
+	args := []any{f.People, []string{catalog.StatusPendingApproval, catalog.StatusWaitingOnRequester}, f.Caller, f.Caller}
 	if after != nil {
 		q += ` AND (a.since, a.request_id, a.person_id) > (?, ?, ?)`
 		args = append(args, after.since, after.request, after.key)
@@ -667,6 +683,11 @@ func (s *Store) TaskQueue(ctx context.Context, f QueueFilter) ([]QueuedTask, str
 	if !slices.ContainsFunc(f.States, func(s string) bool { return s != catalog.TaskOpen && s != catalog.TaskClaimed }) {
 		open = ` AND t.state IN ('open', 'claimed')`
 	}
+	// An open or claimed task is listed only when the task validators accept an action on it
+	// (actionable: catalog.RequestState.TaskRefusal finds nothing), so that claiming what the
+	// queue lists never answers 409; while the request waits on the requester, its tasks leave
+	// the queue and come back with the answer.
+	open += ` AND (t.actionable OR t.state NOT IN ('open', 'claimed'))`
 	q := `SELECT t.request_id, t.task_id, t.name, t.group_key, t.state, t.assignee, t.since,
 			r.title, r.service_key, r.requester_id, r.priority
 		FROM request_tasks t JOIN requests r ON r.id = t.request_id
