@@ -76,6 +76,10 @@ var (
 	AttrStage      = temporal.NewSearchAttributeKeyKeyword("EsmStage")
 	AttrBreached   = temporal.NewSearchAttributeKeyBool("EsmBreached")
 	AttrDueAt      = temporal.NewSearchAttributeKeyTime("EsmDueAt")
+	// AttrOpenGroups are the fulfiller groups with open work on the request (open or claimed
+	// tasks, automations running), revision 4 on: EsmOpenGroups="facilities-desk" lists
+	// everything waiting on that group.
+	AttrOpenGroups = temporal.NewSearchAttributeKeyKeywordList("EsmOpenGroups")
 )
 
 // SearchAttributes lists every custom search attribute with its type name, as
@@ -89,6 +93,7 @@ func SearchAttributes() map[string]string {
 		AttrStage.GetName():      "Keyword",
 		AttrBreached.GetName():   "Bool",
 		AttrDueAt.GetName():      "Datetime",
+		AttrOpenGroups.GetName(): "KeywordList",
 	}
 }
 

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/esmhq/esm/calendar"
@@ -475,6 +476,8 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 			upserted = k
 			w.upsertSearchAttributes(ctx)
 		}
+		// The task board, for the Temporal UI's current details (not a command: no history).
+		workflow.SetCurrentDetails(ctx, w.board())
 		w.setBarred() // who may not decide the open step, for the inbox
 		var res activities.ProjectResult
 		// A deep copy: the local activity runs on a goroutine of its own and may still be
@@ -495,7 +498,11 @@ func (w *requestWorkflow) searchKey() string {
 	if w.state.DueAt != nil {
 		due = w.state.DueAt.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("%s|%s|%s|%v|%s", w.state.Status, w.state.Stage, w.state.Priority, w.state.Breached, due)
+	key := fmt.Sprintf("%s|%s|%s|%v|%s", w.state.Status, w.state.Stage, w.state.Priority, w.state.Breached, due)
+	if w.revision >= 4 {
+		key += "|" + strings.Join(w.openGroups(), ",")
+	}
+	return key
 }
 
 func (w *requestWorkflow) upsertSearchAttributes(ctx workflow.Context) {
@@ -503,7 +510,7 @@ func (w *requestWorkflow) upsertSearchAttributes(ctx workflow.Context) {
 	if w.state.DueAt != nil {
 		due = AttrDueAt.ValueSet(*w.state.DueAt)
 	}
-	err := workflow.UpsertTypedSearchAttributes(ctx,
+	updates := []temporal.SearchAttributeUpdate{
 		AttrService.ValueSet(w.state.Service.Key),
 		AttrDepartment.ValueSet(w.state.Service.Department),
 		AttrStatus.ValueSet(w.state.Status),
@@ -511,7 +518,15 @@ func (w *requestWorkflow) upsertSearchAttributes(ctx workflow.Context) {
 		AttrStage.ValueSet(w.state.Stage),
 		AttrBreached.ValueSet(w.state.Breached),
 		due,
-	)
+	}
+	if w.revision >= 4 { // the groups with open work, for the operator's "waiting on my group"
+		if groups := w.openGroups(); len(groups) > 0 {
+			updates = append(updates, AttrOpenGroups.ValueSet(groups))
+		} else {
+			updates = append(updates, AttrOpenGroups.ValueUnset())
+		}
+	}
+	err := workflow.UpsertTypedSearchAttributes(ctx, updates...)
 	if err != nil {
 		workflow.GetLogger(ctx).Error("upsert search attributes", "error", err)
 	}

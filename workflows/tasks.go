@@ -2,6 +2,9 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/esmhq/esm/activities"
@@ -157,8 +160,9 @@ func (w *requestWorkflow) spec(id string) catalog.TaskSpec {
 }
 
 // fulfilPlan runs the tasks as a graph: every task whose needs are done (or skipped) starts, in
-// parallel with the others, as a child workflow. It ends when every task is done or skipped, a
-// task fails, or the request is cancelled; failing and cancelling compensate as the plan says.
+// parallel with the others: inside the request from revision 4 (openTask), as a child workflow
+// before it (startTask). It ends when every task is done or skipped, a task fails, or the
+// request is cancelled; failing and cancelling compensate as the plan says.
 func (w *requestWorkflow) fulfilPlan(ctx workflow.Context) (string, string) {
 	vars := catalog.ConditionVars(w.in.Form, w.in.Quantity, w.in.Requester, w.in.Quote)
 	for i := range w.state.Tasks {
@@ -175,6 +179,9 @@ func (w *requestWorkflow) fulfilPlan(ctx workflow.Context) (string, string) {
 	w.children = map[string]workflow.ChildWorkflowFuture{}
 	for {
 		if w.cancelRequested {
+			if w.revision >= 4 {
+				return w.windDown(ctx, catalog.StatusCancelled, w.cancelReason, true)
+			}
 			cancelChildren()
 			w.closeOpenTasks(ctx)
 			w.compensate(ctx)
@@ -182,6 +189,10 @@ func (w *requestWorkflow) fulfilPlan(ctx workflow.Context) (string, string) {
 		}
 		for i := range w.state.Tasks {
 			if t := &w.state.Tasks[i]; t.State == catalog.TaskFailed {
+				if w.revision >= 4 {
+					reason := fmt.Sprintf("task %q failed: %s", t.Name, t.Reason)
+					return w.windDown(ctx, catalog.StatusFailed, reason, w.spec(t.ID).OnFailure == catalog.OnFailureRollback)
+				}
 				cancelChildren()
 				w.closeOpenTasks(ctx)
 				reason := fmt.Sprintf("task %q failed: %s", t.Name, t.Reason)
@@ -195,7 +206,11 @@ func (w *requestWorkflow) fulfilPlan(ctx workflow.Context) (string, string) {
 		for i := range w.state.Tasks {
 			t := &w.state.Tasks[i]
 			if t.State == catalog.TaskWaiting && w.ready(t) {
-				w.startTask(ctx, childCtx, i)
+				if w.revision >= 4 {
+					w.openTask(ctx, i)
+				} else {
+					w.startTask(ctx, childCtx, i)
+				}
 			}
 			done = done && (t.State == catalog.TaskDone || t.State == catalog.TaskSkipped)
 		}
@@ -281,6 +296,116 @@ func (w *requestWorkflow) startTask(ctx, childCtx workflow.Context, i int) {
 	})
 }
 
+// openTask starts task i inside the request (revision 4): a manual task is open in its group's
+// queue, as state that the task updates act on; an automated task makes its call in a goroutine
+// of its own, so that tasks whose needs are done run in parallel.
+func (w *requestWorkflow) openTask(ctx workflow.Context, i int) {
+	t := &w.state.Tasks[i]
+	spec := w.spec(t.ID)
+	now := workflow.Now(ctx).UTC()
+	t.OpenedAt = &now
+	w.state.Stage = "fulfilment: " + t.ID
+	if spec.Kind != catalog.TaskAutomated || spec.HTTP == nil {
+		t.State = catalog.TaskOpen
+		w.event(ctx, "task.opened", "", fmt.Sprintf("%s for group %s", t.Name, t.Group))
+		return
+	}
+	call, err := spec.HTTP.Render(w.templateVars())
+	if err != nil {
+		t.State, t.Reason, t.ClosedAt = catalog.TaskFailed, "the call could not be built: "+err.Error(), &now
+		w.event(ctx, "task.failed", "", fmt.Sprintf("%s: %s", t.Name, t.Reason))
+		w.taskChanges++
+		return
+	}
+	t.State = catalog.TaskRunning
+	w.event(ctx, "task.started", "", fmt.Sprintf("%s: %s %s", t.Name, call.Method, call.URL))
+	w.running++
+	id := t.ID
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { w.running--; w.taskChanges++ }()
+		// A local activity, retried with the same idempotency key; its summary names the task.
+		res, err := callOut(ctx, call, IdempotencyKey(w.state.ID, id), fmt.Sprintf("%s (task %s)", spec.Name, id), true)
+		t := w.task(id)
+		now := workflow.Now(ctx).UTC()
+		switch {
+		case err == nil:
+			t.State, t.Outputs, t.ClosedAt = catalog.TaskDone, res.Outputs, &now
+			w.completedAutomated = append(w.completedAutomated, id)
+			w.event(ctx, "task.completed", "automation", t.Name)
+		case spec.Fallback == catalog.TaskManual && !w.cancelRequested:
+			// Into the group's queue, as state: the task updates act on it like any manual task.
+			t.State, t.Fallback, t.Reason = catalog.TaskOpen, true, err.Error()
+			w.event(ctx, "task.fallback", "automation", fmt.Sprintf("%s: the automation failed (%s); the task is now in the queue of %s", t.Name, err, t.Group))
+		default:
+			t.State, t.Reason, t.ClosedAt = catalog.TaskFailed, err.Error(), &now
+			w.event(ctx, "task.failed", "automation", fmt.Sprintf("%s: %s", t.Name, t.Reason))
+		}
+	})
+}
+
+// windDown ends the plan on a cancel or a failure (revision 4) with nothing half done: the
+// automated calls still running are waited for (each ends done or failed, never unknown), the
+// tasks not finished are cancelled, the completed automated tasks are undone when compensate
+// says so, and the request ends only once every undo that had to be done by hand is closed.
+func (w *requestWorkflow) windDown(ctx workflow.Context, status, reason string, compensate bool) (string, string) {
+	if w.running > 0 {
+		var names []string
+		for _, t := range w.state.Tasks {
+			if t.State == catalog.TaskRunning {
+				names = append(names, t.Name)
+			}
+		}
+		w.state.Stage = "winding down: waiting for " + strings.Join(names, ", ")
+		w.event(ctx, "tasks.awaited", "", fmt.Sprintf("before the request ends as %s, the running calls finish: %s", status, strings.Join(names, ", ")))
+		_ = w.rest(ctx, func() bool { return w.running == 0 }, 0, "")
+	}
+	w.closeOpenTasks(ctx)
+	if compensate {
+		w.compensate(ctx)
+	}
+	for w.undoOpen() {
+		w.state.Stage = "winding down: undo by hand"
+		seen := w.taskChanges
+		_ = w.rest(ctx, func() bool { return w.taskChanges != seen }, 0, "")
+	}
+	return status, reason
+}
+
+// undoPrefix begins the id of a task that undoes another by hand: undo-accounts.
+const undoPrefix = "undo-"
+
+// undoOpen reports whether an undo-by-hand task is still open or claimed.
+func (w *requestWorkflow) undoOpen() bool {
+	for _, t := range w.state.Tasks {
+		if w.undos[t.ID] && !catalog.TaskClosed(t.State) {
+			return true
+		}
+	}
+	return false
+}
+
+// undoByHand puts a compensation that failed after its retries in the queue of the task's group
+// as a manual task (revision 4): "Undo by hand: <task>", saying which call failed and why.
+func (w *requestWorkflow) undoByHand(ctx workflow.Context, t *catalog.TaskState, call string, err error) {
+	id := undoPrefix + t.ID
+	for w.task(id) != nil {
+		id += "-again"
+	}
+	now := workflow.Now(ctx).UTC()
+	name, group := "Undo by hand: "+t.Name, t.Group
+	reason := fmt.Sprintf("undo %s by hand: the call %s failed after its retries (%v)", t.Name, call, err)
+	w.state.Tasks = append(w.state.Tasks, catalog.TaskState{
+		Ref: catalog.TaskRef(w.state.ID, id), ID: id, Name: name, Group: group, Kind: catalog.TaskManual,
+		State: catalog.TaskOpen, Reason: reason, OpenedAt: &now,
+	})
+	if w.undos == nil {
+		w.undos = map[string]bool{}
+	}
+	w.undos[id] = true
+	w.event(ctx, "task.opened", "", fmt.Sprintf("%s for group %s: %s", name, group, reason))
+	w.taskChanges++
+}
+
 // onTaskEvents follows what task workflows report: an automation that fell back to its group.
 func (w *requestWorkflow) onTaskEvents(ctx workflow.Context) {
 	ch := workflow.GetSignalChannel(ctx, TaskEventSignal)
@@ -317,12 +442,17 @@ func (w *requestWorkflow) compensate(ctx workflow.Context) {
 			continue
 		}
 		call, err := spec.Compensate.Render(w.templateVars())
+		what := spec.Compensate.Method + " " + spec.Compensate.URL
 		if err == nil {
+			what = call.Method + " " + call.URL
 			_, err = callOut(ctx, call, IdempotencyKey(w.state.ID, t.ID)+".compensate", "undo "+t.Name, false)
 		}
 		if err != nil {
 			t.Compensation = "failed: " + err.Error()
 			w.event(ctx, "task.compensation_failed", "automation", fmt.Sprintf("%s: %v", t.Name, err))
+			if w.revision >= 4 {
+				w.undoByHand(ctx, t, what, err)
+			}
 			continue
 		}
 		t.Compensation = "done"
@@ -333,7 +463,7 @@ func (w *requestWorkflow) compensate(ctx workflow.Context) {
 // finishChild tells a task workflow how its manual work ended.
 func (w *requestWorkflow) finishChild(ctx workflow.Context, id string, f TaskFinish) {
 	child, ok := w.children[id]
-	if !ok {
+	if !ok || w.revision >= 4 { // revision 4: no task workflow, the state is the task
 		return
 	}
 	w.pending++
@@ -506,4 +636,47 @@ func (w *requestWorkflow) ask(ctx workflow.Context, in TaskInput) (TaskResult, e
 	w.notify(ctx, []string{w.state.Requester.ID}, "Question about "+w.state.ID, in.Reason)
 	w.awaitRest(ctx)
 	return w.result(in), nil
+}
+
+// --- the operator's view ---
+
+// openGroups are the fulfiller groups with open work on the request: tasks open or claimed in
+// their queue, automations running; sorted, each once.
+func (w *requestWorkflow) openGroups() []string {
+	var out []string
+	for _, t := range w.state.Tasks {
+		switch t.State {
+		case catalog.TaskOpen, catalog.TaskClaimed, catalog.TaskRunning:
+			if !slices.Contains(out, t.Group) {
+				out = append(out, t.Group)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// boardTime is how the task board writes an instant.
+const boardTime = "2006-01-02 15:04 MST"
+
+// board is the request's task board as a markdown table (task, group, state, assignee, due),
+// the current details the Temporal UI shows on the request's page. A task is due its target
+// after it opened, on the department's calendar; a task without a target, the request's due.
+func (w *requestWorkflow) board() string {
+	cell := func(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s** %s for %s: %s (%s)\n\n", w.state.ID, cell(w.state.Service.Name), cell(w.state.Requester.Name), w.state.Status, cell(w.state.Stage))
+	b.WriteString("| task | group | state | assignee | due |\n| --- | --- | --- | --- | --- |\n")
+	for _, t := range w.state.Tasks {
+		due := ""
+		if !catalog.TaskClosed(t.State) && t.State != catalog.TaskWaiting {
+			if target := w.spec(t.ID).Target.Std(); target > 0 && t.OpenedAt != nil {
+				due = w.in.Calendar.Add(*t.OpenedAt, target).UTC().Format(boardTime)
+			} else if w.state.DueAt != nil {
+				due = w.state.DueAt.UTC().Format(boardTime)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(t.Name), cell(t.Group), t.State, cell(t.Assignee), due)
+	}
+	return b.String()
 }
