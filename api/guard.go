@@ -154,7 +154,7 @@ func (s *Server) idempotent(c *gin.Context) {
 			s.finishCall(c.Request.Context(), who, call, key, prev.Holder, 0, nil)
 		}
 	}()
-	c.Request = c.Request.WithContext(ctx)
+	c.Request = c.Request.WithContext(context.WithValue(ctx, updateIDKey{}, updateIDFor(who, call, key, fp)))
 	rec := &recorder{ResponseWriter: c.Writer}
 	c.Writer = rec
 	c.Next()
@@ -181,4 +181,22 @@ func (s *Server) finishCall(parent context.Context, who, call, key, holder strin
 	case err != nil:
 		s.log.ErrorContext(ctx, "record idempotent answer", "error", err)
 	}
+}
+
+// updateIDKey is the context key of the workflow update id a call with an Idempotency-Key
+// sends: derived from who calls, the call, the key and the body, so that a retry of a call that
+// timed out (its workflow's worker was down) attaches to the update Temporal still holds instead
+// of sending a second one, and another body under the same key is never taken for it.
+type updateIDKey struct{}
+
+func updateIDFor(who, call, key, fingerprint string) string {
+	sum := sha256.Sum256([]byte(who + "\x00" + call + "\x00" + key + "\x00" + fingerprint))
+	return "idem-" + hex.EncodeToString(sum[:16])
+}
+
+// updateID is the update id for the call of ctx ("" without an Idempotency-Key: the SDK
+// makes one).
+func updateID(ctx context.Context) string {
+	id, _ := ctx.Value(updateIDKey{}).(string)
+	return id
 }

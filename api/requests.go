@@ -82,16 +82,19 @@ func (s *Server) submit(c *gin.Context) {
 	}
 	// The priority a requester may choose is one the service offers (checked once the service
 	// is known); none chosen means the service's default.
-	fpPriority := body.Priority
-	if fpPriority == "" {
-		fpPriority = "normal" // what a submission without a priority was fingerprinted with
-	} else if !slices.Contains(catalog.Priorities, body.Priority) {
+	if body.Priority != "" && !slices.Contains(catalog.Priorities, body.Priority) {
 		fields = append(fields, catalog.FieldError{Field: "/priority", Rule: "enum", Detail: fmt.Sprintf("must be one of %v", catalog.Priorities)})
 	}
 	if body.Form == nil {
 		body.Form = map[string]any{}
 	}
-	fp := fingerprint(body.Service, body.Form, quantity, fpPriority)
+	// The fingerprint takes the priority as sent: none (the service's default, whatever it is)
+	// differs from any priority named. Reservations made before took none for "normal", and
+	// still replay for a body that sends none or "normal".
+	fp := []string{fingerprint(body.Service, body.Form, quantity, body.Priority)}
+	if body.Priority == "" || body.Priority == "normal" {
+		fp = append(fp, fingerprint(body.Service, body.Form, quantity, "normal"))
+	}
 	// A retry of a submission that went through answers with its request, whatever has changed
 	// in the catalog or the limits since.
 	if key != "" && s.replay(c, me.ID, key, fp) {
@@ -166,7 +169,7 @@ func (s *Server) submit(c *gin.Context) {
 	if key == "" {
 		key = randomKey()
 	}
-	res := store.Reservation{Requester: me.ID, Key: key, Fingerprint: fp, Service: def.Key, Now: now, MaxOpen: def.Limits.MaxOpen}
+	res := store.Reservation{Requester: me.ID, Key: key, Fingerprint: fp[0], Service: def.Key, Now: now, MaxOpen: def.Limits.MaxOpen}
 	if p := def.Limits.PerPeriod; p != nil {
 		res.PerPeriodMax, res.Period = p.Max, p.Period.Std()
 	}
@@ -207,6 +210,10 @@ func (s *Server) submit(c *gin.Context) {
 		Form: body.Form, Quantity: quantity, Priority: body.Priority, Quote: &quote,
 		Calendar: dept.Calendar, Webhook: dept.Webhook,
 	})
+	// The submission waits s.wait at most for the workflow to take it (see update); the workflow
+	// is started either way, and a retry with the same Idempotency-Key attaches to it.
+	ctx, cancel := context.WithTimeout(ctx, s.wait)
+	defer cancel()
 	handle, err := s.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
@@ -238,13 +245,16 @@ func (s *Server) submit(c *gin.Context) {
 // it made, and reports whether it answered. The same key with another body is refused. A key
 // whose workflow does not exist (the first attempt died before starting it) is not answered
 // here: the caller goes on to start it under the number already reserved.
-func (s *Server) replay(c *gin.Context, requester, key, fp string) bool {
+//
+// fp lists the fingerprints that stand for the body: the first is the one a new reservation
+// stores, the others are what older reservations stored for it.
+func (s *Server) replay(c *gin.Context, requester, key string, fp []string) bool {
 	sub, err := s.store.Submission(c.Request.Context(), requester, key)
 	if err != nil {
 		return false
 	}
 	id := catalog.RequestID(sub.Number)
-	if sub.Fingerprint != fp {
+	if !slices.Contains(fp, sub.Fingerprint) {
 		p := newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
 			fmt.Sprintf("Idempotency-Key %q was used for a different submission, %s", key, id))
 		p.Request = id
@@ -290,6 +300,8 @@ func fingerprint(service string, form map[string]any, quantity int, priority str
 // liveState asks the request's workflow for its state.
 func (s *Server) liveState(ctx context.Context, id string) (catalog.RequestState, error) {
 	var st catalog.RequestState
+	ctx, cancel := context.WithTimeout(ctx, s.wait/3) // a Query needs a worker: never wait on a dead one
+	defer cancel()
 	v, err := s.temporal.QueryWorkflow(ctx, workflows.RequestWorkflowID(id), "", workflows.StateQuery, workflows.StateQueryInput{})
 	if err != nil {
 		return st, err
@@ -559,8 +571,16 @@ func (s *Server) comment(c *gin.Context) {
 }
 
 // update runs an update of a workflow to completion and decodes its result.
+//
+// It waits s.wait at most: a workflow that does not answer by then (its worker is down or far
+// behind) is a 503 with Retry-After (failWorkflow), and the update, which Temporal keeps, is
+// applied when a worker comes back; a retry with the same Idempotency-Key sends the same
+// update id, so it attaches to that update rather than making a second.
 func (s *Server) update(ctx context.Context, workflowID, name string, arg, result any) error {
+	ctx, cancel := context.WithTimeout(ctx, s.wait)
+	defer cancel()
 	h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		UpdateID:     updateID(ctx),
 		WorkflowID:   workflowID,
 		UpdateName:   name,
 		WaitForStage: client.WorkflowUpdateStageCompleted,
@@ -599,6 +619,11 @@ func (s *Server) failWorkflow(c *gin.Context, id string, err error) {
 			writeProblem(c, errValidation(msg, fields...))
 			return
 		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.WarnContext(c.Request.Context(), "workflow did not answer in time", "request", id, "wait", s.wait, "error", err)
+		writeUnavailable(c, fmt.Sprintf("the workflow of %s did not answer within %s (ESM's worker may be down or busy); what you sent is kept and takes effect when it answers: retry with the same Idempotency-Key to get the outcome", id, s.wait))
+		return
 	}
 	// The server answers NotFound for an update to a workflow that has completed.
 	var nf *serviceerror.NotFound

@@ -59,6 +59,12 @@ type Config struct {
 	// IdempotencyLease bounds a call made with an Idempotency-Key (0: 2 minutes); its claim on
 	// the key lapses a little after, so a retry takes over a call whose holder vanished.
 	IdempotencyLease time.Duration
+	// WorkflowWait bounds how long a call waits for a workflow to take and answer an update
+	// (0: 10 seconds) and a Query (a third of it). A workflow whose worker is down or far
+	// behind answers 503 with Retry-After after it, instead of holding the caller; the update
+	// stays with Temporal and takes effect when a worker comes back, and a retry with the same
+	// Idempotency-Key attaches to it (its update id derives from the key and the body).
+	WorkflowWait time.Duration
 }
 
 // Server serves the ESM API.
@@ -68,6 +74,7 @@ type Server struct {
 	devUI       *DevUI
 	limiter     *limiter
 	lease       time.Duration
+	wait        time.Duration
 	registry    *prometheus.Registry
 	metrics     *httpMetrics
 	tracer      trace.Tracer
@@ -122,6 +129,10 @@ func New(cfg Config) *Server {
 	s.lease = cfg.IdempotencyLease
 	if s.lease <= 0 {
 		s.lease = 2 * time.Minute
+	}
+	s.wait = cfg.WorkflowWait
+	if s.wait <= 0 {
+		s.wait = 10 * time.Second
 	}
 	return s
 }
