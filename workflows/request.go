@@ -429,13 +429,22 @@ func (w *requestWorkflow) comment(ctx workflow.Context, in CommentInput) (Change
 		w.responded(ctx, catalog.StopComment) // a reply to the requester
 	}
 	if in.Actor.ID == w.state.Requester.ID && w.state.Status == catalog.StatusWaitingOnRequester {
-		paused := workflow.Now(ctx).Sub(w.pausedAt)
+		now := workflow.Now(ctx)
+		paused := now.Sub(w.pausedAt)
 		if step := w.openStep(); step != nil {
 			for _, t := range []**time.Time{&step.RemindAt, &step.EscalateAt, &step.ExpireAt} {
-				if *t != nil {
-					moved := (*t).Add(paused)
-					*t = &moved
+				if *t == nil {
+					continue
 				}
+				// Revision 4: a deadline keeps the business time it had left when the question
+				// was asked, as the SLA clocks do (due Monday 11:00, asked Friday 16:00, answered
+				// Monday 09:00: due Monday 14:00 on a 08:00-18:00 calendar). Before, it moved by
+				// the wall-clock time spent waiting (to Thursday 04:00).
+				moved := (*t).Add(paused)
+				if w.revision >= 4 {
+					moved = w.in.Calendar.Add(now, w.in.Calendar.Between(w.pausedAt, **t))
+				}
+				*t = &moved
 			}
 		}
 		w.state.Status = w.resumeTo

@@ -176,13 +176,29 @@ func (w *requestWorkflow) nextSLAEvent() *slaEvent {
 		}
 		if c.Name == catalog.ClockResolution {
 			if lvl := w.state.EscalationLevel; lvl < len(w.in.Definition.SLA.Escalation) {
-				if p, err := w.in.Definition.SLA.Escalation[lvl].Point(c.Target); err == nil {
+				if p, err := w.in.Definition.SLA.Escalation[lvl].Point(w.levelsTarget(c)); err == nil {
 					consider(w.reach(c, p), slaEvent{clock: c.Name, kind: "escalation", value: lvl})
 				}
 			}
 		}
 	}
 	return next
+}
+
+// levelsTarget is the target the escalation levels of clock c count on. From revision 4 it is
+// the resolution target of the priority the request was submitted with (the clock the levels
+// were defined on), so a level that raises the priority leaves the next levels at their
+// instants: on a 40 h target, breach+8h stays at 48 h of business time after the raise to a
+// 24 h priority, instead of firing at once. Before revision 4 the levels followed the current
+// target.
+func (w *requestWorkflow) levelsTarget(c *catalog.SLAClock) catalog.Duration {
+	if w.revision < 4 {
+		return c.Target
+	}
+	if t, _, ok := w.in.Definition.SLA.Target(w.in.Priority, w.in.Definition.DefaultPriority()); ok {
+		return t.Resolution
+	}
+	return c.Target
 }
 
 // slaLoop sleeps on a durable timer until the next SLA event, fires it, and starts again
