@@ -500,11 +500,9 @@ func (w *requestWorkflow) validateTask(in TaskInput) (*catalog.TaskState, error)
 	if !member {
 		return nil, temporal.NewApplicationError(fmt.Sprintf("%s is not in group %s", in.Actor.ID, t.Group), ErrForbidden)
 	}
-	if t.State != catalog.TaskOpen && t.State != catalog.TaskClaimed {
-		return nil, temporal.NewApplicationError(fmt.Sprintf("task %s is %s", t.Ref, t.State), ErrConflict)
-	}
-	if w.state.Status == catalog.StatusWaitingOnRequester {
-		return nil, temporal.NewApplicationError("the request is waiting on the requester's answer", ErrConflict)
+	// The predicate the state's Actionable shows (and the queue lists by): one rule, one place.
+	if why := w.state.TaskRefusal(*t); why != "" {
+		return nil, temporal.NewApplicationError(why, ErrConflict)
 	}
 	if t.State == catalog.TaskClaimed && t.Assignee != in.Actor.ID && !in.Lead {
 		return nil, temporal.NewApplicationError(fmt.Sprintf("task %s is claimed by %s", t.Ref, t.Assignee), ErrConflict)
