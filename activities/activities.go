@@ -337,6 +337,10 @@ type Projection struct {
 // ProjectInput is a request's state after a transition.
 type ProjectInput struct {
 	State catalog.RequestState
+	// Opening marks the request's first state (revision 4): the write reads the service's stage
+	// too (store.ProjectOpening), so a request written while its service retires is never left
+	// behind.
+	Opening bool `json:",omitempty"`
 }
 
 // ProjectResult says whether the write changed anything (false when a newer state was there),
@@ -344,14 +348,20 @@ type ProjectInput struct {
 type ProjectResult struct {
 	Wrote           bool
 	ServiceRetiring bool `json:",omitempty"`
+	// ServiceStage is the service's stage, read with an opening or closed state.
+	ServiceStage string `json:",omitempty"`
 }
 
 // Project upserts the request's projection and appends its new audit events. A retry, or an
 // older state arriving late, writes nothing.
 func (p *Projection) Project(ctx context.Context, in ProjectInput) (ProjectResult, error) {
-	res, err := p.Store.ProjectRequest(ctx, in.State)
+	project := p.Store.ProjectRequest
+	if in.Opening {
+		project = p.Store.ProjectOpening
+	}
+	res, err := project(ctx, in.State)
 	if err != nil {
 		return ProjectResult{}, fmt.Errorf("project %s: %w", in.State.ID, err)
 	}
-	return ProjectResult{Wrote: res.Wrote, ServiceRetiring: res.ServiceRetiring}, nil
+	return ProjectResult{Wrote: res.Wrote, ServiceRetiring: res.ServiceRetiring, ServiceStage: res.ServiceStage}, nil
 }

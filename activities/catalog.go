@@ -84,6 +84,29 @@ func (c *Catalog) SetStage(ctx context.Context, in StageInput) (StageResult, err
 	return StageResult{}, c.Store.SetStage(ctx, in.Key, in.Stage, in.Live, in.Draft, in.Successor, in.At)
 }
 
+// RetireInput is the retired stage a retiring service's lifecycle records once it knows of no
+// request in flight.
+type RetireInput struct {
+	Key       string
+	Live      int
+	Draft     int
+	Successor string
+	At        time.Time
+}
+
+// RetireResult says the stage was recorded, or lists the requests the store still has open
+// (written after the lifecycle listed the requests in flight): nothing was recorded then.
+type RetireResult struct {
+	Retired bool
+	Open    []string `json:",omitempty"`
+}
+
+// Retire records the service retired when none of its requests is open (store.Retire).
+func (c *Catalog) Retire(ctx context.Context, in RetireInput) (RetireResult, error) {
+	open, err := c.Store.Retire(ctx, in.Key, in.Live, in.Draft, in.Successor, in.At)
+	return RetireResult{Retired: err == nil && len(open) == 0, Open: open}, err
+}
+
 // OpenRequestsInput names a service.
 type OpenRequestsInput struct{ Key string }
 

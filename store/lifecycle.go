@@ -90,6 +90,42 @@ func (s *Store) SetStage(ctx context.Context, key, stage string, live, draft int
 	return nil
 }
 
+// Retire records a retiring service retired, unless requests of it are still open: then it
+// records nothing and lists them. The lifecycle calls it once every request it knows of has
+// closed, and the check and the write are one transaction that locks the service's row first,
+// so a request whose first state is written (ProjectOpening, which reads the stage under a
+// share lock) is either listed here (it committed first) or finds the service retired (it
+// waited for this transaction): a submission that passed the API's stage check before the
+// retirement and was written after the lifecycle listed the requests in flight is never left
+// behind. On SQLite every transaction of the store holds its write lock.
+func (s *Store) Retire(ctx context.Context, key string, live, draft int, successor string, now time.Time) ([]string, error) {
+	open := []string{}
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		lock := ""
+		if s.postgres {
+			lock = " FOR UPDATE"
+		}
+		var stage string
+		if err := tx.GetContext(ctx, &stage, tx.Rebind(`SELECT stage FROM services WHERE key = ?`+lock), key); err != nil {
+			return fmt.Errorf("service %s: %w", key, notFound(err))
+		}
+		q, args, err := sqlx.In(`SELECT id FROM requests WHERE service_key = ? AND status IN (?) ORDER BY number`, key, openStatuses)
+		if err != nil {
+			return err
+		}
+		if err := tx.SelectContext(ctx, &open, tx.Rebind(q), args...); err != nil {
+			return fmt.Errorf("open requests of %s: %w", key, err)
+		}
+		if len(open) > 0 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE services SET stage = ?, current_version = ?, draft_version = ?, successor = ?, updated_at = ?
+			WHERE key = ?`), catalog.StageRetired, live, draft, successor, now.UTC(), key)
+		return err
+	})
+	return open, err
+}
+
 // OpenRequests lists the requests of a service that have not closed.
 func (s *Store) OpenRequests(ctx context.Context, service string) ([]string, error) {
 	out := []string{}

@@ -180,6 +180,9 @@ type Projected struct {
 	// ServiceRetiring says the state is a closed request's and its service is retiring: its
 	// lifecycle is waiting to hear that the request closed.
 	ServiceRetiring bool
+	// ServiceStage is the service's stage as the transaction read it, for an opening or closed
+	// state ("" otherwise).
+	ServiceStage string
 }
 
 // ProjectRequest writes a request's state into the read model in one transaction, unless the
@@ -200,6 +203,18 @@ type Projected struct {
 // service's row, so the stage cannot change between this read and the commit; on SQLite the
 // write before it holds the database's write lock.
 func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (Projected, error) {
+	return s.projectRequest(ctx, r, false)
+}
+
+// ProjectOpening writes a request's first state as ProjectRequest does, and reads its service's
+// stage in the same transaction (share-locking the row on Postgres), so that a request written
+// while its service retires knows it: a retiring service's lifecycle finds it before it retires
+// (Retire), and a request that finds its service retired already cancels itself.
+func (s *Store) ProjectOpening(ctx context.Context, r catalog.RequestState) (Projected, error) {
+	return s.projectRequest(ctx, r, true)
+}
+
+func (s *Store) projectRequest(ctx context.Context, r catalog.RequestState, opening bool) (Projected, error) {
 	var out Projected
 	r = r.UTC()       // the stored state is answered as it is: every instant in UTC
 	r.SetActionable() // which tasks the validators accept (on a copy: UTC clones the tasks)
@@ -229,7 +244,7 @@ func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (Pro
 				return err
 			}
 		}
-		if r.ClosedAt == nil {
+		if r.ClosedAt == nil && !opening {
 			return nil
 		}
 		var stage string
@@ -240,7 +255,8 @@ func (s *Store) ProjectRequest(ctx context.Context, r catalog.RequestState) (Pro
 		if err := tx.GetContext(ctx, &stage, tx.Rebind(`SELECT stage FROM services WHERE key = ?`+lock), r.Service.Key); err != nil && notFound(err) != ErrNotFound {
 			return fmt.Errorf("stage of %s: %w", r.Service.Key, err)
 		}
-		out.ServiceRetiring = stage == catalog.StageRetiring
+		out.ServiceRetiring = stage == catalog.StageRetiring && r.ClosedAt != nil
+		out.ServiceStage = stage
 		return nil
 	})
 	return out, err

@@ -40,6 +40,11 @@ const (
 //     live version's governance policy (a draft never chooses its own reviewers or lowers its
 //     own bar); an overdue periodic review without a head to tell, or whose head is the late
 //     owner, goes up the chain (FillApprovers) instead of to nobody.
+//  3. Issue 16: retirement never hangs. A request_closed signal that arrives before the listing
+//     of the requests in flight (or the final check) has answered is remembered, and the
+//     request is not waited for; the service is recorded retired by the Retire activity, which
+//     checks in the same transaction that the store has no open request of it, and otherwise
+//     lists those (a submission written after the listing) for the lifecycle to drain or cancel.
 //
 // Independently of the revision, a save_draft that carries its Definition is stored by the
 // lifecycle itself (an activity after the update is accepted): no recorded history holds such an
@@ -48,7 +53,7 @@ const (
 const LifecycleRevision = "lifecycle-revision"
 
 // lifecycleRevision is the version new lifecycle runs take.
-const lifecycleRevision = 2
+const lifecycleRevision = 3
 
 // ServiceWorkflowID is the workflow id of a service's lifecycle: service/laptop.
 func ServiceWorkflowID(key string) string { return "service/" + key }
@@ -170,13 +175,16 @@ type lifecycle struct {
 	// estimate counts this run's history events from what it did (the test environment does
 	// not count them), as a floor for the server's count.
 	estimate int
+	// closedEarly holds the requests whose request_closed signal came while they were not in
+	// InFlight: a listing under way may still name them (revision 3 leaves them out).
+	closedEarly map[string]bool
 }
 
 // ServiceLifecycle runs one service's life, for years: drafts and their reviews, publishing,
 // periodic reviews on a cron cadence, deprecation and retirement. It continues as new before
 // its history grows large.
 func ServiceLifecycle(ctx workflow.Context, in LifecycleInput) (LifecycleState, error) {
-	l := &lifecycle{in: in, mu: workflow.NewMutex(ctx)}
+	l := &lifecycle{in: in, mu: workflow.NewMutex(ctx), closedEarly: map[string]bool{}}
 	l.rev = workflow.GetVersion(ctx, LifecycleRevision, workflow.DefaultVersion, lifecycleRevision)
 	if in.State != nil {
 		l.st = *in.State
@@ -249,6 +257,8 @@ func (l *lifecycle) run(ctx workflow.Context) (LifecycleState, error) {
 			if i := slices.Index(l.st.InFlight, id); i >= 0 {
 				l.st.InFlight = slices.Delete(l.st.InFlight, i, i+1)
 				l.dirty++
+			} else {
+				l.closedEarly[id] = true
 			}
 		}
 	})
@@ -258,8 +268,14 @@ func (l *lifecycle) run(ctx workflow.Context) (LifecycleState, error) {
 	}
 	for {
 		if l.st.Stage == catalog.StageRetiring && len(l.st.InFlight) == 0 {
-			l.st.Stage = catalog.StageRetired
-			l.record(ctx, "retired", "", "no request is left in flight")
+			if l.rev < 3 {
+				l.st.Stage = catalog.StageRetired
+				l.record(ctx, "retired", "", "no request is left in flight")
+			} else if done, err := l.retired(ctx); err != nil {
+				return l.cancelled(ctx, err)
+			} else if !done {
+				continue
+			}
 		}
 		if l.st.Stage == catalog.StageRetired {
 			_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
@@ -799,6 +815,9 @@ func (l *lifecycle) retire(ctx workflow.Context, who, successor string) {
 		Key: l.st.Key, Stage: catalog.StageRetiring, Live: l.st.Live, Draft: l.st.Draft, Successor: successor, At: workflow.Now(ctx).UTC()}).Get(ctx, nil)
 	var open activities.OpenRequestsResult
 	_ = workflow.ExecuteActivity(l.actx(ctx, "requests in flight"), c.OpenRequests, activities.OpenRequestsInput{Key: l.st.Key}).Get(ctx, &open)
+	if l.rev >= 3 {
+		open.IDs = l.stillOpen(open.IDs)
+	}
 	l.st.Stage, l.st.Policy, l.st.Successor, l.st.InFlight = catalog.StageRetiring, policy, successor, open.IDs
 	l.history(ctx, "retiring", who, fmt.Sprintf("policy %s; successor %q; in flight: %v", policy, successor, open.IDs))
 	if policy == catalog.RetireCancel {
@@ -806,4 +825,43 @@ func (l *lifecycle) retire(ctx workflow.Context, who, successor string) {
 			_ = workflow.SignalExternalWorkflow(ctx, RequestWorkflowID(id), "", RetireSignal, "the service "+l.st.Key+" retired").Get(ctx, nil)
 		}
 	}
+}
+
+// stillOpen is ids without the requests that have told the lifecycle they closed (revision 3):
+// their signal may come before the answer of the listing that names them.
+func (l *lifecycle) stillOpen(ids []string) []string {
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return l.closedEarly[id] })
+}
+
+// retired records the service retired once the store, in the same transaction, has no open
+// request of it (revision 3), and says whether it did. Otherwise the requests it has open were
+// written after the lifecycle listed those in flight: they join InFlight, and the cancel policy
+// tells them to cancel, as it told the others.
+func (l *lifecycle) retired(ctx workflow.Context) (bool, error) {
+	var c *activities.Catalog
+	var res activities.RetireResult
+	if err := workflow.ExecuteActivity(l.actx(ctx, "record stage retired"), c.Retire, activities.RetireInput{
+		Key: l.st.Key, Live: l.st.Live, Draft: l.st.Draft, Successor: l.st.Successor, At: workflow.Now(ctx).UTC()}).Get(ctx, &res); err != nil {
+		return false, err // the activity retries for ever: the run was cancelled
+	}
+	if res.Retired {
+		l.st.Stage = catalog.StageRetired
+		l.closedEarly = map[string]bool{}
+		l.history(ctx, "retired", "", "no request is left in flight")
+		return true, nil
+	}
+	late := l.stillOpen(res.Open)
+	if len(late) == 0 {
+		// Each has told the lifecycle it closed, and its closed state is on its way to the
+		// store (a request of revision 0 signals before it projects): look again shortly.
+		return false, workflow.Sleep(ctx, time.Second)
+	}
+	l.st.InFlight = append(l.st.InFlight, late...)
+	l.history(ctx, "retiring.late", "", fmt.Sprintf("in flight, written after the listing: %v", late))
+	if l.st.Policy == catalog.RetireCancel {
+		for _, id := range late {
+			_ = workflow.SignalExternalWorkflow(ctx, RequestWorkflowID(id), "", RetireSignal, "the service "+l.st.Key+" retired").Get(ctx, nil)
+		}
+	}
+	return false, nil
 }

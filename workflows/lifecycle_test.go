@@ -38,6 +38,12 @@ type lifecycleSuite struct {
 	// versions overrides s.def for the versions it holds; resolved records ResolveApprovers' inputs.
 	versions map[int]catalog.Definition
 	resolved []activities.ResolveApproversInput
+	// late is what each call of Retire finds still open in the store (revision 3), in order;
+	// when it finds nothing, the service is retired.
+	late [][]string
+	// during runs inside the OpenRequests and Retire activities, before they answer: a signal
+	// sent from it reaches the workflow before their result does.
+	during func(activity string)
 }
 
 func TestServiceLifecycle(t *testing.T) { suite.Run(t, new(lifecycleSuite)) }
@@ -95,7 +101,24 @@ func (s *lifecycleSuite) SetupTest() {
 		return activities.StageResult{}, nil
 	})
 	s.env.OnActivity(c.OpenRequests, mock.Anything, mock.Anything).Return(func(context.Context, activities.OpenRequestsInput) (activities.OpenRequestsResult, error) {
+		if s.during != nil {
+			s.during("OpenRequests")
+		}
 		return activities.OpenRequestsResult{IDs: s.open}, nil
+	})
+	s.late, s.during = nil, nil
+	s.env.RegisterActivity(c.Retire)
+	s.env.OnActivity(c.Retire, mock.Anything, mock.Anything).Return(func(context.Context, activities.RetireInput) (activities.RetireResult, error) {
+		if s.during != nil {
+			s.during("Retire")
+		}
+		if len(s.late) > 0 && len(s.late[0]) > 0 {
+			open := s.late[0]
+			s.late = s.late[1:]
+			return activities.RetireResult{Open: open}, nil
+		}
+		s.stages = append(s.stages, catalog.StageRetired)
+		return activities.RetireResult{Retired: true}, nil
 	})
 	// The directory: the policy names s.reviewers, the department head is Ivan, his manager Grace;
 	// the excluded are left out, as the real activity does.

@@ -182,6 +182,9 @@ type requestWorkflow struct {
 	pending int
 	// serviceRetiring says a projection of the closed request found its service retiring.
 	serviceRetiring bool
+	// opened says the request's first state is in the read model (revision 4 reads the
+	// service's stage with it).
+	opened bool
 	// revision is the RequestRevision the request runs.
 	revision workflow.Version
 
@@ -491,14 +494,34 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 		var res activities.ProjectResult
 		// A deep copy: the local activity runs on a goroutine of its own and may still be
 		// writing while the workflow takes the next update and changes its state.
-		err := workflow.ExecuteLocalActivity(actx, proj.Project, activities.ProjectInput{State: w.state.Clone()}).Get(ctx, &res)
+		// Revision 4: the first write reads the service's stage too (store.ProjectOpening).
+		opening := w.revision >= 4 && !w.opened
+		err := workflow.ExecuteLocalActivity(actx, proj.Project, activities.ProjectInput{State: w.state.Clone(), Opening: opening}).Get(ctx, &res)
 		if err != nil {
 			workflow.GetLogger(ctx).Error("project request", "error", err)
 			continue
 		}
 		w.serviceRetiring = w.serviceRetiring || res.ServiceRetiring
 		w.projected = seq
+		if opening {
+			w.opened = true
+			w.openedOnRetired(ctx, res.ServiceStage)
+		}
 	}
+}
+
+// openedOnRetired handles a request first written when its service had retired (revision 4): it
+// passed the API's stage check before the retirement, and its service's lifecycle, which found
+// no request in flight, has ended. Nobody would drain it, and the service takes no requests:
+// it cancels itself, as the cancel policy would. (A request first written while the service is
+// retiring needs nothing: the lifecycle finds it before it retires, store.Retire.)
+func (w *requestWorkflow) openedOnRetired(ctx workflow.Context, stage string) {
+	if stage != catalog.StageRetired || w.cancelRequested || w.closed {
+		return
+	}
+	why := "the service " + w.state.Service.Key + " retired before the request was recorded"
+	w.cancelRequested, w.cancelReason = true, why
+	w.event(ctx, "cancel.retired", "", why)
 }
 
 // searchKey is what the search attributes show; they are upserted when it changes.

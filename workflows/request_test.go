@@ -27,6 +27,10 @@ type requestSuite struct {
 	// records the lifecycles told that a request closed.
 	retiring  bool
 	signalled []string
+	// stage is the service's stage an opening or closed projection reads (revision 4);
+	// openings counts the projections marked Opening.
+	stage    string
+	openings int
 	// filled are the people FillApprovers offers, in order; fills records its calls.
 	filled []catalog.PersonRef
 	fills  []activities.FillApproversInput
@@ -58,6 +62,7 @@ func (s *requestSuite) SetupTest() {
 	var dir *activities.Directory
 	var proj *activities.Projection
 	s.notified, s.resolved, s.retiring, s.signalled = nil, nil, false, nil
+	s.stage, s.openings = catalog.StagePublished, 0
 	s.env.RegisterActivity(dir.ResolveApprovers)
 	s.env.RegisterActivity(dir.FillApprovers)
 	s.fills, s.filled = nil, nil
@@ -88,7 +93,14 @@ func (s *requestSuite) SetupTest() {
 	s.env.OnActivity(proj.Project, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ProjectInput) (activities.ProjectResult, error) {
 			s.projected = append(s.projected, in.State)
-			return activities.ProjectResult{Wrote: true, ServiceRetiring: s.retiring && in.State.ClosedAt != nil}, nil
+			res := activities.ProjectResult{Wrote: true, ServiceRetiring: s.retiring && in.State.ClosedAt != nil}
+			if in.Opening {
+				s.openings++
+			}
+			if in.Opening || in.State.ClosedAt != nil {
+				res.ServiceStage = s.stage
+			}
+			return res, nil
 		})
 }
 
