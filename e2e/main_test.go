@@ -20,7 +20,7 @@ import (
 // meet.
 var devServer *testsuite.DevServer
 
-const namespaces = 98
+const namespaces = 100
 
 var nextNamespace atomic.Int32
 

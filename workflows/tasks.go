@@ -102,6 +102,17 @@ func FulfilmentTask(ctx workflow.Context, in FulfilmentTaskInput) (FulfilmentTas
 // worker that dies before the answer is recorded leaves the call to be made again by the next
 // one, with the same idempotency key, as an activity's retry would.
 func callOut(ctx workflow.Context, call catalog.Rendered, key, what string, local bool) (activities.CallResult, error) {
+	return callOutWithin(ctx, call, key, what, local, 0)
+}
+
+// callBudget bounds a call with all its retries (revision 4): every attempt of callRetry, each up
+// to callTimeout, and the backoffs between them (8 x 15 s + 123 s). A local activity without it
+// has its StartToClose as its ScheduleToClose: 15 seconds for all its attempts together, so a
+// call that hung once was never retried, and a failing one got four attempts, not eight.
+const callBudget = 5 * time.Minute
+
+// callOutWithin is callOut with a bound on all the attempts of a local call (0: one attempt's).
+func callOutWithin(ctx workflow.Context, call catalog.Rendered, key, what string, local bool, within time.Duration) (activities.CallResult, error) {
 	summary := fmt.Sprintf("%s: %s %s", what, call.Method, call.URL)
 	var f *activities.Fulfilment
 	var res activities.CallResult
@@ -109,7 +120,7 @@ func callOut(ctx workflow.Context, call catalog.Rendered, key, what string, loca
 	// hold the form's (or an earlier task's outputs') maps and lists.
 	in := activities.CallInput{Call: call.Clone(), IdempotencyKey: key}
 	if local {
-		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: callTimeout, RetryPolicy: callRetry(), Summary: summary})
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: callTimeout, ScheduleToCloseTimeout: within, RetryPolicy: callRetry(), Summary: summary})
 		err := workflow.ExecuteLocalActivity(lctx, f.Call, in).Get(ctx, &res)
 		return res, err
 	}
@@ -324,7 +335,7 @@ func (w *requestWorkflow) openTask(ctx workflow.Context, i int) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { w.running--; w.taskChanges++ }()
 		// A local activity, retried with the same idempotency key; its summary names the task.
-		res, err := callOut(ctx, call, IdempotencyKey(w.state.ID, id), fmt.Sprintf("%s (task %s)", spec.Name, id), true)
+		res, err := callOutWithin(ctx, call, IdempotencyKey(w.state.ID, id), fmt.Sprintf("%s (task %s)", spec.Name, id), true, callBudget)
 		t := w.task(id)
 		now := workflow.Now(ctx).UTC()
 		switch {

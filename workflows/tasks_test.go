@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -409,4 +410,29 @@ func (s *requestSuite) details() string {
 	var md sdkpb.WorkflowMetadata
 	s.Require().NoError(v.Get(&md))
 	return md.GetCurrentDetails()
+}
+
+// TestACallGetsEveryAttempt: a call that keeps failing (5xx) is retried past the first 15
+// seconds, as callRetry says: the sixth attempt, 31 seconds in, succeeds.
+func (s *requestSuite) TestACallGetsEveryAttempt() {
+	var mu sync.Mutex
+	attempts := 0
+	var f *activities.Fulfilment
+	s.env.OnActivity(f.Call, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CallInput) (activities.CallResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if in.Call.URL == "http://hr.test/records" {
+			if attempts++; attempts < 6 {
+				return activities.CallResult{}, errors.New("POST http://hr.test/records answered 503")
+			}
+		}
+		return activities.CallResult{Status: 201, Outputs: map[string]any{"id": "HR-7"}}, nil
+	})
+	d := onboarding("", "")
+	d.Fulfilment.Tasks = d.Fulfilment.Tasks[:1]
+	in := input(d)
+	in.Form = map[string]any{"joiner": "Jo New"}
+	s.env.ExecuteWorkflow(ServiceRequest, in)
+	s.Equal(catalog.StatusResolved, s.result().Status, s.state().Tasks[0].Reason)
+	s.Equal(6, attempts)
 }
