@@ -62,7 +62,8 @@ func (s *Server) listApprovals(c *gin.Context) {
 var taskStates = []string{catalog.TaskOpen, catalog.TaskClaimed, catalog.TaskDone}
 
 // listTasks is the queue of the caller's groups (?group= narrows to one, ?state= to one state;
-// by default open and claimed tasks), oldest first, a page at a time.
+// by default open and claimed tasks), oldest first, a page at a time, never a task of a request
+// the caller made (nobody fulfils their own request).
 func (s *Server) listTasks(c *gin.Context) {
 	me := principal(c)
 	limit, p := queryInt(c, "limit", 50, 1, 200)
@@ -88,7 +89,7 @@ func (s *Server) listTasks(c *gin.Context) {
 		states = []string{st}
 	}
 	items, next, err := s.store.TaskQueue(c.Request.Context(), store.QueueFilter{
-		Groups: groups, States: states, Cursor: c.Query("cursor"), Limit: limit})
+		Groups: groups, States: states, Caller: me.ID, Cursor: c.Query("cursor"), Limit: limit})
 	if errors.Is(err, store.ErrBadCursor) {
 		badCursor(c)
 		return

@@ -329,15 +329,31 @@ type TaskState struct {
 	// Actionable says a member of the task's group may act on it now (claim, release, assign,
 	// complete, fail, ask): RequestState.TaskRefusal finds nothing against it. The state Query and
 	// the read model set it (SetActionable) by the task validators' own rule, and the queue lists
-	// open and claimed tasks only when actionable.
+	// open and claimed tasks only when actionable. It is nobody's in particular: the requester,
+	// even in the group, never acts on their request's tasks (TaskRefusal with who), and the
+	// queue never lists them those.
 	Actionable bool `json:"actionable"`
 }
+
+// OwnRequestRefusal is TaskRefusal's answer to the requester: separation of duties, as for
+// decisions. The task validators answer it 403, the other refusals 409.
+const OwnRequestRefusal = "nobody fulfils their own request"
 
 // TaskRefusal is why nobody may act on task t of the request now ("" when a member of its
 // group may): the task is not open or claimed, or the request waits on the requester's
 // answer. The task updates' validators refuse with it, and Actionable is its negation, so
 // what a read shows as actionable is what the workflow accepts.
-func (r RequestState) TaskRefusal(t TaskState) string {
+//
+// Given who (the person who would act on the task, or to whom a lead would assign it), it is
+// also why that person may not: nobody fulfils their own request (OwnRequestRefusal), whatever
+// their group or lead role. The task queue applies the same rule to its caller
+// (store.QueueFilter.Caller).
+func (r RequestState) TaskRefusal(t TaskState, who ...string) string {
+	for _, id := range who {
+		if id != "" && id == r.Requester.ID {
+			return OwnRequestRefusal
+		}
+	}
 	if t.State != TaskOpen && t.State != TaskClaimed {
 		return fmt.Sprintf("task %s is %s", t.Ref, t.State)
 	}

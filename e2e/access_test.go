@@ -68,6 +68,30 @@ func TestAccessTable(t *testing.T) {
 		check{"dave", 403}, check{"alice", 403}, check{"tara", 200})
 	run("fail", "POST", fixed("/v1/tasks/"+f3+".prepare/fail"), map[string]any{"reason": "out of stock"},
 		check{"dave", 409}, check{"alice", 403}, check{"frank", 200})
+	// Nobody fulfils their own request: Dave and Tara (a lead) are in the task's group, and
+	// each is refused on a task of the request they made; a colleague, or a lead, acts.
+	ownTask := func(requester, approver string) func() string {
+		return func() string {
+			id := submitLaptop(t, e, requester)
+			if r := e.call("POST", "/v1/requests/"+id+"/decision", approver, map[string]any{"decision": "approve"}); r.Status != http.StatusOK {
+				t.Fatalf("approve: %d %s", r.Status, r.Raw)
+			}
+			return "/v1/tasks/" + id + ".prepare"
+		}
+	}
+	d1, t1 := ownTask("dave", "tara")(), ownTask("tara", "ivan")()
+	run("claim a task of one's own request", "POST", fixed(d1+"/claim"), nil, check{"dave", 403}, check{"frank", 200})
+	run("complete a task of one's own request", "POST", fixed(d1+"/complete"), map[string]any{"outputs": map[string]any{"asset_tag": "LT-9999"}},
+		check{"dave", 403}, check{"tara", 200})
+	run("claim a task of one's own request, as a lead", "POST", fixed(t1+"/claim"), nil, check{"tara", 403})
+	run("assign a task of one's own request, as a lead", "POST", fixed(t1+"/assign"), map[string]any{"assignee": "frank"}, check{"tara", 403})
+	run("assign a task to its requester", "POST", fixed(t1+"/assign"), map[string]any{"assignee": "tara"}, check{"tara", 403})
+	run("fail a task of one's own request, as a lead", "POST", fixed(t1+"/fail"), map[string]any{"reason": "no stock"}, check{"tara", 403})
+	run("ask on a task of one's own request, as a lead", "POST", fixed(t1+"/ask"), map[string]any{"question": "Which keyboard?"}, check{"tara", 403})
+	d2 := ownTask("dave", "tara")()
+	run("assign a task to its requester", "POST", fixed(d2+"/assign"), map[string]any{"assignee": "dave"}, check{"tara", 403})
+	run("ask on a task of one's own request", "POST", fixed(d2+"/ask"), map[string]any{"question": "Which keyboard?"}, check{"dave", 403})
+	run("fail a task of one's own request", "POST", fixed(d2+"/fail"), map[string]any{"reason": "no stock"}, check{"dave", 403}, check{"frank", 200})
 
 	for _, who := range []string{"alice", "erin", "bob", "dave", "oscar", "adam"} {
 		run("my approvals", "GET", fixed("/v1/approvals"), nil, check{who, 200})

@@ -679,6 +679,9 @@ type QueuedTask struct {
 type QueueFilter struct {
 	Groups []string
 	States []string
+	// Caller, when set, never sees a task of a request they made: nobody fulfils their own
+	// request (catalog.RequestState.TaskRefusal, the task validators' rule).
+	Caller string
 	// Cursor is the next cursor of the previous page ("" for the first page).
 	Cursor string
 	Limit  int
@@ -709,6 +712,10 @@ func (s *Store) TaskQueue(ctx context.Context, f QueueFilter) ([]QueuedTask, str
 		FROM request_tasks t JOIN requests r ON r.id = t.request_id
 		WHERE t.group_key IN (?) AND t.state IN (?)` + open
 	args := []any{f.Groups, f.States}
+	if f.Caller != "" {
+		q += ` AND r.requester_id <> ?`
+		args = append(args, f.Caller)
+	}
 	if after != nil {
 		q += ` AND (t.since, t.request_id, t.task_id) > (?, ?, ?)`
 		args = append(args, after.since, after.request, after.key)

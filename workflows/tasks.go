@@ -512,13 +512,22 @@ func (w *requestWorkflow) validateTask(in TaskInput) (*catalog.TaskState, error)
 		return nil, temporal.NewApplicationError(fmt.Sprintf("%s is not in group %s", in.Actor.ID, t.Group), ErrForbidden)
 	}
 	// The predicate the state's Actionable shows (and the queue lists by): one rule, one place.
-	if why := w.state.TaskRefusal(*t); why != "" {
-		return nil, temporal.NewApplicationError(why, ErrConflict)
+	// Nobody fulfils their own request, a lead included (403); the rest is the task's state (409).
+	if why := w.state.TaskRefusal(*t, in.Actor.ID); why != "" {
+		return nil, taskRefused(why)
 	}
 	if t.State == catalog.TaskClaimed && t.Assignee != in.Actor.ID && !in.Lead {
 		return nil, temporal.NewApplicationError(fmt.Sprintf("task %s is claimed by %s", t.Ref, t.Assignee), ErrConflict)
 	}
 	return t, nil
+}
+
+// taskRefused is the error of a TaskRefusal: forbidden for the requester, a conflict otherwise.
+func taskRefused(why string) error {
+	if why == catalog.OwnRequestRefusal {
+		return temporal.NewApplicationError(why, ErrForbidden)
+	}
+	return temporal.NewApplicationError(why, ErrConflict)
 }
 
 func (w *requestWorkflow) result(in TaskInput) TaskResult {
@@ -565,7 +574,10 @@ func (w *requestWorkflow) validateAssign(in TaskInput) error {
 	if in.Assignee == "" {
 		return temporal.NewApplicationError("name the assignee", ErrInvalid)
 	}
-	_, err := w.validateTask(in)
+	t, err := w.validateTask(in)
+	if err == nil && w.state.TaskRefusal(*t, in.Assignee) == catalog.OwnRequestRefusal {
+		return temporal.NewApplicationError(fmt.Sprintf("%s made request %s: %s", in.Assignee, w.state.ID, catalog.OwnRequestRefusal), ErrForbidden)
+	}
 	return err
 }
 
