@@ -113,6 +113,15 @@ services:
 			if key != workflows.IdempotencyKey(id, "account") {
 				t.Fatalf("the call carried %q", key)
 			}
+			// The withdrawal finds the request in the read model (its first projection runs beside
+			// the call), then waits for the workflow task that makes the call.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if _, err := e.store.Request(t.Context(), id); err == nil {
+					break
+				} else if time.Now().After(deadline) {
+					t.Fatalf("%s is not in the read model: %v", id, err)
+				}
+			}
 			if r := e.call("POST", "/v1/requests/"+id+"/cancel", "alice", map[string]any{"reason": "no longer needed"}); r.Status != http.StatusOK {
 				g := e.call("GET", "/v1/requests/"+id, "alice", nil)
 				t.Fatalf("cancel: %d %s\n%s", r.Status, r.Raw, g.Raw)
