@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,9 +109,15 @@ func (s *requestSuite) SetupTest() {
 type recorder struct{ s *requestSuite }
 
 func (r recorder) Notify(_ context.Context, n activities.Notification) error {
+	// Notifications are activities the workflow does not wait for: two may run at once.
+	notifying.Lock()
+	defer notifying.Unlock()
 	r.s.notified = append(r.s.notified, n)
 	return nil
 }
+
+// notifying serializes the recorder's appends.
+var notifying sync.Mutex
 
 // approvers makes every step resolve to people.
 func (s *requestSuite) approvers(people ...catalog.PersonRef) {
