@@ -123,6 +123,9 @@ func workLoop(ctx context.Context, tc client.Client, s *store.Store, opts worker
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	// Requests whose workflow closed without writing its final state (terminated, timed out)
+	// are closed in the read model (docs/DESIGN-NOTES.md, "Every way out").
+	go func() { _ = (&worker.Reconciler{Temporal: tc, Store: s}).Run(ctx) }()
 	<-ctx.Done()
 	w.Stop()
 	return nil

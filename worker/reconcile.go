@@ -1,0 +1,222 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/workflows"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+)
+
+// Reconciler closes in the read model the requests whose workflow closed without writing its
+// final state: a workflow an operator terminated, one that timed out (no workflow code runs
+// for either), and requests of revisions before 4 that an operator cancelled (their workflow
+// ended without projecting). A request of revision 4 projects every way out itself (an
+// operator's cancel, a failure); the reconciler is the net under what no workflow code sees.
+//
+// It asks visibility, not the read model, which workflows to look at: request workflows that
+// are closed, closed since the scan before (at start, since the oldest open request was
+// submitted), and whose EsmStatus still says open. That is one list call a round however many
+// requests are open; each hit is checked against the workflow's current run (a request that
+// continued as new, or started again, is left alone) and against the read model (a row closed
+// already is left alone), so rounds that overlap, and several worker processes each running
+// one, write nothing twice. Writes go through store.ProjectRequest with the next seq, as the
+// workflow's own would, so the request leaves every inbox and queue, frees its max_open, and a
+// retiring service's lifecycle is told that it closed.
+type Reconciler struct {
+	Temporal client.Client
+	Store    *store.Store
+	// Interval between rounds (0: DefaultReconcileInterval).
+	Interval time.Duration
+	Logger   *slog.Logger
+
+	since time.Time
+}
+
+// DefaultReconcileInterval is how often a worker process reconciles.
+const DefaultReconcileInterval = time.Minute
+
+// visibilityLag is how far back each round looks again: a workflow shows in visibility a
+// little after it closes.
+const visibilityLag = 5 * time.Minute
+
+// Run reconciles every Interval until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) error {
+	every := r.Interval
+	if every <= 0 {
+		every = DefaultReconcileInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := r.Once(ctx); err != nil && ctx.Err() == nil {
+			r.log().Warn("reconcile closed requests", "error", err)
+		} else if n > 0 {
+			r.log().Info("reconciled closed requests", "closed", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Reconciler) log() *slog.Logger {
+	if r.Logger == nil {
+		return slog.Default()
+	}
+	return r.Logger
+}
+
+// openStatuses are the statuses of a request in flight.
+var openStatuses = []string{catalog.StatusPendingApproval, catalog.StatusInFulfilment, catalog.StatusWaitingOnRequester}
+
+// Once runs one round and says how many requests it closed in the read model.
+func (r *Reconciler) Once(ctx context.Context) (int, error) {
+	start := time.Now().UTC()
+	if r.since.IsZero() {
+		oldest, err := r.Store.OldestOpenRequest(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if oldest == nil {
+			r.since = start.Add(-visibilityLag)
+			return 0, nil
+		}
+		r.since = oldest.Add(-time.Minute)
+	}
+	query := fmt.Sprintf("WorkflowType = 'ServiceRequest' AND ExecutionStatus != 'Running' AND CloseTime >= '%s' AND %s IN ('%s')",
+		r.since.Format(time.RFC3339Nano), workflows.AttrStatus.GetName(), strings.Join(openStatuses, "', '"))
+	closed := 0
+	var token []byte
+	for {
+		page, err := r.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 100, NextPageToken: token})
+		if err != nil {
+			return closed, fmt.Errorf("list closed requests: %w", err)
+		}
+		for _, ex := range page.GetExecutions() {
+			ok, err := r.reconcile(ctx, ex.GetExecution().GetWorkflowId())
+			if err != nil {
+				return closed, err
+			}
+			if ok {
+				closed++
+			}
+		}
+		if token = page.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	r.since = start.Add(-visibilityLag)
+	return closed, nil
+}
+
+// reconcile closes one request in the read model if its workflow is closed and the read model
+// shows it open.
+func (r *Reconciler) reconcile(ctx context.Context, workflowID string) (bool, error) {
+	id, ok := strings.CutPrefix(workflowID, workflows.RequestWorkflowID(""))
+	if !ok {
+		return false, nil
+	}
+	st, err := r.Store.Request(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && st.ClosedAt != nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	desc, err := r.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		return false, fmt.Errorf("describe %s: %w", workflowID, err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+		return false, nil
+	}
+	status, reason, err := r.why(ctx, workflowID, info.GetExecution().GetRunId(), info.GetStatus())
+	if err != nil {
+		return false, err
+	}
+	at := time.Now().UTC()
+	if ct := info.GetCloseTime(); ct != nil {
+		at = ct.AsTime().UTC()
+	}
+	Close(&st, status, reason, at)
+	p, err := r.Store.ProjectRequest(ctx, st)
+	if err != nil {
+		return false, err
+	}
+	r.log().Info("request closed in the read model after its workflow", "request", id, "status", status, "reason", reason)
+	if p.ServiceRetiring {
+		err := r.Temporal.SignalWorkflow(ctx, workflows.ServiceWorkflowID(st.Service.Key), "", workflows.RequestClosedSignal, st.ID)
+		var nf *serviceerror.NotFound
+		if err != nil && !errors.As(err, &nf) {
+			return p.Wrote, fmt.Errorf("tell %s's lifecycle that %s closed: %w", st.Service.Key, id, err)
+		}
+	}
+	return p.Wrote, nil
+}
+
+// why reads how a closed workflow ended: the status the request closes with and the reason.
+func (r *Reconciler) why(ctx context.Context, workflowID, runID string, status enumspb.WorkflowExecutionStatus) (string, string, error) {
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return catalog.StatusCancelled, workflows.OperatorCancelReason, nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		var res workflows.RequestResult
+		if err := r.Temporal.GetWorkflow(ctx, workflowID, runID).Get(ctx, &res); err != nil {
+			return "", "", fmt.Errorf("result of %s: %w", workflowID, err)
+		}
+		if catalog.Terminal(res.Status) {
+			return res.Status, res.Reason, nil
+		}
+		return catalog.StatusFailed, "the workflow completed without a final status", nil
+	}
+	iter := r.Temporal.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			return "", "", fmt.Errorf("close event of %s: %w", workflowID, err)
+		}
+		if a := ev.GetWorkflowExecutionTerminatedEventAttributes(); a != nil {
+			reason := "terminated by an operator"
+			if a.GetReason() != "" {
+				reason += ": " + a.GetReason()
+			}
+			if a.GetIdentity() != "" {
+				reason += " (" + a.GetIdentity() + ")"
+			}
+			return catalog.StatusFailed, reason + "; nothing was compensated", nil
+		}
+		if a := ev.GetWorkflowExecutionFailedEventAttributes(); a != nil {
+			return catalog.StatusFailed, "the workflow failed: " + a.GetFailure().GetMessage(), nil
+		}
+	}
+	if status == enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT {
+		return catalog.StatusFailed, "the workflow timed out; nothing was compensated", nil
+	}
+	return catalog.StatusFailed, "the workflow ended " + strings.ToLower(strings.TrimPrefix(status.String(), "WorkflowExecutionStatus")), nil
+}
+
+// Close turns st into the closed state the workflow would have written: status and reason,
+// every task not finished cancelled, an audit event, the next seq.
+func Close(st *catalog.RequestState, status, reason string, at time.Time) {
+	st.Status, st.Stage, st.Reason, st.ClosedAt, st.UpdatedAt = status, status, reason, &at, at
+	for i := range st.Tasks {
+		if t := &st.Tasks[i]; !catalog.TaskClosed(t.State) {
+			t.State, t.ClosedAt = catalog.TaskCancelled, &at
+		}
+	}
+	st.Seq++
+	st.Timeline = append(st.Timeline, catalog.Event{Seq: len(st.Timeline) + 1, At: at, Type: status, Actor: "reconciler", Detail: reason})
+}
