@@ -152,4 +152,11 @@ func TestAccessTable(t *testing.T) {
 		check{"ivan", 403}, check{"nina", 403}, check{"dave", 403}, check{"grace", 200})
 	run("publish", "POST", fixed("/v1/catalog/services/vpn-access/lifecycle"), map[string]any{"action": "publish"},
 		check{"dave", 403}, check{"nina", 200})
+	// Every saver of the draft under review is its author: Ivan writes version 3, Dave saves
+	// it again; neither reviews it, Ivan's manager Grace does.
+	vpn.Summary += " again"
+	run("edit a draft", "PUT", fixed("/v1/catalog/services/vpn-access/draft"), vpn, check{"ivan", 200}, check{"dave", 200})
+	run("submit a draft", "POST", fixed("/v1/catalog/services/vpn-access/lifecycle"), map[string]any{"action": "submit"}, check{"nina", 200})
+	run("approve a draft one wrote before a colleague saved it again", "POST", fixed("/v1/catalog/services/vpn-access/lifecycle"), map[string]any{"action": "approve"},
+		check{"ivan", 403}, check{"dave", 403}, check{"grace", 200})
 }

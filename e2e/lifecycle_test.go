@@ -311,3 +311,106 @@ func TestConcurrentDraftSaves(t *testing.T) {
 		})
 	}
 }
+
+// reviewerIDs lists the reviewers of the draft in review, from a lifecycle state.
+func reviewerIDs(st map[string]any) []string {
+	review, _ := st["review"].(map[string]any)
+	approvers, _ := review["approvers"].([]any)
+	var ids []string
+	for _, a := range approvers {
+		ids = append(ids, fmt.Sprint(a.(map[string]any)["id"]))
+	}
+	return ids
+}
+
+// TestFourEyesEveryAuthor: four eyes held only against the last saver of a draft. Ivan (IT
+// head, a governance reviewer of the laptop) writes version 2; Dave saves the very same
+// definition again, so draft_author becomes dave; Ivan submitted, approved the content he wrote
+// and published it. Everyone who saved the draft under review is its author: Ivan is refused
+// (403, four eyes) and is not asked to review it; Tara, whom the policy also names, reviews.
+func TestFourEyesEveryAuthor(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			e := newEnv(t, dialect)
+			d := laptopDefinition(t)
+			d.Name = "Laptop (Ivan's pricing)"
+			d.Cost.UnitPrice = 1
+			if r := e.call("PUT", "/v1/catalog/services/laptop/draft", "ivan", d); r.Status != http.StatusOK {
+				t.Fatalf("ivan's draft: %d %s", r.Status, r.Raw)
+			}
+			// Dave saves Ivan's content again, unchanged.
+			if r := e.call("PUT", "/v1/catalog/services/laptop/draft", "dave", d); r.Status != http.StatusOK || r.Body["draft_author"] != "dave" {
+				t.Fatalf("dave's re-save: %d %s", r.Status, r.Raw)
+			}
+			sub := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "ivan", map[string]any{"action": "submit"})
+			if sub.Status != http.StatusOK {
+				t.Fatalf("submit: %d %s", sub.Status, sub.Raw)
+			}
+			if ids := reviewerIDs(sub.Body); slices.Contains(ids, "ivan") || slices.Contains(ids, "dave") || !slices.Contains(ids, "tara") {
+				t.Errorf("reviewers %v of a draft saved by ivan and dave; want tara, neither author", ids)
+			}
+			for _, who := range []string{"ivan", "dave"} {
+				for _, action := range []string{"approve", "reject"} {
+					r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", who, map[string]any{"action": action, "comment": "looks good to me"})
+					if r.Status != http.StatusForbidden || !strings.Contains(fmt.Sprint(r.Body["detail"]), "four eyes") {
+						t.Errorf("%s, who saved version 2, %ss it: %d %s", who, action, r.Status, r.Raw)
+					}
+				}
+			}
+			if r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "ivan", map[string]any{"action": "publish"}); r.Status != http.StatusConflict {
+				t.Errorf("publish of a draft nobody approved: %d %s", r.Status, r.Raw)
+			}
+			if r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "tara", map[string]any{"action": "approve"}); r.Status != http.StatusOK || r.Body["draft_status"] != "approved" {
+				t.Fatalf("tara's approval: %d %s", r.Status, r.Raw)
+			}
+			if r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "ivan", map[string]any{"action": "publish"}); r.Status != http.StatusOK {
+				t.Fatalf("publish: %d %s", r.Status, r.Raw)
+			}
+			// Published: the next draft's authors start afresh. Dave's version 3 is reviewed by Ivan.
+			d.Name = "Laptop (2027 range)"
+			if r := e.call("PUT", "/v1/catalog/services/laptop/draft", "dave", d); r.Status != http.StatusOK {
+				t.Fatalf("dave's draft: %d %s", r.Status, r.Raw)
+			}
+			if r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "ivan", map[string]any{"action": "submit"}); r.Status != http.StatusOK {
+				t.Fatalf("submit: %d %s", r.Status, r.Raw)
+			}
+			if r := e.call("POST", "/v1/catalog/services/laptop/lifecycle", "ivan", map[string]any{"action": "approve"}); r.Status != http.StatusOK || r.Body["draft_status"] != "approved" {
+				t.Fatalf("ivan reviewing dave's version 3: %d %s", r.Status, r.Raw)
+			}
+		})
+	}
+}
+
+// TestFourEyesFirstVersion: a new service's first version is reviewed by its own governance
+// policy, so a colleague's re-save let the author name himself its reviewer. Dave creates the
+// loaner laptop naming himself its only reviewer, Frank saves it again, Dave submits: neither
+// reviews it; the department head (Ivan) does.
+func TestFourEyesFirstVersion(t *testing.T) {
+	for _, dialect := range storetest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			e := newEnv(t, dialect)
+			n := laptopDefinition(t)
+			n.Key, n.Name, n.Owner = "loaner-laptop", "Loaner laptop", "dave"
+			n.Governance = &catalog.ApprovalStep{Name: "review", Mode: catalog.ModeAny, Approvers: catalog.Approvers{People: []string{"dave"}}}
+			if r := e.call("POST", "/v1/catalog/services", "dave", n); r.Status != http.StatusCreated {
+				t.Fatalf("dave creating: %d %s", r.Status, r.Raw)
+			}
+			if r := e.call("PUT", "/v1/catalog/services/loaner-laptop/draft", "frank", n); r.Status != http.StatusOK || r.Body["draft_author"] != "frank" {
+				t.Fatalf("frank's re-save: %d %s", r.Status, r.Raw)
+			}
+			sub := e.call("POST", "/v1/catalog/services/loaner-laptop/lifecycle", "dave", map[string]any{"action": "submit"})
+			if sub.Status != http.StatusOK {
+				t.Fatalf("submit: %d %s", sub.Status, sub.Raw)
+			}
+			if ids := reviewerIDs(sub.Body); !slices.Equal(ids, []string{"ivan"}) {
+				t.Errorf("reviewers %v of a first version whose policy names only its author; want the head, ivan", ids)
+			}
+			if r := e.call("POST", "/v1/catalog/services/loaner-laptop/lifecycle", "dave", map[string]any{"action": "approve"}); r.Status != http.StatusForbidden {
+				t.Errorf("dave approving the first version he wrote: %d %s", r.Status, r.Raw)
+			}
+			if r := e.call("POST", "/v1/catalog/services/loaner-laptop/lifecycle", "ivan", map[string]any{"action": "approve"}); r.Status != http.StatusOK || r.Body["draft_status"] != "approved" {
+				t.Fatalf("the head's approval: %d %s", r.Status, r.Raw)
+			}
+		})
+	}
+}

@@ -45,6 +45,15 @@ const (
 //     request is not waited for; the service is recorded retired by the Retire activity, which
 //     checks in the same transaction that the store has no open request of it, and otherwise
 //     lists those (a submission written after the listing) for the lifecycle to drain or cancel.
+//  4. Issue 16: four eyes holds against every author. Everyone who saved the draft under review
+//     (every save since the last published version: DraftAuthors) is its author: the review
+//     opened for it excludes them all, not only the last saver, and a new service's first
+//     version, reviewed by its own governance policy, goes to the department head and up the
+//     chain (FillApprovers, without the draft's own escalation) when that policy names nobody
+//     but its authors. (The approve and reject validator refuses every author in every
+//     revision: validators are not in history. A run of an earlier revision may thus have opened
+//     a review whose only reviewer is a co-author, who is refused; such a review waits until an
+//     operator's catalog apply replaces the draft.)
 //
 // Independently of the revision, a save_draft that carries its Definition is stored by the
 // lifecycle itself (an activity after the update is accepted): no recorded history holds such an
@@ -53,7 +62,7 @@ const (
 const LifecycleRevision = "lifecycle-revision"
 
 // lifecycleRevision is the version new lifecycle runs take.
-const lifecycleRevision = 3
+const lifecycleRevision = 4
 
 // ServiceWorkflowID is the workflow id of a service's lifecycle: service/laptop.
 func ServiceWorkflowID(key string) string { return "service/" + key }
@@ -96,7 +105,7 @@ type LifecycleState struct {
 	Live        int                    `json:"live_version"`
 	Draft       int                    `json:"draft_version,omitempty"`
 	DraftStatus string                 `json:"draft_status,omitempty"`
-	DraftAuthor string                 `json:"draft_author,omitempty"` // saved the draft: never its reviewer (four eyes)
+	DraftAuthor string                 `json:"draft_author,omitempty"` // saved the draft last: never its reviewer (four eyes)
 	Review      *catalog.ApprovalState `json:"review,omitempty"`
 	NextReview  *time.Time             `json:"next_review,omitempty"`
 	ReviewDue   bool                   `json:"review_due"`
@@ -105,6 +114,9 @@ type LifecycleState struct {
 	Policy      string                 `json:"retirement_policy,omitempty"`
 	InFlight    []string               `json:"in_flight,omitempty"`
 	History     []catalog.Event        `json:"history"`
+	// DraftAuthors saved the draft under way (DraftAuthor last), each once, in order: every save
+	// since the last published version. Each is its author: never its reviewer (four eyes).
+	DraftAuthors []string `json:"draft_authors,omitempty"`
 	// Runs counts continue-as-new generations.
 	Runs int `json:"runs"`
 }
@@ -119,8 +131,17 @@ func (s LifecycleState) clone() LifecycleState {
 		t := *s.NextReview
 		s.NextReview = &t
 	}
-	s.InFlight, s.History = slices.Clone(s.InFlight), slices.Clone(s.History)
+	s.InFlight, s.History, s.DraftAuthors = slices.Clone(s.InFlight), slices.Clone(s.History), slices.Clone(s.DraftAuthors)
 	return s
+}
+
+// authors are everyone who saved the draft under way (a state carried over from before
+// DraftAuthors knows only the last saver).
+func (s LifecycleState) authors() []string {
+	if s.DraftAuthor != "" && !slices.Contains(s.DraftAuthors, s.DraftAuthor) {
+		return append(slices.Clone(s.DraftAuthors), s.DraftAuthor)
+	}
+	return s.DraftAuthors
 }
 
 // LifecycleInput starts (or continues) a service's lifecycle workflow.
@@ -450,8 +471,9 @@ func (l *lifecycle) validate(a LifecycleAction) error {
 		if st.DraftStatus != DraftInReview || st.Review == nil {
 			return refuse("no draft is in review")
 		}
-		if st.DraftAuthor != "" && a.Actor.ID == st.DraftAuthor {
-			return forbid("%s saved version %d: a draft's author never reviews it (four eyes)", a.Actor.ID, st.Draft)
+		// Every revision: whoever saved the draft under review, last or before, is its author.
+		if slices.Contains(st.authors(), a.Actor.ID) {
+			return forbid("%s saved version %d or an earlier save of it: a draft's author never reviews it (four eyes)", a.Actor.ID, st.Draft)
 		}
 		if !hasApprover(st.Review, a.Actor.ID) {
 			return forbid("%s is not a reviewer of version %d", a.Actor.ID, st.Draft)
@@ -553,7 +575,7 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 	case ActionApplied:
 		l.st.Live = a.Version
 		if l.st.Draft <= a.Version {
-			l.st.Draft, l.st.DraftStatus, l.st.Review, l.st.DraftAuthor = 0, "", nil, ""
+			l.st.Draft, l.st.DraftStatus, l.st.Review, l.st.DraftAuthor, l.st.DraftAuthors = 0, "", nil, "", nil
 		}
 		if l.st.Stage == catalog.StageDraft || l.st.Stage == catalog.StageReview {
 			l.st.Stage = catalog.StagePublished
@@ -580,7 +602,16 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 		if l.st.DraftStatus == DraftInReview && l.st.Live == 0 {
 			l.st.Stage = catalog.StageDraft // a new draft replaces one whose review was understaffed
 		}
-		l.st.Draft, l.st.DraftStatus, l.st.Review, l.st.DraftAuthor = v, DraftEditing, nil, who
+		// A save after the last published version adds its author to the draft's; the first
+		// save of a new draft starts them afresh.
+		authors := l.st.authors()
+		if l.st.Draft == 0 {
+			authors = nil
+		}
+		if !slices.Contains(authors, who) {
+			authors = append(slices.Clone(authors), who)
+		}
+		l.st.Draft, l.st.DraftStatus, l.st.Review, l.st.DraftAuthor, l.st.DraftAuthors = v, DraftEditing, nil, who, authors
 		what := "version %d"
 		if a.Create {
 			what = "version %d: the service is created"
@@ -629,7 +660,7 @@ func (l *lifecycle) act(ctx workflow.Context, a LifecycleAction) (LifecycleResul
 		}
 		l.record(ctx, "review."+a.Action, who, fmt.Sprintf("version %d: %s", l.st.Draft, a.Comment))
 	case ActionPublish:
-		l.st.Live, l.st.Draft, l.st.DraftStatus, l.st.Review, l.st.DraftAuthor = l.st.Draft, 0, "", nil, ""
+		l.st.Live, l.st.Draft, l.st.DraftStatus, l.st.Review, l.st.DraftAuthor, l.st.DraftAuthors = l.st.Draft, 0, "", nil, "", nil
 		if l.st.Stage == catalog.StageDraft || l.st.Stage == catalog.StageReview {
 			l.st.Stage = catalog.StagePublished
 		}
@@ -677,17 +708,34 @@ func (l *lifecycle) openReview(ctx workflow.Context) error {
 	if g := governing.Governance; g != nil {
 		step = *g
 	}
-	// Four eyes: whoever saved the draft never reviews it.
+	// Four eyes: whoever saved the draft never reviews it; since revision 4, everyone who saved
+	// it since the last published version.
 	author := l.st.DraftAuthor
 	var exclude map[string]string
 	if author != "" {
 		exclude = map[string]string{author: fmt.Sprintf("saved version %d: a draft's author never reviews it (four eyes)", l.st.Draft)}
+	}
+	if l.rev >= 4 {
+		for _, id := range l.st.authors() {
+			if exclude == nil {
+				exclude = map[string]string{}
+			}
+			if _, ok := exclude[id]; !ok {
+				exclude[id] = fmt.Sprintf("saved an earlier save of version %d: a draft's authors never review it (four eyes)", l.st.Draft)
+			}
+		}
 	}
 	res, err := resolveApprovers(l.actx(ctx, "resolve reviewers"), activities.ResolveApproversInput{
 		Approvers: step.Approvers, Owner: governing.Owner, Department: governing.Department, Exclude: exclude,
 	})
 	if err != nil {
 		return err
+	}
+	if l.rev >= 4 && l.st.Live == 0 && len(res.Approvers) == 0 {
+		// A new service's first version, whose own policy names nobody but its authors (or
+		// nobody): the department head and up the chain review it, not whom the draft's own
+		// escalation would name.
+		step.Escalate = nil
 	}
 	if l.rev >= 2 {
 		return l.staffReview(ctx, step, governing, res, exclude)

@@ -613,3 +613,97 @@ func (s *lifecycleSuite) TestOverdueReviewGoesUp() {
 	s.Contains(s.fills[0].Exclude, "ivan")
 	s.Contains(events(s.state()), "review.overdue")
 }
+
+// TestFourEyesEveryAuthor: four eyes held only against the last saver. Ivan writes the draft,
+// Frank saves it again (the last saver), Omar submits: Ivan is not asked to review it and is
+// refused (four eyes), as Frank is; Omar reviews. Once published, the next draft's authors
+// start afresh: Frank's next draft is Ivan's to review.
+func (s *lifecycleSuite) TestFourEyesEveryAuthor() {
+	s.reviewers = []catalog.PersonRef{ivan, omar}
+	s.def.Governance = &catalog.ApprovalStep{Name: "review", Mode: catalog.ModeAny, Approvers: catalog.Approvers{People: []string{"ivan", "omar"}}}
+	s.act(time.Minute, s.draft(ivan, LifecycleAction{Head: true, Staff: true}))
+	s.act(2*time.Minute, s.draft(staff, LifecycleAction{Staff: true}))
+	s.act(3*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	var open LifecycleState
+	s.at(4*time.Minute, func() { open = s.state() })
+	byIvan := s.act(5*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	rejectByIvan := s.act(6*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionReject, Comment: "mine"})
+	byFrank := s.act(7*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionApprove})
+	byOmar := s.act(8*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionApprove})
+	s.act(9*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionPublish})
+	var published LifecycleState
+	s.at(10*time.Minute, func() { published = s.state() })
+	s.act(11*time.Minute, s.draft(staff, LifecycleAction{Staff: true}))
+	s.act(12*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	next := s.act(13*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	s.at(14*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+
+	s.Equal([]string{ivan.ID, staff.ID}, open.DraftAuthors)
+	s.Equal(staff.ID, open.DraftAuthor)
+	s.Require().NotNil(open.Review)
+	s.Equal([]string{omar.ID}, pendingIDs(open.Review), "no author is asked")
+	s.Require().Len(open.Review.Excluded, 1)
+	s.Equal(ivan.ID, open.Review.Excluded[0].ID)
+	s.Contains(s.resolved[0].Exclude, ivan.ID)
+	s.Contains(s.resolved[0].Exclude, staff.ID)
+	for _, o := range []*lcOutcome{byIvan, rejectByIvan, byFrank} {
+		s.Equal(ErrForbidden, errType(o.rejected))
+		s.Contains(o.rejected.Error(), "four eyes")
+	}
+	s.True(byOmar.done)
+	s.Equal(3, published.Live, "version 3, the last save")
+	s.Empty(published.DraftAuthors, "published: no draft, no authors")
+	s.True(next.done, "Frank's next draft is Ivan's to review")
+	s.Equal([]string{staff.ID}, s.state().DraftAuthors)
+}
+
+// TestFourEyesEveryAuthorRevision3: a run of revision 3 opens the review as it did (only the
+// last saver left out), and the validator still refuses every author.
+func (s *lifecycleSuite) TestFourEyesEveryAuthorRevision3() {
+	s.env.OnGetVersion(LifecycleRevision, workflow.DefaultVersion, lifecycleRevision).Return(workflow.Version(3))
+	s.reviewers = []catalog.PersonRef{ivan, omar}
+	s.def.Governance = &catalog.ApprovalStep{Name: "review", Mode: catalog.ModeAny, Approvers: catalog.Approvers{People: []string{"ivan", "omar"}}}
+	s.act(time.Minute, s.draft(ivan, LifecycleAction{Head: true, Staff: true}))
+	s.act(2*time.Minute, s.draft(staff, LifecycleAction{Staff: true}))
+	s.act(3*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	var open LifecycleState
+	s.at(4*time.Minute, func() { open = s.state() })
+	byIvan := s.act(5*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	byOmar := s.act(6*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionApprove})
+	s.at(7*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StagePublished, Live: 1})
+	s.Require().NotNil(open.Review)
+	s.Equal([]string{ivan.ID, omar.ID}, pendingIDs(open.Review), "revision 3 leaves out only the last saver")
+	s.Equal(ErrForbidden, errType(byIvan.rejected))
+	s.True(byOmar.done)
+}
+
+// TestFourEyesFirstVersion: a new service's first version is reviewed by its own policy. Frank
+// creates it naming Frank and Omar, Omar saves it again: both are its authors, so nobody the
+// policy names may review it, and the department head does (FillApprovers up from the head),
+// not whom the draft's own escalation names.
+func (s *lifecycleSuite) TestFourEyesFirstVersion() {
+	s.reviewers = []catalog.PersonRef{staff, omar}
+	s.def.Governance = &catalog.ApprovalStep{Name: "review", Mode: catalog.ModeAny, Approvers: catalog.Approvers{People: []string{"frank", "omar"}},
+		Escalate: &catalog.Escalation{To: "group", Group: "friends-of-frank"}}
+	s.act(time.Minute, s.draft(staff, LifecycleAction{Staff: true, Create: true}))
+	s.act(2*time.Minute, s.draft(omar, LifecycleAction{Owner: true, Staff: true}))
+	s.act(3*time.Minute, LifecycleAction{Actor: omar, Owner: true, Action: ActionSubmit})
+	var open LifecycleState
+	s.at(4*time.Minute, func() { open = s.state() })
+	byFrank := s.act(5*time.Minute, LifecycleAction{Actor: staff, Staff: true, Action: ActionApprove})
+	byIvan := s.act(6*time.Minute, LifecycleAction{Actor: ivan, Head: true, Action: ActionApprove})
+	s.at(7*time.Minute, func() { s.env.CancelWorkflow() })
+	s.env.ExecuteWorkflow(ServiceLifecycle, LifecycleInput{Key: "licence", Stage: catalog.StageDraft})
+
+	s.Require().NotNil(open.Review)
+	s.Equal([]string{ivan.ID}, pendingIDs(open.Review), "the head reviews a first version whose policy names only its authors")
+	s.Require().Len(s.fills, 1)
+	s.Nil(s.fills[0].Escalate, "not the draft's own escalation")
+	s.Contains(s.fills[0].Exclude, staff.ID)
+	s.Contains(s.fills[0].Exclude, omar.ID)
+	s.Equal(ErrForbidden, errType(byFrank.rejected))
+	s.True(byIvan.done)
+	s.Equal(DraftApproved, s.state().DraftStatus)
+}
