@@ -12,6 +12,7 @@ import (
 	"github.com/esmhq/esm/store/storetest"
 	"github.com/esmhq/esm/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
 )
 
 // TestTasksInsideTheRequest is issue 16's fulfilment on a real server: a request of revision 4
@@ -158,6 +159,18 @@ services:
 			poll(t, e, "/v1/tasks", "dave", 30*time.Second, func(r response) bool { return strings.Contains(string(r.Raw), ref) })
 			if r := e.call("GET", "/v1/requests/"+locked, "alice", nil); r.Body["status"] == "cancelled" || taskStates(r)["undo-account"] != "open" {
 				t.Fatalf("the request closed with its undo open: %s", r.Raw)
+			}
+			// The operator's view: the task board in the request's current details.
+			if v, err := e.tc.QueryWorkflow(context.Background(), workflows.RequestWorkflowID(locked), "", "__temporal_workflow_metadata"); err != nil {
+				t.Errorf("metadata: %v", err)
+			} else {
+				var md sdkpb.WorkflowMetadata
+				if err := v.Get(&md); err != nil {
+					t.Errorf("metadata: %v", err)
+				}
+				if b := md.GetCurrentDetails(); !strings.Contains(b, "| Undo by hand: Create the account | it-service-desk | open |") {
+					t.Errorf("the task board does not show the undo open:\n%s", b)
+				}
 			}
 			if r := e.call("POST", "/v1/tasks/"+ref+"/complete", "dave", map[string]any{"outputs": map[string]any{}}); r.Status != http.StatusOK || r.Body["status"] != "cancelled" {
 				t.Fatalf("complete the undo: %d %s", r.Status, r.Raw)

@@ -121,8 +121,9 @@ func scrollUntil(ctx context.Context, want string) (string, string) {
 // TestDevTemporalUI is an operator's first look after `make run`: esm dev runs as a process,
 // headless chromium opens the Temporal UI address its banner prints, filters the workflows by
 // department, opens the request from the list and reads the form's reason, decoded by the API's
-// codec with no step of the operator's (no token, no settings). Screenshots go to
-// test-artifacts/.
+// codec with no step of the operator's (no token, no settings); once approved, lists the requests
+// waiting on the IT service desk (EsmOpenGroups) and reads the request's task board (its current
+// details). Screenshots go to test-artifacts/.
 func TestDevTemporalUI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server and a browser")
@@ -199,9 +200,63 @@ func TestDevTemporalUI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Approved and fulfilled, the request's result ({Status, Reason}) reads decoded too, at the
-	// UI's other address (localhost, the form a browser's address bar often gets).
+	// Approved, the request waits on the IT service desk: the operator lists what waits on that
+	// group by EsmOpenGroups (the onboarding, still awaiting its approval, waits on nobody) and
+	// reads the task board in the request's current details.
 	p.call(t, "POST", "/v1/requests/"+id+"/decision", "bob", `{"decision":"approve","comment":"ok"}`)
+	waiting := p.ui + "?query=" + url.QueryEscape(`EsmOpenGroups="it-service-desk"`)
+	if err := chromedp.Do(ctx, chromedp.Navigate(waiting)); err != nil {
+		t.Fatalf("open %s: %v", waiting, err)
+	}
+	text, missing = waitText(ctx, time.Minute, "request/"+id)
+	screenshot(t, ctx, filepath.Join(artifacts, "ui-workflows-waiting-on-it-service-desk.png"))
+	if missing != "" {
+		t.Fatalf("the UI's list at %s does not show request/%s:\n%s", waiting, id, text)
+	}
+	if strings.Contains(text, "request/"+hr) {
+		t.Errorf("EsmOpenGroups let the onboarding %s through, which waits on its approver", hr)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatalf("open %s: %v", page, err)
+	}
+	// The page's User Metadata tab holds the summary, the details and the current details.
+	if _, missing = waitText(ctx, time.Minute, "User Metadata"); missing == "" {
+		clicked, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+			for (const el of document.querySelectorAll("a, button, [role=tab]")) {
+				if (el.textContent.trim() === "User Metadata") { el.click(); return true; }
+			}
+			return false;
+		})()`))
+		if err != nil || !clicked {
+			t.Fatalf("open the User Metadata tab of %s: %v (clicked: %v)", page, err, clicked)
+		}
+	}
+	// The UI renders the markdown in a frame of its own: read the frames' text.
+	const frames = `(() => Array.from(document.querySelectorAll("iframe")).map(f => {
+		try { return f.contentDocument.body.innerText; } catch (e) { return f.srcdoc || ""; }
+	}).join("\n"))()`
+	var board string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		board, _ = chromedp.Run(ctx, chromedp.Evaluate[string](frames))
+		missing = ""
+		for _, w := range []string{"task", "group", "state", "assignee", "due", "Prepare and ship the laptop", "it-service-desk", "open"} {
+			if !strings.Contains(board, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" || time.Now().After(deadline) {
+			break
+		}
+	}
+	screenshot(t, ctx, filepath.Join(artifacts, "ui-request-board.png"))
+	if missing != "" {
+		text, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("the request's page %s does not show the task board (%q): frames %q\n%s", page, missing, board, text)
+	}
+
+	// Fulfilled, the request's result ({Status, Reason}) reads decoded too, at the UI's other
+	// address (localhost, the form a browser's address bar often gets).
 	if done := p.call(t, "POST", "/v1/tasks/"+id+".prepare/complete", "dave", `{"outputs":{"asset_tag":"LT-4711"}}`); done["status"] != "resolved" {
 		t.Fatalf("complete: %v", done)
 	}
