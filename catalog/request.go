@@ -379,6 +379,35 @@ type Event struct {
 	Detail string    `json:"detail,omitempty"`
 }
 
+// NextEventSeq is the Seq of the request's next event: one past the timeline's last. A request
+// workflow of revision 4 keeps only the latest events in its state once the read model holds
+// them (the audit trail, request_events, has every one), so the timeline's length is no count.
+func (r *RequestState) NextEventSeq() int {
+	if n := len(r.Timeline); n > 0 {
+		return r.Timeline[n-1].Seq + 1
+	}
+	return 1
+}
+
+// MergeTimeline puts before the state's timeline the events of the audit trail it no longer
+// holds (those with a Seq below its first), so that the state reads with every event. The
+// state's own events stand for the Seqs it holds.
+func (r *RequestState) MergeTimeline(trail []Event) {
+	first := r.NextEventSeq()
+	if len(r.Timeline) > 0 {
+		first = r.Timeline[0].Seq
+	}
+	var before []Event
+	for _, e := range trail {
+		if e.Seq < first {
+			before = append(before, e)
+		}
+	}
+	if len(before) > 0 {
+		r.Timeline = append(before, r.Timeline...)
+	}
+}
+
 // Stages of a service's life, as its lifecycle workflow moves it and the store records it.
 const (
 	StageDraft      = "draft"

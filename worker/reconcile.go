@@ -218,5 +218,6 @@ func Close(st *catalog.RequestState, status, reason string, at time.Time) {
 		}
 	}
 	st.Seq++
-	st.Timeline = append(st.Timeline, catalog.Event{Seq: len(st.Timeline) + 1, At: at, Type: status, Actor: "reconciler", Detail: reason})
+	// The next seq after the last event: a state of revision 4 keeps only its latest events.
+	st.Timeline = append(st.Timeline, catalog.Event{Seq: st.NextEventSeq(), At: at, Type: status, Actor: "reconciler", Detail: reason})
 }

@@ -25,7 +25,18 @@ const (
 func (w *requestWorkflow) approve(ctx workflow.Context) (string, error) {
 	policy := w.in.Definition.Approval
 	vars := catalog.ConditionVars(w.in.Form, w.in.Quantity, w.in.Requester, w.in.Quote)
-	if policy.AutoApprove != "" {
+	// A run continued as new (revision 4) waits on the step open when the last run ended; the
+	// steps before it were decided or skipped, and who decided them counts as before.
+	resume := w.resumeStep()
+	deciders := map[string]string{}
+	if resume != nil {
+		for _, a := range w.state.Approvals {
+			if a.Step < resume.Step {
+				w.noteDeciders(deciders, a)
+			}
+		}
+	}
+	if policy.AutoApprove != "" && resume == nil {
 		ok, err := catalog.Holds(policy.AutoApprove, vars)
 		switch {
 		case err != nil:
@@ -36,8 +47,19 @@ func (w *requestWorkflow) approve(ctx workflow.Context) (string, error) {
 			return approved, nil
 		}
 	}
-	deciders := map[string]string{}
 	for i, step := range policy.Steps {
+		if resume != nil {
+			if i < resume.Step {
+				continue
+			}
+			resume = nil
+			outcome, err := w.awaitStep(ctx, step)
+			if err != nil || outcome != approved {
+				return outcome, err
+			}
+			w.noteDeciders(deciders, w.state.Approvals[len(w.state.Approvals)-1])
+			continue
+		}
 		if w.cancelRequested {
 			return cancelled, nil
 		}
@@ -80,21 +102,26 @@ func (w *requestWorkflow) approve(ctx workflow.Context) (string, error) {
 		if err != nil || outcome != approved {
 			return outcome, err
 		}
-		for _, a := range w.state.Approvals[len(w.state.Approvals)-1].Approvers {
-			if a.Decision != "" {
-				who := a.ID
-				if a.DecidedBy != nil {
-					who = a.DecidedBy.ID
-					if w.revision >= 3 {
-						// Revision 3: the person a delegate decided for took part too.
-						deciders[a.ID] = fmt.Sprintf("%s decided step %q for them already", a.DecidedBy.Name, step.Name)
-					}
-				}
-				deciders[who] = fmt.Sprintf("decided step %q already", step.Name)
-			}
-		}
+		w.noteDeciders(deciders, w.state.Approvals[len(w.state.Approvals)-1])
 	}
 	return approved, nil
+}
+
+// noteDeciders records who decided step s, and why they may not decide a later one.
+func (w *requestWorkflow) noteDeciders(deciders map[string]string, s catalog.ApprovalState) {
+	for _, a := range s.Approvers {
+		if a.Decision != "" {
+			who := a.ID
+			if a.DecidedBy != nil {
+				who = a.DecidedBy.ID
+				if w.revision >= 3 {
+					// Revision 3: the person a delegate decided for took part too.
+					deciders[a.ID] = fmt.Sprintf("%s decided step %q for them already", a.DecidedBy.Name, s.Name)
+				}
+			}
+			deciders[who] = fmt.Sprintf("decided step %q already", s.Name)
+		}
+	}
 }
 
 // fill asks the directory for short more people who may decide step (revision 3): the step's
@@ -195,7 +222,13 @@ func (w *requestWorkflow) runStep(ctx workflow.Context, i int, step catalog.Appr
 	}
 	w.event(ctx, "approval.requested", "", detail)
 	w.notify(ctx, pendingIDs(&a), "Approval needed: "+w.state.Title(), fmt.Sprintf("Please decide step %q of %s.", step.Name, w.state.ID))
+	return w.awaitStep(ctx, step)
+}
 
+// awaitStep waits until the open step settles, the request is cancelled, or the step expires;
+// it fires the step's deadlines as they come. A request of revision 4 whose history is long
+// continues as new here, where it waits on people (continueDue).
+func (w *requestWorkflow) awaitStep(ctx workflow.Context, step catalog.ApprovalStep) (string, error) {
 	cur := func() *catalog.ApprovalState { return &w.state.Approvals[len(w.state.Approvals)-1] }
 	for {
 		s := cur()
@@ -214,10 +247,13 @@ func (w *requestWorkflow) runStep(ctx workflow.Context, i int, step catalog.Appr
 		if s.Status == catalog.ApprovalRejected {
 			return rejected, nil
 		}
+		if w.continueDue(ctx) {
+			return "", w.continueAsNew(ctx)
+		}
 		if w.state.Status == catalog.StatusWaitingOnRequester {
 			// Deadlines stop while the requester is asked; answering moves them on.
 			if err := w.rest(ctx, func() bool {
-				return w.state.Status != catalog.StatusWaitingOnRequester || w.cancelRequested
+				return w.state.Status != catalog.StatusWaitingOnRequester || w.cancelRequested || w.continueDue(ctx)
 			}, 0, ""); err != nil {
 				return "", err
 			}
@@ -234,7 +270,7 @@ func (w *requestWorkflow) runStep(ctx workflow.Context, i int, step catalog.Appr
 		}
 		status, waiting := s.Status, w.state.Status
 		if err := w.rest(ctx, func() bool {
-			return cur().Status != status || w.state.Status != waiting || w.cancelRequested
+			return cur().Status != status || w.state.Status != waiting || w.cancelRequested || w.continueDue(ctx)
 		}, wait, fmt.Sprintf("approval %s: %s", what, step.Name)); err != nil {
 			return "", err
 		}

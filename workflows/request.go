@@ -29,6 +29,47 @@ type RequestInput struct {
 	// endpoint. Both are pinned at submission.
 	Calendar calendar.Calendar
 	Webhook  *catalog.Webhook
+	// Bounds override the bounds of a request's history (tests; nil: the defaults).
+	Bounds *Bounds `json:",omitempty"`
+	// Continued carries a request of revision 4 into the next run of its workflow, which
+	// continues as new where the request lives long (see continueDue).
+	Continued *Continued `json:",omitempty"`
+}
+
+// Bounds bound what a request's history holds. Zero fields take the defaults.
+type Bounds struct {
+	// ContinueAfter is the history length, in events, past which a request of revision 4
+	// continues as new at its next point of rest (default 4000; the server may suggest it
+	// earlier, by its own count or size).
+	ContinueAfter int `json:",omitempty"`
+	// Kept is how many of its latest events the state's timeline keeps once they are in the
+	// read model (default 50); GET merges the rest from the read model's audit trail.
+	Kept int `json:",omitempty"`
+	// Comments is how many comments a request takes (default 1000); more is a 409.
+	Comments int `json:",omitempty"`
+}
+
+// Defaults of Bounds.
+const (
+	defaultContinueAfter = 4000
+	defaultKept          = 50
+	defaultComments      = 1000
+)
+
+// Continued is what one run of a request's workflow hands the next when it continues as new:
+// the state (with its timers' instants: SLA clocks, approval deadlines, task targets), the
+// revision the request started on, and what the workflow keeps beside the state.
+type Continued struct {
+	Revision  int
+	State     catalog.RequestState
+	PausedAt  time.Time `json:",omitempty"`
+	ResumeTo  string    `json:",omitempty"`
+	Completed []string  `json:",omitempty"` // completedAutomated
+	Undos     []string  `json:",omitempty"`
+	Notices   int       `json:",omitempty"`
+	Comments  int       `json:",omitempty"`
+	// Runs counts the runs before this one.
+	Runs int
 }
 
 // RequestResult is how a request ended.
@@ -114,7 +155,13 @@ type StateQueryInput struct{}
 // then the fulfilment tasks, then resolved.
 func ServiceRequest(ctx workflow.Context, in RequestInput) (RequestResult, error) {
 	w := newRequest(ctx, in)
-	w.revision = workflow.GetVersion(ctx, RequestRevision, workflow.DefaultVersion, requestRevision)
+	if c := in.Continued; c != nil {
+		// A run continued from an earlier one keeps the revision the request started on (a
+		// GetVersion in a new run would answer the newest).
+		w.revision = workflow.Version(c.Revision)
+	} else {
+		w.revision = workflow.GetVersion(ctx, RequestRevision, workflow.DefaultVersion, requestRevision)
+	}
 	if err := w.setup(ctx); err != nil {
 		return RequestResult{}, err
 	}
@@ -138,6 +185,7 @@ const OperatorCancelReason = "cancelled by an operator"
 // fails projects a failed state before it returns its error.
 func (w *requestWorkflow) runToTheEnd(ctx workflow.Context) (RequestResult, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	w.root = ctx
 	workflow.Go(dctx, func(gctx workflow.Context) {
 		ctx.Done().Receive(gctx, nil) // closed when an operator cancels the workflow
 		if w.closed || w.cancelRequested {
@@ -187,6 +235,16 @@ type requestWorkflow struct {
 	opened bool
 	// revision is the RequestRevision the request runs.
 	revision workflow.Version
+	// root is the workflow's own context (revision 4): a request an operator cancelled does
+	// not continue as new. resumed is what the previous run handed this one (nil for a first
+	// run); comments counts the request's comments.
+	root     workflow.Context
+	resumed  *Continued
+	comments int
+	// fulfilling says a continued run resumes fulfilment (the approval is behind it).
+	fulfilling bool
+	// slaBusy says the SLA loop is firing an event (it may call activities).
+	slaBusy bool
 
 	// children are the task workflows; completedAutomated lists automated tasks in the order they
 	// completed (compensation goes the other way); taskChanges moves on with every task change.
@@ -206,6 +264,9 @@ type requestWorkflow struct {
 }
 
 func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
+	if c := in.Continued; c != nil {
+		return resumeRequest(in, c)
+	}
 	now := workflow.Now(ctx).UTC()
 	d := in.Definition
 	id := catalog.RequestID(in.Number)
@@ -301,7 +362,9 @@ func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 			w.event(ctx, "cancel.retired", "", why)
 		}
 	})
-	w.slaStart(ctx)
+	if w.resumed == nil {
+		w.slaStart(ctx) // a continued run has the clocks in its state
+	}
 	workflow.Go(ctx, w.slaLoop)
 	if w.revision < 2 {
 		// Before revision 2 the projector took what the state showed when it first ran for
@@ -309,8 +372,15 @@ func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 		w.upsertSearchAttributes(ctx)
 	}
 
-	outcome, err := w.approve(ctx)
+	outcome, err := approved, error(nil)
+	fulfilling := w.fulfilling // continued during fulfilment
+	if !fulfilling {
+		outcome, err = w.approve(ctx)
+	}
+	var can *workflow.ContinueAsNewError
 	switch {
+	case errors.As(err, &can):
+		return RequestResult{}, err
 	case err != nil:
 		return w.finish(ctx, catalog.StatusFailed, err.Error())
 	case outcome == cancelled:
@@ -318,8 +388,13 @@ func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 	case outcome == rejected:
 		return w.finish(ctx, catalog.StatusRejected, w.state.Reason)
 	}
-	w.state.Status = catalog.StatusInFulfilment
+	if !fulfilling {
+		w.state.Status = catalog.StatusInFulfilment
+	}
 	status, reason := w.fulfilPlan(ctx)
+	if status == continuing {
+		return RequestResult{}, w.continueAsNew(ctx)
+	}
 	return w.finish(ctx, status, reason)
 }
 
@@ -369,7 +444,7 @@ func (w *requestWorkflow) event(ctx workflow.Context, typ, actor, detail string)
 	now := workflow.Now(ctx).UTC()
 	w.state.UpdatedAt = now
 	w.state.Timeline = append(w.state.Timeline, catalog.Event{
-		Seq: len(w.state.Timeline) + 1, At: now, Type: typ, Actor: actor, Detail: detail,
+		Seq: w.state.NextEventSeq(), At: now, Type: typ, Actor: actor, Detail: detail,
 	})
 }
 
@@ -421,12 +496,16 @@ func (w *requestWorkflow) validateComment(in CommentInput) error {
 	if catalog.Terminal(w.state.Status) {
 		return temporal.NewApplicationError(fmt.Sprintf("the request is %s", w.state.Status), ErrConflict)
 	}
+	if most := w.bounds().Comments; w.comments >= most {
+		return temporal.NewApplicationError(fmt.Sprintf("the request has %d comments, the most a request takes: open a new request, or reach the people on it another way", most), ErrConflict)
+	}
 	return nil
 }
 
 // comment records a comment. The requester's comment while the request waits on them is the
 // answer: the request resumes and the paused deadlines move on by the time spent waiting.
 func (w *requestWorkflow) comment(ctx workflow.Context, in CommentInput) (ChangeResult, error) {
+	w.comments++
 	w.event(ctx, "comment", in.Actor.ID, in.Text)
 	if in.Actor.ID != w.state.Requester.ID {
 		w.responded(ctx, catalog.StopComment) // a reply to the requester
@@ -478,8 +557,12 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 	})
 	var proj *activities.Projection
 	upserted := "" // revision 2: what the search attributes show, as last upserted
-	if w.revision < 2 {
+	if w.revision < 2 || w.resumed != nil {
+		// A continued run starts with the search attributes the last one upserted.
 		upserted = w.searchKey()
+	}
+	if w.resumed != nil {
+		workflow.SetCurrentDetails(ctx, w.board())
 	}
 	for {
 		_ = workflow.Await(ctx, func() bool { return w.state.Seq > w.projected })
@@ -496,6 +579,7 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 		// writing while the workflow takes the next update and changes its state.
 		// Revision 4: the first write reads the service's stage too (store.ProjectOpening).
 		opening := w.revision >= 4 && !w.opened
+		upto := w.state.NextEventSeq() - 1 // the events this write appends to the audit trail
 		err := workflow.ExecuteLocalActivity(actx, proj.Project, activities.ProjectInput{State: w.state.Clone(), Opening: opening}).Get(ctx, &res)
 		if err != nil {
 			workflow.GetLogger(ctx).Error("project request", "error", err)
@@ -503,6 +587,9 @@ func (w *requestWorkflow) projector(ctx workflow.Context) {
 		}
 		w.serviceRetiring = w.serviceRetiring || res.ServiceRetiring
 		w.projected = seq
+		if w.revision >= 4 {
+			w.trimTimeline(upto) // only events the read model holds now
+		}
 		if opening {
 			w.opened = true
 			w.openedOnRetired(ctx, res.ServiceStage)

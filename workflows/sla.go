@@ -219,7 +219,9 @@ func (w *requestWorkflow) slaLoop(ctx workflow.Context) {
 				continue // the clocks changed: work out the next event again
 			}
 		}
+		w.slaBusy = true // an escalation may call activities: no continue-as-new meanwhile
 		w.fireSLA(ctx, *next)
+		w.slaBusy = false
 	}
 }
 

@@ -178,6 +178,9 @@ func (w *requestWorkflow) fulfilPlan(ctx workflow.Context) (string, string) {
 	vars := catalog.ConditionVars(w.in.Form, w.in.Quantity, w.in.Requester, w.in.Quote)
 	for i := range w.state.Tasks {
 		t := &w.state.Tasks[i]
+		if w.fulfilling {
+			break // a run continued during fulfilment: the conditions were applied before
+		}
 		if when := w.spec(t.ID).When; when != "" {
 			ok, err := catalog.Holds(when, vars)
 			if err == nil && !ok {
@@ -228,8 +231,11 @@ func (w *requestWorkflow) fulfilPlan(ctx workflow.Context) (string, string) {
 		if done {
 			return catalog.StatusResolved, ""
 		}
+		if w.continueDue(ctx) { // revision 4: a long history continues as new here
+			return continuing, ""
+		}
 		seen := w.taskChanges
-		_ = w.rest(ctx, func() bool { return w.taskChanges != seen || w.cancelRequested }, 0, "")
+		_ = w.rest(ctx, func() bool { return w.taskChanges != seen || w.cancelRequested || w.continueDue(ctx) }, 0, "")
 	}
 }
 
