@@ -208,7 +208,7 @@ func (s *Server) submit(c *gin.Context) {
 	}, workflows.ServiceRequest, workflows.RequestInput{
 		Number: sub.Number, Version: svc.Version, Definition: def, Requester: me,
 		Form: body.Form, Quantity: quantity, Priority: body.Priority, Quote: &quote,
-		Calendar: dept.Calendar, Webhook: dept.Webhook,
+		Calendar: dept.Calendar, Webhook: dept.Webhook, Bounds: s.bounds,
 	})
 	// The submission waits s.wait at most for the workflow to take it (see update); the workflow
 	// is started either way, and a retry with the same Idempotency-Key attaches to it.
@@ -410,6 +410,16 @@ func (s *Server) getRequest(c *gin.Context) {
 			s.log.WarnContext(c.Request.Context(), "query failed; answering from the read model", "request", st.ID, "error", err)
 			c.Header("Warning", `110 - "answered from the read model: the workflow did not answer"`)
 		}
+	}
+	if len(st.Timeline) > 0 && st.Timeline[0].Seq > 1 {
+		// A request of revision 4 keeps only its latest events in its state (the Query's and
+		// the stored one); the audit trail has every one, the state's own stand for theirs.
+		trail, err := s.store.EventsBefore(c.Request.Context(), st.ID, st.Timeline[0].Seq)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		st.MergeTimeline(trail)
 	}
 	c.JSON(http.StatusOK, st.UTC()) // a state stored or queried before every instant was UTC
 }

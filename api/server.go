@@ -65,6 +65,9 @@ type Config struct {
 	// stays with Temporal and takes effect when a worker comes back, and a retry with the same
 	// Idempotency-Key attaches to it (its update id derives from the key and the body).
 	WorkflowWait time.Duration
+	// RequestBounds, when set, bound the history of the requests submitted (tests lower them;
+	// nil: the workflow's defaults, workflows.Bounds).
+	RequestBounds *workflows.Bounds
 }
 
 // Server serves the ESM API.
@@ -86,6 +89,7 @@ type Server struct {
 	secret      []byte
 	log         *slog.Logger
 	now         func() time.Time
+	bounds      *workflows.Bounds
 	// draining ends when the server stops (StopWaiting): gets that wait for a request to close
 	// answer at once, so that they do not hold the shutdown.
 	draining    context.Context
@@ -99,7 +103,8 @@ func (s *Server) StopWaiting() { s.stopWaiting() }
 // New returns a server.
 func New(cfg Config) *Server {
 	s := &Server{store: cfg.Store, temporal: cfg.Temporal, secret: cfg.JWTSecret, log: cfg.Logger, now: cfg.Now,
-		codec: cfg.Codec, codecOrigin: cfg.CodecOrigin, devUI: cfg.DevUI, jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience}
+		codec: cfg.Codec, codecOrigin: cfg.CodecOrigin, devUI: cfg.DevUI, jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience,
+		bounds: cfg.RequestBounds}
 	s.draining, s.stopWaiting = context.WithCancel(context.Background())
 	s.tracer, s.registry = cfg.Tracer, cfg.Registry
 	if s.tracer == nil {

@@ -92,7 +92,7 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 	return startEnvWith(t, ns, url, apply, nil)
 }
 
-func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telemetry) *env {
+func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telemetry, tweaks ...func(*api.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	s, err := store.Open(ctx, url)
@@ -141,6 +141,9 @@ func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telem
 		t.Fatal(err)
 	}
 	cfg.Temporal = tc
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
 	e.api = api.New(cfg)
 	srv := httptest.NewServer(e.api.Handler())
 	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI())

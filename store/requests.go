@@ -752,6 +752,18 @@ func (s *Store) Events(ctx context.Context, requestID string) ([]catalog.Event, 
 	return out, nil
 }
 
+// EventsBefore returns a request's audit events with a seq below before, in order: those a
+// state of revision 4 no longer holds in its timeline.
+func (s *Store) EventsBefore(ctx context.Context, requestID string, before int) ([]catalog.Event, error) {
+	out := []catalog.Event{}
+	err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(`SELECT seq, at, type, actor, detail FROM request_events
+		WHERE request_id = ? AND seq < ? ORDER BY seq`), requestID, before)
+	if err != nil {
+		return nil, fmt.Errorf("events %s: %w", requestID, err)
+	}
+	return out, nil
+}
+
 // Attainment is SLA attainment of one service over a period: of the requests closed in it whose
 // clocks ran (store.SLAOutcome), how many met their resolution target. Closed counts them all;
 // Met + Breached are the ones with a verdict, and Percent is Met of those; Excluded (rejected

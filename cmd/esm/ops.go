@@ -84,6 +84,12 @@ func showCmd(ctx context.Context, cfg config, args []string, out io.Writer) erro
 		}
 		form, _ := json.Marshal(st.Form)
 		fmt.Fprintf(out, "form %s\n\ntimeline:\n", form)
+		// The stored state keeps only the latest events (revision 4); the audit trail has all.
+		trail, err := s.Events(ctx, st.ID)
+		if err != nil {
+			return err
+		}
+		st.MergeTimeline(trail)
 		for _, e := range st.Timeline {
 			fmt.Fprintf(out, "  %3d %s %-26s %-8s %s\n", e.Seq, e.At.UTC().Format(time.RFC3339), e.Type, e.Actor, e.Detail)
 		}
