@@ -93,3 +93,38 @@ func work(ctx workflow.Context, in EquivalentInput, first func()) error {
 	}
 	return nil
 }
+
+// DecideUpdate is the decision baseline's update, sent to a running Decidable workflow as ESM's
+// decision is sent to a request pending approval.
+const DecideUpdate = "decide"
+
+// DecidableInput says how many no-op local activities a Decidable workflow runs once decided.
+type DecidableInput struct {
+	LocalActivities int
+}
+
+// Decidable is the bare counterpart of a request waiting for one approval: it waits for its
+// decide update, which answers once the first no-op local activity after it is done (ESM's
+// decision answers once the read model holds it), then runs the rest of its local activities
+// and completes.
+func Decidable(ctx workflow.Context, in DecidableInput) error {
+	decided, answered := false, false
+	if err := workflow.SetUpdateHandler(ctx, DecideUpdate, func(ctx workflow.Context) (string, error) {
+		decided = true
+		_ = workflow.Await(ctx, func() bool { return answered })
+		return "ok", nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.Await(ctx, func() bool { return decided }); err != nil {
+		return err
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	for i := 0; i < max(1, in.LocalActivities); i++ {
+		if err := workflow.ExecuteLocalActivity(lctx, NoOp).Get(ctx, nil); err != nil {
+			return err
+		}
+		answered = true
+	}
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}

@@ -31,6 +31,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
 )
@@ -151,6 +152,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	bw.RegisterWorkflow(bench.Minimal)
 	bw.RegisterWorkflow(bench.Equivalent)
 	bw.RegisterWorkflow(bench.EquivalentChild)
+	bw.RegisterWorkflow(bench.Decidable)
 	bw.RegisterActivity(bench.NoOp)
 	if err := bw.Start(); err != nil {
 		return err
@@ -174,17 +176,37 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("warm up: %w", err)
 	}
 
+	// A request with one approval, decided once: its bare counterpart (bench.Decidable) does in
+	// no-ops what it does after the decision, the local activities its history shows after it.
+	bob, _ := api.IssueToken(secret, "bob", time.Now(), time.Hour)
+	warmDecide, err := submit(srv.URL, token, "bench-approve", run+"-warmup-decide")
+	if err != nil {
+		return fmt.Errorf("warm up: %w", err)
+	}
+	if status, out, err := call("POST", srv.URL+"/v1/requests/"+warmDecide+"/decision", bob, `{"decision":"approve"}`, ""); err != nil || status != http.StatusOK {
+		return fmt.Errorf("warm up: decision %d %v %v", status, out, err)
+	}
+	if err := waitResolved(srv.URL, token, warmDecide); err != nil {
+		return fmt.Errorf("warm up: %w", err)
+	}
+	esmDC := cfg.Codec.DataConverter()
+	wd, err := historyOf(ctx, tc, esmDC, workflows.RequestWorkflowID(warmDecide))
+	if err != nil {
+		return err
+	}
+	decidable := bench.DecidableInput{LocalActivities: wd.afterDecide}
+
 	// How much work a standard request is: its history's events and activities, its task's
 	// child workflow's included.
-	w0, err := historyOf(ctx, tc, workflows.RequestWorkflowID(warm))
+	w0, err := historyOf(ctx, tc, esmDC, workflows.RequestWorkflowID(warm))
 	if err != nil {
 		return err
 	}
 
 	// The work of a standard request, as its history shows, and the two equivalent baselines:
-	// the same work with no-ops in one workflow (as issue 10 defines it), and with the same
-	// child workflow per task that ESM runs (issue 5).
-	tree := w0.input()
+	// the same work with no-ops in one workflow (as issue 10 defines it), and with a child
+	// workflow per task as ESM ran them before revision 4 (issue 5), kept for reference.
+	tree := w0.withChildren()
 	total := w0.total()
 	flat := bench.EquivalentInput{Activities: total.activities, LocalActivities: total.locals}
 
@@ -192,6 +214,9 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	var middle string // a request from the middle of the first round, for -timeline
 	names := []string{"ESM end to end (API -> resolved)", "baseline: minimal (1 no-op activity)",
 		"baseline: equivalent, flat (" + describe(flat) + ")", "baseline: equivalent, with children (" + describe(tree) + ")"}
+	if len(w0.children) == 0 {
+		names[3] = "baseline: equivalent, with children as before revision 4 (" + describe(tree) + ")"
+	}
 	rates := make([][]float64, len(names))
 	errs := make([]int, len(names))
 	cpus := make([]cpuUse, len(names))
@@ -266,16 +291,54 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	close(done)
 	<-probed
 
-	// Decisions: requests that Alice's manager approves, submitted first, then approved, timed.
-	bob, _ := api.IssueToken(secret, "bob", time.Now(), time.Hour)
-	var pendingIDs []string
-	for i := 0; i < *n/4; i++ {
+	// Decisions: requests that Alice's manager approves, submitted first, then approved, timed,
+	// with one bare client beside them that sends a bare update to a bare workflow waiting for
+	// it (bench.Decidable, started beforehand as the requests were), one after the other, until
+	// the phase ends: both latencies on the same server at the same time.
+	decisions := *n / 2
+	pendingIDs := make([]string, decisions)
+	submitted := phase(decisions, *c, func(i int) error {
 		id, err := submit(srv.URL, token, "bench-approve", fmt.Sprintf("%s-decide-%d", run, i))
-		if err != nil {
-			return err
-		}
-		pendingIDs = append(pendingIDs, id)
+		pendingIDs[i] = id
+		return err
+	})
+	if submitted.errors > 0 {
+		return fmt.Errorf("submit the requests to decide: %d errors", submitted.errors)
 	}
+	bareIDs := make([]string, decisions)
+	started := phase(decisions, *c, func(i int) error {
+		bareIDs[i] = fmt.Sprintf("decidable-%s-%d", run, i)
+		_, err := bc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: bareIDs[i], TaskQueue: bench.TaskQueue}, bench.Decidable, decidable)
+		return err
+	})
+	if started.errors > 0 {
+		return fmt.Errorf("start the bare decidable workflows: %d errors", started.errors)
+	}
+	var bareUpdate lats
+	bareErrors, bareDecided := 0, 0
+	done = make(chan struct{})
+	probed = make(chan struct{})
+	go func() {
+		defer close(probed)
+		for k := 0; k < len(bareIDs); k++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			start := time.Now()
+			h, err := bc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: bareIDs[k], UpdateName: bench.DecideUpdate,
+				WaitForStage: client.WorkflowUpdateStageCompleted})
+			if err == nil {
+				err = h.Get(ctx, nil)
+			}
+			bareUpdate.add(time.Since(start))
+			bareDecided = k + 1
+			if err != nil {
+				bareErrors++
+			}
+		}
+	}()
 	decided := phase(len(pendingIDs), *c, func(i int) error {
 		start := time.Now()
 		status, out, err := call("POST", srv.URL+"/v1/requests/"+pendingIDs[i]+"/decision", bob, `{"decision":"approve"}`, "")
@@ -285,14 +348,45 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return err
 	})
+	close(done)
+	<-probed
 	for _, id := range pendingIDs {
 		if err := waitResolved(srv.URL, token, id); err != nil {
 			return err
 		}
 	}
+	// The bare workflows the probe left waiting are decided now, so that none stays running.
+	rest := bareIDs[bareDecided:]
+	_ = phase(len(rest), *c, func(i int) error {
+		h, err := bc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: rest[i], UpdateName: bench.DecideUpdate,
+			WaitForStage: client.WorkflowUpdateStageCompleted})
+		if err == nil {
+			err = h.Get(ctx, nil)
+		}
+		return err
+	})
 
 	fmt.Fprintf(out, "a standard request (auto-approved, one automated task): %d history events in its workflow and %d in %d child workflows; %d activities, %d local activities\n\n",
 		w0.events, total.events-w0.events, total.children, total.activities, total.locals)
+	// What each costs in Temporal Cloud billable actions, counted from one run's history.
+	fmt.Fprintf(out, "%-72s %6s  %s\n", "history events and Temporal Cloud billable actions, one run each", "events", "actions (docs/BENCHMARKS.md has the rules)")
+	bareDC := converter.GetDefaultDataConverter()
+	for _, h := range []struct {
+		name string
+		w    *work
+		id   string
+	}{{"ESM: a standard request", &w0, ""}, {names[1], nil, "minimal-0-0"}, {names[2], nil, "flat-0-0"}, {names[3], nil, "children-0-0"},
+		{"ESM: a request with one approval, approved", &wd, ""}, {"baseline: a bare workflow decided by a bare update", nil, bareIDs[0]}} {
+		if h.w == nil {
+			w, err := historyOf(ctx, bc, bareDC, h.id)
+			if err != nil {
+				return fmt.Errorf("the history of %s: %w", h.id, err)
+			}
+			h.w = &w
+		}
+		fmt.Fprintf(out, "%-72s %6d  %s\n", h.name, h.w.total().events, describeActions(h.w.allActions()))
+	}
+	fmt.Fprintf(out, "(queries are actions too and leave nothing in a history: ESM's phase gets each request once while it runs, a Query)\n\n")
 	fmt.Fprintf(out, "%-72s %7s  %-20s %6s\n", "phase", "req/s", "rounds", "errors")
 	for i, name := range names {
 		each := make([]string, len(rates[i]))
@@ -323,7 +417,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	for _, l := range []struct {
 		name string
 		l    *lats
-	}{{"submit", &submitLat}, {"get", &getLat}, {"decision", &decideLat}, {"bare update-with-start, flat", &flatUwS}, {"bare update-with-start, children", &treeUwS}} {
+	}{{"submit", &submitLat}, {"get", &getLat}, {"decision", &decideLat}, {"bare update-with-start, flat", &flatUwS}, {"bare update-with-start, children", &treeUwS}, {"bare update, beside the decisions", &bareUpdate}} {
 		p50, p95, p99 := l.l.percentiles()
 		fmt.Fprintf(out, "%-34s %7.1f %7.1f %7.1f\n", l.name, p50, p95, p99)
 	}
@@ -335,9 +429,10 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	pu50, _, pu99 := probeUwS.percentiles()
 	fmt.Fprintf(out, "at the same load (ESM's phase once more, %d bare update-with-starts beside its %d submits, %d errors): submit p50 %.1f, p99 %.1f ms; bare p50 %.1f, p99 %.1f ms; p99 difference %.1f ms\n",
 		len(probeUwS.d), len(probeSubmit.d), probeRun.errors+probeErrors, ps50, ps99, pu50, pu99, ps99-pu99)
-	if decided.errors > 0 {
-		fmt.Fprintf(out, "decisions: %d errors\n", decided.errors)
-	}
+	d50, _, d99 := decideLat.percentiles()
+	b50, _, b99 := bareUpdate.percentiles()
+	fmt.Fprintf(out, "decision at the same load (%d decisions, %d bare updates beside them, %d errors): decision p50 %.1f, p99 %.1f ms; bare update p50 %.1f, p99 %.1f ms; p99 difference %.1f ms\n",
+		len(decideLat.d), len(bareUpdate.d), decided.errors+bareErrors, d50, d99, b50, b99, d99-b99)
 	if *timeline {
 		// One request from the middle of the first round, under load.
 		id := workflows.RequestWorkflowID(middle)
@@ -554,7 +649,14 @@ func waitResolved(base, token, id string) error {
 // work is how much a workflow does, as its history shows, and its child workflows'.
 type work struct {
 	events, activities, locals int
-	children                   []*work
+	// calls are the local activities that call out for a task (Fulfilment.Call): what a child
+	// workflow per task ran before revision 4; afterDecide, the local activities after the
+	// first decide update was accepted.
+	calls, afterDecide int
+	// actions are the Temporal Cloud billable actions the history shows, by kind
+	// (billableActions).
+	actions  map[string]int
+	children []*work
 }
 
 // input is the equivalent baseline of w: the same activities, local activities and children.
@@ -562,6 +664,21 @@ func (w work) input() bench.EquivalentInput {
 	in := bench.EquivalentInput{Activities: w.activities, LocalActivities: w.locals}
 	for _, c := range w.children {
 		in.Children = append(in.Children, c.input())
+	}
+	return in
+}
+
+// withChildren is the equivalent baseline with a child workflow per task, as requests ran
+// before revision 4 (issue 5's shape): a request that runs its tasks inside (no child) gets a
+// child per task call, doing that call's share (one local activity).
+func (w work) withChildren() bench.EquivalentInput {
+	in := w.input()
+	if len(w.children) > 0 || w.calls == 0 {
+		return in
+	}
+	in.LocalActivities -= w.calls
+	for range w.calls {
+		in.Children = append(in.Children, bench.EquivalentInput{LocalActivities: 1})
 	}
 	return in
 }
@@ -581,20 +698,73 @@ func (w work) total() totals {
 	return t
 }
 
-// historyOf reads a workflow's history, and its child workflows', and counts their events and
-// the activities and local activities they ran.
-func historyOf(ctx context.Context, tc client.Client, workflowID string) (work, error) {
+// allActions sums w's billable actions and its children's, by kind.
+func (w work) allActions() map[string]int {
+	out := map[string]int{}
+	for k, v := range w.actions {
+		out[k] += v
+	}
+	for _, c := range w.children {
+		for k, v := range c.allActions() {
+			out[k] += v
+		}
+	}
+	return out
+}
+
+// actionKinds is the order in which billable actions are printed.
+var actionKinds = []string{"start", "child start", "update", "search attributes", "activity", "activity retry",
+	"markers", "local activity retry", "timer", "signal", "options updated"}
+
+// describeActions prints a count of billable actions by kind: "5 (start 1, update 1, ...)".
+func describeActions(a map[string]int) string {
+	n := 0
+	var parts []string
+	for _, k := range actionKinds {
+		if a[k] > 0 {
+			n += a[k]
+			parts = append(parts, fmt.Sprintf("%s %d", k, a[k]))
+		}
+	}
+	return fmt.Sprintf("%d (%s)", n, strings.Join(parts, ", "))
+}
+
+// historyOf reads a workflow's history, and its child workflows', and counts their events, the
+// activities and local activities they ran and the billable actions they cost. dc decodes the
+// local activities' markers (ESM's payloads are encrypted).
+func historyOf(ctx context.Context, tc client.Client, dc converter.DataConverter, workflowID string) (work, error) {
 	root := &work{}
 	of := map[string]*work{workflowID: root}
+	marked := map[string]bool{} // a workflow's current workflow task recorded a marker already
+	decided := map[string]bool{}
 	err := walkHistory(ctx, tc, workflowID, func(id string, ev *historypb.HistoryEvent) {
 		w := of[id]
+		if w.actions == nil {
+			w.actions = map[string]int{}
+		}
 		w.events++
+		billableActions(ev, w.actions, marked[id])
 		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			marked[id] = false
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			w.activities++
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+			if ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput().GetName() == workflows.DecideUpdate {
+				decided[id] = true
+			}
 		case enumspb.EVENT_TYPE_MARKER_RECORDED:
-			if ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity" {
+			marked[id] = true
+			m := ev.GetMarkerRecordedEventAttributes()
+			if m.GetMarkerName() == "LocalActivity" {
 				w.locals++
+				if decided[id] {
+					w.afterDecide++
+				}
+				var data struct{ ActivityType string }
+				if p, ok := m.GetDetails()["data"]; ok && dc.FromPayloads(p, &data) == nil && data.ActivityType == "Call" {
+					w.calls++
+				}
 			}
 		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
 			child := &work{}
@@ -603,6 +773,56 @@ func historyOf(ctx context.Context, tc client.Client, workflowID string) (work, 
 		}
 	})
 	return *root, err
+}
+
+// billableActions adds the Temporal Cloud billable actions one history event stands for to a,
+// by the rules of https://docs.temporal.io/cloud/actions (docs/BENCHMARKS.md has the table):
+// a workflow started (by a client, update-with-start, a parent or continue-as-new) is one; a
+// child workflow's start two (the parent's intent, counted at its initiated event, and the
+// start, at the child's started event); every accepted update one (a rejected one never reaches
+// the history); every search attribute upsert one, except one that only sets
+// TemporalChangeVersion (GetVersion's); every activity scheduled one and every retry one more
+// (the started event's attempt); all the markers (local activities, versions, side effects)
+// one workflow task records one together, and every local activity attempt after the first one
+// more (the completed task's metering); a timer one; a signal received one; options updated
+// one. Queries are actions too but leave nothing in a history: ESM's get of a running request
+// is one.
+func billableActions(ev *historypb.HistoryEvent, a map[string]int, taskMarked bool) {
+	switch ev.GetEventType() {
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+		if ev.GetWorkflowExecutionStartedEventAttributes().GetParentWorkflowExecution() != nil {
+			a["child start"]++
+		} else {
+			a["start"]++
+		}
+	case enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+		a["child start"]++
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+		a["update"]++
+	case enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+		fields := ev.GetUpsertWorkflowSearchAttributesEventAttributes().GetSearchAttributes().GetIndexedFields()
+		if _, v := fields["TemporalChangeVersion"]; !v || len(fields) > 1 {
+			a["search attributes"]++
+		}
+	case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+		a["activity"]++
+	case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+		if n := ev.GetActivityTaskStartedEventAttributes().GetAttempt(); n > 1 {
+			a["activity retry"] += int(n - 1)
+		}
+	case enumspb.EVENT_TYPE_MARKER_RECORDED:
+		if !taskMarked {
+			a["markers"]++
+		}
+	case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+		a["local activity retry"] += int(ev.GetWorkflowTaskCompletedEventAttributes().GetMeteringMetadata().GetNonfirstLocalActivityExecutionAttempts())
+	case enumspb.EVENT_TYPE_TIMER_STARTED:
+		a["timer"]++
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+		a["signal"]++
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_OPTIONS_UPDATED:
+		a["options updated"]++
+	}
 }
 
 // walkHistory calls visit with each event of a workflow's history, and of each child workflow's
