@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -215,11 +216,19 @@ type personRow struct {
 
 // Person returns someone from the directory with their groups, or ErrNotFound.
 func (s *Store) Person(ctx context.Context, id string) (catalog.Person, error) {
-	var r personRow
-	if err := s.DB.GetContext(ctx, &r, s.DB.Rebind(`SELECT id, name, email, department, manager, roles, attributes
-		FROM people WHERE id = ?`), id); err != nil {
-		return catalog.Person{}, notFound(err)
+	// One query, the person's row once per group (every API call reads its caller here).
+	var rows []struct {
+		personRow
+		Group sql.NullString `db:"group_key"`
 	}
+	if err := s.DB.SelectContext(ctx, &rows, s.DB.Rebind(`SELECT p.id, p.name, p.email, p.department, p.manager, p.roles, p.attributes, m.group_key
+		FROM people p LEFT JOIN group_members m ON m.person_id = p.id WHERE p.id = ? ORDER BY m.group_key`), id); err != nil {
+		return catalog.Person{}, fmt.Errorf("person %s: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return catalog.Person{}, ErrNotFound
+	}
+	r := rows[0].personRow
 	p := catalog.Person{ID: r.ID, Name: r.Name, Email: r.Email, Department: r.Department, Manager: r.Manager}
 	if err := json.Unmarshal([]byte(r.Roles), &p.Roles); err != nil {
 		return p, fmt.Errorf("person %s roles: %w", id, err)
@@ -227,8 +236,10 @@ func (s *Store) Person(ctx context.Context, id string) (catalog.Person, error) {
 	if err := json.Unmarshal([]byte(r.Attributes), &p.Attributes); err != nil {
 		return p, fmt.Errorf("person %s attributes: %w", id, err)
 	}
-	if err := s.DB.SelectContext(ctx, &p.Groups, s.DB.Rebind(`SELECT group_key FROM group_members WHERE person_id = ? ORDER BY group_key`), id); err != nil {
-		return p, fmt.Errorf("person %s groups: %w", id, err)
+	for _, row := range rows {
+		if row.Group.Valid {
+			p.Groups = append(p.Groups, row.Group.String)
+		}
 	}
 	return p, nil
 }

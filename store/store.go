@@ -21,7 +21,7 @@ import (
 	_ "github.com/lib/pq" // Postgres driver
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
-	_ "modernc.org/sqlite" // SQLite driver
+	"modernc.org/sqlite" // SQLite driver
 )
 
 //go:embed migrations
@@ -71,7 +71,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// WAL lets readers run beside the writer; busy_timeout makes writers from the API and
 		// the worker (two processes in production) wait for each other instead of failing.
 		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-		db, err = sqlx.Open("sqlite", dsn)
+		// Connections that keep the statements they compiled (stmtcache.go), and enough of
+		// them kept open that their statements are reused.
+		db = sqlx.NewDb(sql.OpenDB(cachingConnector{dsn: dsn, d: &sqlite.Driver{}}), "sqlite")
+		db.SetMaxIdleConns(8)
+		db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
