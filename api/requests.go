@@ -192,45 +192,63 @@ func (s *Server) submit(c *gin.Context) {
 		s.fail(c, fmt.Errorf("department %s: %w", def.Department, err))
 		return
 	}
-	start := s.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       workflows.RequestWorkflowID(id),
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		StaticSummary:            fmt.Sprintf("%s: %s for %s", id, def.Name, me.Name),
-		StaticDetails:            fmt.Sprintf("Service %s v%d (%s), requested by %s (%s), priority %s", def.Key, svc.Version, def.Department, me.Name, me.ID, body.Priority),
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrService.ValueSet(def.Key),
-			workflows.AttrDepartment.ValueSet(def.Department),
-			workflows.AttrStatus.ValueSet(catalog.StatusPendingApproval),
-			workflows.AttrPriority.ValueSet(body.Priority),
-		),
-	}, workflows.ServiceRequest, workflows.RequestInput{
-		Number: sub.Number, Version: svc.Version, Definition: def, Requester: me,
-		Form: body.Form, Quantity: quantity, Priority: body.Priority, Quote: &quote,
-		Calendar: dept.Calendar, Webhook: dept.Webhook, Bounds: s.bounds,
-	})
+	// A start operation is good for one call: each attempt below makes its own (the first starts
+	// the workflow; a later one uses it, by the conflict policy).
+	newStart := func() client.WithStartWorkflowOperation {
+		return s.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+			ID:                       workflows.RequestWorkflowID(id),
+			TaskQueue:                workflows.TaskQueue,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			StaticSummary:            fmt.Sprintf("%s: %s for %s", id, def.Name, me.Name),
+			StaticDetails:            fmt.Sprintf("Service %s v%d (%s), requested by %s (%s), priority %s", def.Key, svc.Version, def.Department, me.Name, me.ID, body.Priority),
+			TypedSearchAttributes: temporal.NewSearchAttributes(
+				workflows.AttrService.ValueSet(def.Key),
+				workflows.AttrDepartment.ValueSet(def.Department),
+				workflows.AttrStatus.ValueSet(catalog.StatusPendingApproval),
+				workflows.AttrPriority.ValueSet(body.Priority),
+			),
+		}, workflows.ServiceRequest, workflows.RequestInput{
+			Number: sub.Number, Version: svc.Version, Definition: def, Requester: me,
+			Form: body.Form, Quantity: quantity, Priority: body.Priority, Quote: &quote,
+			Calendar: dept.Calendar, Webhook: dept.Webhook, Bounds: s.bounds,
+		})
+	}
 	// The submission waits s.wait at most for the workflow to take it (see update); the workflow
 	// is started either way, and a retry with the same Idempotency-Key attaches to it.
 	ctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
-	handle, err := s.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateName:   workflows.SubmitUpdate,
-			UpdateID:     workflows.SubmitUpdateID,
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args:         []any{workflows.SubmitInput{}},
-		},
+	var out workflows.SubmitResult
+	err = retryNotReady(ctx, func() error {
+		handle, err := s.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+			StartWorkflowOperation: newStart(),
+			UpdateOptions: client.UpdateWorkflowOptions{
+				UpdateName:   workflows.SubmitUpdate,
+				UpdateID:     workflows.SubmitUpdateID,
+				WaitForStage: client.WorkflowUpdateStageCompleted,
+				Args:         []any{workflows.SubmitInput{}},
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("start %s: %w", id, err)
+		}
+		return handle.Get(ctx, &out)
 	})
 	if err != nil {
-		s.failWorkflow(c, id, fmt.Errorf("start %s: %w", id, err))
-		return
-	}
-	var out workflows.SubmitResult
-	if err := handle.Get(ctx, &out); err != nil {
-		s.failWorkflow(c, id, fmt.Errorf("submit %s: %w", id, err))
-		return
+		// The request was made, and closed before its submission was answered (an operator
+		// cancelled or terminated it at once): the read model has its final state.
+		var app *temporal.ApplicationError
+		if (!errors.As(err, &app) || app.Type() == updateOutlived) && !errors.Is(err, context.DeadlineExceeded) {
+			if st, rerr := s.store.Request(c.Request.Context(), id); rerr == nil && catalog.Terminal(st.Status) {
+				s.log.InfoContext(c.Request.Context(), "request closed before its submission was answered", "request", id, "status", st.Status, "error", err)
+				out = workflows.SubmitResult{ID: st.ID, Status: st.Status, Service: st.Service.Key, Version: st.Service.Version, Quote: st.Quote}
+				err = nil
+			}
+		}
+		if err != nil {
+			s.failWorkflow(c, id, fmt.Errorf("submit %s: %w", id, err))
+			return
+		}
 	}
 	c.Header("Location", "/v1/requests/"+id)
 	status := http.StatusCreated
@@ -589,17 +607,46 @@ func (s *Server) comment(c *gin.Context) {
 func (s *Server) update(ctx context.Context, workflowID, name string, arg, result any) error {
 	ctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
-	h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		UpdateID:     updateID(ctx),
-		WorkflowID:   workflowID,
-		UpdateName:   name,
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args:         []any{arg},
-	})
-	if err != nil {
-		return err
+	id := updateID(ctx)
+	if id == "" {
+		id = randomKey() // one id for every attempt below, so a retry is the same update
 	}
-	return h.Get(ctx, result)
+	return retryNotReady(ctx, func() error {
+		h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			UpdateID:     id,
+			WorkflowID:   workflowID,
+			UpdateName:   name,
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args:         []any{arg},
+		})
+		if err != nil {
+			return err
+		}
+		return h.Get(ctx, result)
+	})
+}
+
+// updateOutlived is the failure type Temporal gives an update its workflow closed before
+// completing (an operator cancelled or terminated it meanwhile).
+const updateOutlived = "AcceptedUpdateCompletedWorkflow"
+
+// retryNotReady runs call again while Temporal answers WorkflowNotReady: the workflow task
+// that carried the update failed (an event came in while it ran, such as an operator's cancel,
+// or its worker died), and the server asks the caller to send the update again. The update id
+// is the same on every attempt, so the workflow takes it once. It stops when ctx ends.
+func retryNotReady(ctx context.Context, call func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := call()
+		var notReady *serviceerror.WorkflowNotReady
+		if !errors.As(err, &notReady) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(min(attempt, 10)) * 50 * time.Millisecond):
+		}
+	}
 }
 
 // failWorkflow maps an error from a workflow call to a problem: the workflow's own refusals
@@ -617,6 +664,9 @@ func (s *Server) failWorkflow(c *gin.Context, id string, err error) {
 			return
 		case workflows.ErrNotFound:
 			writeProblem(c, errNotFound(msg))
+			return
+		case updateOutlived:
+			writeProblem(c, errConflict(fmt.Sprintf("%s closed before the call was answered", id)))
 			return
 		case workflows.ErrInvalid:
 			var fields []catalog.FieldError

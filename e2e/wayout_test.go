@@ -177,13 +177,16 @@ func TestOperatorCancelDuringACall(t *testing.T) {
 	var calls atomic.Int32
 	arrived := make(chan struct{}, 10)
 	release := make(chan struct{})
+	// The first call is held until the test releases it (after the operator's cancel); a retry
+	// of it (the same idempotency key, after a worker's task was retried) answers at once, as an
+	// idempotent endpoint would. Holding a call for as long as the worker's HTTP client waits
+	// (10 s) would race its timeout, and each attempt would end in a retry.
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			calls.Add(1)
+		if r.Method == http.MethodPost && calls.Add(1) == 1 {
 			arrived <- struct{}{}
 			select {
 			case <-release:
-			case <-time.After(10 * time.Second):
+			case <-time.After(30 * time.Second):
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -219,17 +222,29 @@ func TestOperatorCancelDuringACall(t *testing.T) {
 	if _, err := e.store.ApplyBundle(context.Background(), b, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	id := submitOK(t, e, "alice", map[string]any{"service": "test-slow-call", "form": map[string]any{}})
+	// The submission answers once its workflow task (which makes the call, a local activity)
+	// completes: it is sent aside, and the operator cancels while the call is held.
+	submitted := make(chan response, 1)
+	go func() {
+		submitted <- e.call("POST", "/v1/requests", "alice", map[string]any{"service": "test-slow-call", "form": map[string]any{}})
+	}()
 	select {
 	case <-arrived:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the call never arrived")
 	}
+	id := catalog.RequestID(1) // the env's first request
 	go func() {
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // the cancel is requested while the call is held; then it answers
 		release <- struct{}{}
 	}()
 	cancelByOperator(t, e, id)
+	if r := <-submitted; r.Status != http.StatusCreated || r.Body["id"] != id {
+		t.Fatalf("the submission: %d %s", r.Status, r.Raw)
+	}
+	if n := calls.Load(); n < 1 {
+		t.Fatalf("%d calls", n)
+	}
 	closedEverywhere(t, e, id, "alice", catalog.StatusCancelled, workflows.OperatorCancelReason, nil, []string{"dave"})
 }
 

@@ -113,10 +113,10 @@ func TestProjectReportsRetiring(t *testing.T) {
 			want  store.Projected
 		}{
 			{catalog.StageRetiring, approved(1), store.Projected{Wrote: true}},
-			{catalog.StagePublished, closed(4, catalog.StatusResolved), store.Projected{Wrote: true}},
-			{catalog.StageRetiring, closed(5, catalog.StatusCancelled), store.Projected{Wrote: true, ServiceRetiring: true}},
-			{catalog.StageRetiring, closed(5, catalog.StatusCancelled), store.Projected{ServiceRetiring: true}}, // a retry
-			{catalog.StageRetired, closed(6, catalog.StatusCancelled), store.Projected{Wrote: true}},
+			{catalog.StagePublished, closed(4, catalog.StatusResolved), store.Projected{Wrote: true, ServiceStage: catalog.StagePublished}},
+			{catalog.StageRetiring, closed(5, catalog.StatusCancelled), store.Projected{Wrote: true, ServiceRetiring: true, ServiceStage: catalog.StageRetiring}},
+			{catalog.StageRetiring, closed(5, catalog.StatusCancelled), store.Projected{ServiceRetiring: true, ServiceStage: catalog.StageRetiring}}, // a retry
+			{catalog.StageRetired, closed(6, catalog.StatusCancelled), store.Projected{Wrote: true, ServiceStage: catalog.StageRetired}},
 		} {
 			if err := s.SetStage(ctx, "laptop", c.stage, 1, 0, "", t0); err != nil {
 				t.Fatal(err)
