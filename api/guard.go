@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/esmhq/esm/desk"
 	"github.com/esmhq/esm/store"
 	"github.com/gin-gonic/gin"
 	"golang.org/x/time/rate"
@@ -154,7 +155,7 @@ func (s *Server) idempotent(c *gin.Context) {
 			s.finishCall(c.Request.Context(), who, call, key, prev.Holder, 0, nil)
 		}
 	}()
-	c.Request = c.Request.WithContext(context.WithValue(ctx, updateIDKey{}, updateIDFor(who, call, key, fp)))
+	c.Request = c.Request.WithContext(desk.WithUpdateID(ctx, updateIDFor(who, call, key, fp)))
 	rec := &recorder{ResponseWriter: c.Writer}
 	c.Writer = rec
 	c.Next()
@@ -183,12 +184,10 @@ func (s *Server) finishCall(parent context.Context, who, call, key, holder strin
 	}
 }
 
-// updateIDKey is the context key of the workflow update id a call with an Idempotency-Key
-// sends: derived from who calls, the call, the key and the body, so that a retry of a call that
-// timed out (its workflow's worker was down) attaches to the update Temporal still holds instead
-// of sending a second one, and another body under the same key is never taken for it.
-type updateIDKey struct{}
-
+// updateIDFor is the workflow update id a call with an Idempotency-Key sends (desk.WithUpdateID):
+// derived from who calls, the call, the key and the body, so that a retry of a call that timed
+// out (its workflow's worker was down) attaches to the update Temporal still holds instead of
+// sending a second one, and another body under the same key is never taken for it.
 func updateIDFor(who, call, key, fingerprint string) string {
 	sum := sha256.Sum256([]byte(who + "\x00" + call + "\x00" + key + "\x00" + fingerprint))
 	return "idem-" + hex.EncodeToString(sum[:16])
@@ -196,7 +195,4 @@ func updateIDFor(who, call, key, fingerprint string) string {
 
 // updateID is the update id for the call of ctx ("" without an Idempotency-Key: the SDK
 // makes one).
-func updateID(ctx context.Context) string {
-	id, _ := ctx.Value(updateIDKey{}).(string)
-	return id
-}
+func updateID(ctx context.Context) string { return desk.UpdateID(ctx) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/desk"
 	"github.com/esmhq/esm/store"
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
@@ -99,13 +100,22 @@ func writeUnavailable(c *gin.Context, detail string) {
 	writeProblem(c, errUnavailable(detail))
 }
 
-// fail answers with err: a *Problem as it is; a dependency that is down as a 503 with
+// fail answers with err: a *Problem as it is; a desk error by its kind (deskProblem); a
+// dependency that is down as a 503 with
 // Retry-After; anything else as a 500 that hides the cause from the caller and logs it.
 func (s *Server) fail(c *gin.Context, err error) {
 	var p *Problem
 	if errors.As(err, &p) {
 		if p.Status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
 			c.Header("Retry-After", retryAfter)
+		}
+		writeProblem(c, p)
+		return
+	}
+	if p := deskProblem(err); p != nil {
+		if p.Status == http.StatusServiceUnavailable {
+			writeUnavailable(c, p.Detail) // the desk logged it
+			return
 		}
 		writeProblem(c, p)
 		return
@@ -121,4 +131,54 @@ func (s *Server) fail(c *gin.Context, err error) {
 	}
 	s.log.ErrorContext(c.Request.Context(), "internal error", "path", c.Request.URL.Path, "error", err)
 	writeProblem(c, newProblem(http.StatusInternalServerError, "internal", "Internal error", "the server failed; the error is logged"))
+}
+
+// deskProblem is the problem a desk error of a known kind answers (nil for any other error).
+// It is the one place where the desk's error kinds become HTTP statuses.
+func deskProblem(err error) *Problem {
+	var (
+		ve *desk.ValidationError
+		le *desk.LimitError
+		de *desk.Error
+	)
+	switch {
+	case errors.As(err, &ve):
+		return errValidation(ve.Detail, ve.Fields...)
+	case errors.As(err, &le):
+		p := newProblem(http.StatusConflict, "limit", "Limit reached", le.Detail)
+		p.Limit = le.Limit
+		if !le.ResetsAt.IsZero() {
+			t := le.ResetsAt.UTC()
+			p.ResetsAt = &t
+		}
+		p.OpenRequests = le.Open
+		return p
+	case !errors.As(err, &de):
+		return nil
+	}
+	switch de.Reason {
+	case desk.ReasonNotEligible:
+		return newProblem(http.StatusForbidden, "not-eligible", "Not eligible", de.Detail)
+	case desk.ReasonRetired:
+		p := newProblem(http.StatusGone, "retired", "Service retired", de.Detail)
+		p.Successor = de.Successor
+		return p
+	case desk.ReasonKeyReused:
+		p := newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused", de.Detail)
+		p.Request = de.Request
+		return p
+	}
+	switch {
+	case errors.Is(de, desk.ErrNotFound):
+		return errNotFound(de.Detail)
+	case errors.Is(de, desk.ErrForbidden):
+		return errForbidden(de.Detail)
+	case errors.Is(de, desk.ErrConflict):
+		return errConflict(de.Detail)
+	case errors.Is(de, desk.ErrGone):
+		return newProblem(http.StatusGone, "gone", "Gone", de.Detail)
+	case errors.Is(de, desk.ErrUnavailable):
+		return errUnavailable(de.Detail)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/desk"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/workflows"
 	"github.com/gin-gonic/gin"
@@ -90,6 +91,9 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 	bounds      *workflows.Bounds
+	// desk holds every use case and its rules: handlers decode, call one of its methods and
+	// answer (fail maps its error kinds to problems).
+	desk *desk.Desk
 	// draining ends when the server stops (StopWaiting): gets that wait for a request to close
 	// answer at once, so that they do not hold the shutdown.
 	draining    context.Context
@@ -98,7 +102,10 @@ type Server struct {
 
 // StopWaiting ends every wait of a get (?wait=) now and in the future, as the server begins to
 // shut down: each answers with the request's state as it is.
-func (s *Server) StopWaiting() { s.stopWaiting() }
+func (s *Server) StopWaiting() {
+	s.stopWaiting()
+	s.desk.StopWaiting()
+}
 
 // New returns a server.
 func New(cfg Config) *Server {
@@ -139,6 +146,8 @@ func New(cfg Config) *Server {
 	if s.wait <= 0 {
 		s.wait = 10 * time.Second
 	}
+	s.desk = desk.New(desk.Config{Store: s.store, Temporal: s.temporal, Logger: s.log, Now: s.now,
+		WorkflowWait: s.wait, RequestBounds: s.bounds})
 	return s
 }
 

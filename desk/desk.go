@@ -124,8 +124,6 @@ const (
 	// ReasonKeyReused (ErrConflict): an idempotency key was used for another submission,
 	// Request.
 	ReasonKeyReused = "idempotency-key-reused"
-	// ReasonInProgress (ErrConflict): a call with the same key is still running.
-	ReasonInProgress = "in-progress"
 )
 
 // Error is an error of one of the kinds above, with a detail meant for the person.
@@ -216,7 +214,8 @@ func WithUpdateID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, updateIDKey{}, id)
 }
 
-func updateID(ctx context.Context) string {
+// UpdateID is the update id set on ctx by WithUpdateID ("" when none: each call makes one).
+func UpdateID(ctx context.Context) string {
 	id, _ := ctx.Value(updateIDKey{}).(string)
 	return id
 }
@@ -285,7 +284,7 @@ func canSee(p Actor, delegators []string, st catalog.RequestState) bool {
 func (d *Desk) update(ctx context.Context, workflowID, name string, arg, result any) error {
 	ctx, cancel := context.WithTimeout(ctx, d.wait)
 	defer cancel()
-	id := updateID(ctx)
+	id := UpdateID(ctx)
 	if id == "" {
 		id = randomKey() // one id for every attempt below, so a retry is the same update
 	}
