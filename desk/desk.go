@@ -387,3 +387,15 @@ func randomKey() string {
 	_, _ = rand.Read(b)
 	return "auto-" + hex.EncodeToString(b)
 }
+
+// currentService loads a service at its current version, or ErrNotFound.
+func (d *Desk) currentService(ctx context.Context, key string) (store.ServiceVersion, error) {
+	sv, err := d.store.CurrentService(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return sv, notFound("there is no service %q in the catalog", key)
+	}
+	if err != nil {
+		return sv, fmt.Errorf("service %s: %w", key, err)
+	}
+	return sv, nil
+}
