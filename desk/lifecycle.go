@@ -1,0 +1,236 @@
+package desk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/workflows"
+	"go.temporal.io/api/serviceerror"
+)
+
+// RoleAdmin may do everything a service's owner and its department's head may.
+const RoleAdmin = "admin"
+
+// LifecycleState is a service's stage, versions, next review and history, as its lifecycle
+// workflow holds them.
+type LifecycleState = workflows.LifecycleState
+
+// roles works out who the person is to a service from the stored definition that governs it
+// (serviceForLifecycle's) and the directory: never from a definition someone sent.
+func (d *Desk) roles(ctx context.Context, me Actor, def catalog.Definition) workflows.LifecycleAction {
+	a := workflows.LifecycleAction{Actor: Ref(me), Owner: me.ID == def.Owner, Staff: me.Department == def.Department, Admin: me.HasRole(RoleAdmin)}
+	if dept, err := d.store.Department(ctx, def.Department); err == nil {
+		a.Head = dept.Head == me.ID
+	}
+	return a
+}
+
+// validDefinition normalizes a definition someone sent and validates it against the directory;
+// its errors name fields as JSON pointers.
+func (d *Desk) validDefinition(ctx context.Context, def *catalog.Definition) error {
+	def.Normalize()
+	known, err := d.store.Known(ctx)
+	if err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	if err := catalog.ValidateWith(*def, known); err != nil {
+		var ve *catalog.ValidationError
+		if errors.As(err, &ve) {
+			for i := range ve.Errors {
+				ve.Errors[i].Field = catalog.Pointer(ve.Errors[i].Field)
+			}
+			return invalid("the definition is not valid", ve.Errors...)
+		}
+		return fmt.Errorf("validate %s: %w", def.Key, err)
+	}
+	return nil
+}
+
+// CreateService creates a service from its first draft: its lifecycle starts with no version
+// and stores the draft once it has accepted it (nothing is written before). The department's
+// staff and admins may (ErrForbidden); a key already taken is ErrConflict; a definition that
+// breaks a rule is a *ValidationError.
+func (d *Desk) CreateService(ctx context.Context, me Actor, def catalog.Definition) (LifecycleState, error) {
+	if err := d.validDefinition(ctx, &def); err != nil {
+		return LifecycleState{}, err
+	}
+	if me.Department != def.Department && !me.HasRole(RoleAdmin) {
+		return LifecycleState{}, forbidden("only %s's staff create its services", def.Department)
+	}
+	if _, err := d.store.Service(ctx, def.Key); err == nil {
+		return LifecycleState{}, conflict("service %q exists; edit its draft instead", def.Key)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return LifecycleState{}, fmt.Errorf("service %s: %w", def.Key, err)
+	}
+	if err := startLifecycle(ctx, d.temporal, store.ServiceInfo{Key: def.Key, Department: def.Department, Stage: catalog.StageDraft}); err != nil {
+		return LifecycleState{}, fmt.Errorf("lifecycle of %s: %w", def.Key, err)
+	}
+	// Who the person is to a service that does not exist yet: the directory says it.
+	a := workflows.LifecycleAction{Actor: Ref(me), Staff: me.Department == def.Department, Admin: me.HasRole(RoleAdmin),
+		Action: workflows.ActionSaveDraft, Definition: &def, Create: true}
+	if dept, err := d.store.Department(ctx, def.Department); err == nil {
+		a.Head = dept.Head == me.ID
+	}
+	return d.lifecycleCall(ctx, def.Key, a)
+}
+
+// Draft is an edited definition of an existing service, to be stored as its next version.
+type Draft struct {
+	Service    string
+	Definition catalog.Definition
+}
+
+// MayEditDraft answers nil when the person may edit the service's draft: ErrNotFound when there
+// is no such service, ErrForbidden unless they are its owner, its department's staff or an admin,
+// as the stored definition and the directory say. A front door that cannot read the draft sent
+// asks it first, so that those refusals come before any complaint about what was sent.
+func (d *Desk) MayEditDraft(ctx context.Context, me Actor, key string) error {
+	_, gov, err := d.serviceForLifecycle(ctx, key)
+	if err != nil {
+		return err
+	}
+	if a := d.roles(ctx, me, gov); !(a.Owner || a.Staff || a.Admin) {
+		return forbidden("only the owner or the department's staff edit a draft")
+	}
+	return nil
+}
+
+// KnownService answers nil when the catalog has the service (whatever its stage), ErrNotFound
+// otherwise, and makes sure its lifecycle runs. A front door that cannot read the action sent
+// asks it first, so that an unknown service is not found whatever was sent.
+func (d *Desk) KnownService(ctx context.Context, key string) error {
+	_, _, err := d.serviceForLifecycle(ctx, key)
+	return err
+}
+
+// SaveDraft asks the service's lifecycle to store an edited definition as its next draft
+// version. Who the person is comes from the stored definition (never the draft's), and the
+// lifecycle stores the draft only once it has accepted it: it refuses (ErrForbidden,
+// ErrConflict) what the stage or the person's part does not allow. The key and department of a
+// service never change (*ValidationError).
+func (d *Desk) SaveDraft(ctx context.Context, me Actor, in Draft) (LifecycleState, error) {
+	si, gov, err := d.serviceForLifecycle(ctx, in.Service)
+	if err != nil {
+		return LifecycleState{}, err
+	}
+	a := d.roles(ctx, me, gov)
+	if !(a.Owner || a.Staff || a.Admin) {
+		return LifecycleState{}, forbidden("only the owner or the department's staff edit a draft")
+	}
+	def := in.Definition
+	if err := d.validDefinition(ctx, &def); err != nil {
+		return LifecycleState{}, err
+	}
+	if def.Key != si.Key || def.Department != si.Department {
+		return LifecycleState{}, invalid("the draft is for another service", catalog.FieldError{Field: "/key", Rule: "const", Detail: "the key and department of a service do not change"})
+	}
+	a.Action, a.Definition = workflows.ActionSaveDraft, &def
+	return d.lifecycleCall(ctx, si.Key, a)
+}
+
+// LifecycleActions are the transitions a person may ask of a service's lifecycle.
+var LifecycleActions = []string{workflows.ActionSubmit, workflows.ActionApprove, workflows.ActionReject, workflows.ActionPublish,
+	workflows.ActionDeprecate, workflows.ActionRetire, workflows.ActionReview}
+
+// LifecycleActionInput is a transition of a service's lifecycle: submit, approve, reject,
+// publish, deprecate, retire, review (with its Outcome); Comment gives a reason, Successor names
+// the service that replaces one retired.
+type LifecycleActionInput struct {
+	Service   string
+	Action    string
+	Comment   string
+	Outcome   string
+	Successor string
+}
+
+// ApplyLifecycleAction runs a transition of the service's lifecycle and answers its state. Who
+// the person is to the service comes from its stored definition and the directory; the
+// lifecycle refuses (ErrForbidden, ErrConflict) what their part or the stage does not allow.
+// An action that is none of LifecycleActions is a *ValidationError; a service that does not
+// exist, ErrNotFound; a retired one, whose lifecycle has ended, ErrConflict.
+func (d *Desk) ApplyLifecycleAction(ctx context.Context, me Actor, in LifecycleActionInput) (LifecycleState, error) {
+	si, gov, err := d.serviceForLifecycle(ctx, in.Service)
+	if err != nil {
+		return LifecycleState{}, err
+	}
+	if !validLifecycleAction(in.Action) {
+		return LifecycleState{}, invalid("the action is not valid", catalog.FieldError{Field: "/action", Rule: "enum",
+			Detail: "one of submit, approve, reject, publish, deprecate, retire, review"})
+	}
+	a := d.roles(ctx, me, gov)
+	a.Action, a.Comment, a.Outcome, a.Successor = in.Action, in.Comment, in.Outcome, in.Successor
+	return d.lifecycleCall(ctx, si.Key, a)
+}
+
+func validLifecycleAction(action string) bool {
+	for _, a := range LifecycleActions {
+		if a == action {
+			return true
+		}
+	}
+	return false
+}
+
+// Lifecycle answers the service's stage, versions, next review and history from its workflow
+// (for a retired service, from its last run). Anyone may ask; ErrNotFound when there is no such
+// service.
+func (d *Desk) Lifecycle(ctx context.Context, me Actor, key string) (LifecycleState, error) {
+	si, _, err := d.serviceForLifecycle(ctx, key)
+	if err != nil {
+		return LifecycleState{}, err
+	}
+	var st LifecycleState
+	v, err := d.temporal.QueryWorkflow(ctx, workflows.ServiceWorkflowID(si.Key), "", workflows.LifecycleQuery)
+	if err == nil {
+		err = v.Get(&st)
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return st, notFound("no lifecycle for %s", si.Key)
+	}
+	if err != nil {
+		return st, fmt.Errorf("lifecycle of %s: %w", si.Key, err)
+	}
+	return st, nil
+}
+
+// lifecycleCall sends the action to the service's lifecycle and answers its state.
+func (d *Desk) lifecycleCall(ctx context.Context, key string, a workflows.LifecycleAction) (LifecycleState, error) {
+	var res workflows.LifecycleResult
+	err := d.update(ctx, workflows.ServiceWorkflowID(key), workflows.LifecycleUpdate, a, &res)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return res.State, conflict("the lifecycle of %s has ended: the service is retired", key)
+	case err != nil:
+		return res.State, d.workflowErr(ctx, key, err)
+	}
+	return res.State, nil
+}
+
+// serviceForLifecycle loads a service and the definition that governs it (live, else draft),
+// and makes sure its lifecycle workflow runs (unless the service is retired).
+func (d *Desk) serviceForLifecycle(ctx context.Context, key string) (store.ServiceInfo, catalog.Definition, error) {
+	si, err := d.store.Service(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return si, catalog.Definition{}, notFound("there is no service %q", key)
+	}
+	if err != nil {
+		return si, catalog.Definition{}, fmt.Errorf("service %s: %w", key, err)
+	}
+	v := si.Live
+	if v == 0 {
+		v = si.Draft
+	}
+	sv, err := d.store.ServiceAt(ctx, si.Key, v)
+	if err == nil && si.Stage != catalog.StageRetired {
+		err = startLifecycle(ctx, d.temporal, si)
+	}
+	if err != nil {
+		return si, catalog.Definition{}, fmt.Errorf("lifecycle of %s: %w", si.Key, err)
+	}
+	return si, sv.Definition, nil
+}
