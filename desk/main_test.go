@@ -24,6 +24,7 @@ import (
 	"github.com/esmhq/esm/workflows"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+	sdkworker "go.temporal.io/sdk/worker"
 )
 
 var devServer *testsuite.DevServer
@@ -78,6 +79,8 @@ type fixture struct {
 	tc    client.Client
 	desk  *Desk
 	hooks *hooks.Receiver
+	// worker runs the workflows; a test may stop it (as a crash would).
+	worker sdkworker.Worker
 }
 
 // each runs fn once per database, each on a fresh fixture.
@@ -121,6 +124,7 @@ func newFixture(t *testing.T, dialect string, tweaks ...func(*Config)) *fixture 
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+	f.worker = w
 	if err := SyncLifecycles(ctx, tc, s); err != nil {
 		t.Fatal(err)
 	}
