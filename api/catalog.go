@@ -1,12 +1,9 @@
 package api
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/esmhq/esm/desk"
-	"github.com/esmhq/esm/store"
 	"github.com/gin-gonic/gin"
 )
 
@@ -32,19 +29,6 @@ func (s *Server) getService(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, v)
-}
-
-func (s *Server) service(c *gin.Context) (store.ServiceVersion, bool) {
-	sv, err := s.store.CurrentService(c.Request.Context(), c.Param("key"))
-	if errors.Is(err, store.ErrNotFound) {
-		writeProblem(c, errNotFound(fmt.Sprintf("there is no service %q in the catalog", c.Param("key"))))
-		return sv, false
-	}
-	if err != nil {
-		s.fail(c, err)
-		return sv, false
-	}
-	return sv, true
 }
 
 type quoteBody struct {

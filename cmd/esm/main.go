@@ -36,8 +36,9 @@ usage:
   esm token [-ttl 24h] PERSON    print a bearer token for a person in the directory
   esm setup                      register ESM's search attributes on a Temporal cluster
   esm keygen                     print a new payload encryption key (for ESM_PAYLOAD_KEYS)
-  esm requests [-status S] [-service S]   list requests (operators)
-  esm show REQ-000042            a request's state, SLA clocks and audit trail
+  esm requests [-status S] [-service S]   list requests (everyone's; --as PERSON: their own)
+  esm show REQ-000042            a request's state, SLA clocks and audit trail (--as PERSON:
+                                 as that person may see it, as the API would answer them)
   esm breaches                   open requests that missed their resolution target
   esm bench [-n 200] [-c 10]     ESM end to end against bare-SDK baselines on a fresh dev server
 
@@ -147,7 +148,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case "show":
 		return showCmd(ctx, cfg, args[1:], out)
 	case "breaches":
-		return breachesCmd(ctx, cfg, out)
+		return breachesCmd(ctx, cfg, args[1:], out)
 	case "bench":
 		return benchCmd(ctx, args[1:], out)
 	case "help", "-h", "--help":
