@@ -95,17 +95,14 @@ type Server struct {
 	// answer (fail maps its error kinds to problems).
 	desk *desk.Desk
 	// draining ends when the server stops (StopWaiting): gets that wait for a request to close
-	// answer at once, so that they do not hold the shutdown.
+	// (the desk's waits) answer at once, so that they do not hold the shutdown.
 	draining    context.Context
 	stopWaiting context.CancelFunc
 }
 
 // StopWaiting ends every wait of a get (?wait=) now and in the future, as the server begins to
 // shut down: each answers with the request's state as it is.
-func (s *Server) StopWaiting() {
-	s.stopWaiting()
-	s.desk.StopWaiting()
-}
+func (s *Server) StopWaiting() { s.stopWaiting() }
 
 // New returns a server.
 func New(cfg Config) *Server {
@@ -146,13 +143,19 @@ func New(cfg Config) *Server {
 	if s.wait <= 0 {
 		s.wait = 10 * time.Second
 	}
-	s.desk = desk.New(desk.Config{Store: s.store, Temporal: s.temporal, Logger: s.log, Now: s.now,
-		WorkflowWait: s.wait, RequestBounds: s.bounds})
+	s.newDesk()
 	return s
+}
+
+// newDesk makes the desk the handlers call, from the server's dependencies.
+func (s *Server) newDesk() {
+	s.desk = desk.New(desk.Config{Store: s.store, Temporal: s.temporal, Logger: s.log, Now: s.now,
+		WorkflowWait: s.wait, RequestBounds: s.bounds, Draining: s.draining})
 }
 
 // Handler returns the router.
 func (s *Server) Handler() http.Handler {
+	s.newDesk() // on the dependencies as they are now (a test may swap one after New)
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(gin.CustomRecovery(s.recovered))

@@ -60,6 +60,9 @@ type Config struct {
 	// RequestBounds, when set, bound the history of the requests submitted (tests lower them;
 	// nil: the workflow's defaults, workflows.Bounds).
 	RequestBounds *workflows.Bounds
+	// Draining, when set, ends every wait for a request to close once it is done, as
+	// StopWaiting does (a front door that shuts down).
+	Draining context.Context
 }
 
 // Desk is the service desk. Its methods are safe for concurrent use.
@@ -88,7 +91,11 @@ func New(cfg Config) *Desk {
 	if d.wait <= 0 {
 		d.wait = 10 * time.Second
 	}
-	d.draining, d.stopWaiting = context.WithCancel(context.Background())
+	parent := cfg.Draining
+	if parent == nil {
+		parent = context.Background()
+	}
+	d.draining, d.stopWaiting = context.WithCancel(parent)
 	return d
 }
 
