@@ -1,14 +1,11 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/esmhq/esm/catalog"
-	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/desk"
 	"github.com/gin-gonic/gin"
 )
 
@@ -18,42 +15,14 @@ type delegationBody struct {
 	EndsAt   time.Time `json:"ends_at"`
 }
 
-// createDelegation: the caller is out of office; their approvals may be decided by the delegate
-// from starts_at until ends_at. Decisions are recorded as "delegate on behalf of caller".
+// createDelegation: the caller is out of office (desk.Delegate); 201 with its Location.
 func (s *Server) createDelegation(c *gin.Context) {
-	me := principal(c)
 	var body delegationBody
 	if p := decodeBody(c, &body); p != nil {
 		writeProblem(c, p)
 		return
 	}
-	var fields []catalog.FieldError
-	if body.Delegate == "" {
-		fields = append(fields, catalog.FieldError{Field: "/delegate", Rule: "required", Detail: "name the person who decides for you"})
-	} else if body.Delegate == me.ID {
-		fields = append(fields, catalog.FieldError{Field: "/delegate", Rule: "not", Detail: "you cannot delegate to yourself"})
-	} else if _, err := s.store.Person(c.Request.Context(), body.Delegate); errors.Is(err, store.ErrNotFound) {
-		fields = append(fields, catalog.FieldError{Field: "/delegate", Rule: "reference", Detail: fmt.Sprintf("no person %q in the directory", body.Delegate)})
-	} else if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if body.StartsAt.IsZero() {
-		body.StartsAt = s.now()
-	}
-	if body.EndsAt.IsZero() {
-		fields = append(fields, catalog.FieldError{Field: "/ends_at", Rule: "required", Detail: "say when you are back (RFC 3339)"})
-	} else if !body.EndsAt.After(body.StartsAt) || !body.EndsAt.After(s.now()) {
-		fields = append(fields, catalog.FieldError{Field: "/ends_at", Rule: "minimum", Detail: "must be after starts_at and in the future"})
-	} else if body.EndsAt.Sub(body.StartsAt) > 366*24*time.Hour {
-		fields = append(fields, catalog.FieldError{Field: "/ends_at", Rule: "maximum", Detail: "a delegation lasts at most a year"})
-	}
-	if len(fields) > 0 {
-		writeProblem(c, errValidation("the delegation is not valid", fields...))
-		return
-	}
-	d, err := s.store.CreateDelegation(c.Request.Context(), store.Delegation{
-		Person: me.ID, Delegate: body.Delegate, StartsAt: body.StartsAt, EndsAt: body.EndsAt, CreatedAt: s.now()})
+	d, err := s.desk.Delegate(c.Request.Context(), principal(c), desk.DelegateInput{Delegate: body.Delegate, StartsAt: body.StartsAt, EndsAt: body.EndsAt})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -62,9 +31,10 @@ func (s *Server) createDelegation(c *gin.Context) {
 	c.JSON(http.StatusCreated, d)
 }
 
-// listDelegations lists the delegations the caller gave or received that have not ended.
+// listDelegations lists the delegations the caller gave or received that have not ended
+// (desk.Delegations).
 func (s *Server) listDelegations(c *gin.Context) {
-	items, err := s.store.Delegations(c.Request.Context(), principal(c).ID, s.now())
+	items, err := s.desk.Delegations(c.Request.Context(), principal(c))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -72,17 +42,9 @@ func (s *Server) listDelegations(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"items": items})
 }
 
-// deleteDelegation ends a delegation the caller gave.
+// deleteDelegation ends a delegation the caller gave (desk.EndDelegation).
 func (s *Server) deleteDelegation(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err == nil {
-		err = s.store.DeleteDelegation(c.Request.Context(), id, principal(c).ID)
-	}
-	if errors.Is(err, store.ErrNotFound) || err != nil && id == 0 {
-		writeProblem(c, errNotFound("no delegation "+c.Param("id")+" of yours"))
-		return
-	}
-	if err != nil {
+	if err := s.desk.EndDelegation(c.Request.Context(), principal(c), c.Param("id")); err != nil {
 		s.fail(c, err)
 		return
 	}

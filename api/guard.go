@@ -192,7 +192,3 @@ func updateIDFor(who, call, key, fingerprint string) string {
 	sum := sha256.Sum256([]byte(who + "\x00" + call + "\x00" + key + "\x00" + fingerprint))
 	return "idem-" + hex.EncodeToString(sum[:16])
 }
-
-// updateID is the update id for the call of ctx ("" without an Idempotency-Key: the SDK
-// makes one).
-func updateID(ctx context.Context) string { return desk.UpdateID(ctx) }
