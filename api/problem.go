@@ -8,9 +8,7 @@ import (
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/desk"
-	"github.com/esmhq/esm/store"
 	"github.com/gin-gonic/gin"
-	"go.temporal.io/api/serviceerror"
 )
 
 // Problem is an RFC 9457 problem detail. Type is stable: clients switch on it.
@@ -83,17 +81,6 @@ func writeProblem(c *gin.Context, p *Problem) {
 // retryAfter is what a 503 asks callers to wait, in seconds.
 const retryAfter = "5"
 
-// unavailable says whether err means a dependency (the database or Temporal) is down or not
-// answering, so that the call may succeed when retried later.
-func unavailable(err error) bool {
-	var (
-		un *serviceerror.Unavailable
-		de *serviceerror.DeadlineExceeded
-		re *serviceerror.ResourceExhausted
-	)
-	return store.Unavailable(err) || errors.As(err, &un) || errors.As(err, &de) || errors.As(err, &re)
-}
-
 // writeUnavailable answers 503 with Retry-After: a dependency is down, the caller tries again.
 func writeUnavailable(c *gin.Context, detail string) {
 	c.Header("Retry-After", retryAfter)
@@ -101,8 +88,7 @@ func writeUnavailable(c *gin.Context, detail string) {
 }
 
 // fail answers with err: a *Problem as it is; a desk error by its kind (deskProblem); a
-// dependency that is down as a 503 with
-// Retry-After; anything else as a 500 that hides the cause from the caller and logs it.
+// dependency that is down (desk.Unavailable) as a 503 with Retry-After; anything else as a 500 that hides the cause from the caller and logs it.
 func (s *Server) fail(c *gin.Context, err error) {
 	var p *Problem
 	if errors.As(err, &p) {
@@ -120,13 +106,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 		writeProblem(c, p)
 		return
 	}
-	if unavailable(err) {
+	if what := desk.Unavailable(err); what != "" {
 		s.log.WarnContext(c.Request.Context(), "dependency unavailable", "path", c.Request.URL.Path, "error", err)
-		what := "Temporal is"
-		if store.Unavailable(err) {
-			what = "the database is"
-		}
-		writeUnavailable(c, what+" not answering; try again shortly")
+		writeUnavailable(c, what+" is not answering; try again shortly")
 		return
 	}
 	s.log.ErrorContext(c.Request.Context(), "internal error", "path", c.Request.URL.Path, "error", err)

@@ -1,6 +1,9 @@
 // Package api is the HTTP front door: a Gin router under /v1 with bearer-token auth and
-// problem+json errors. It starts and talks to workflows through client.Client and reads the
-// catalog and the read model through the store. api/openapi.yaml is the contract.
+// problem+json errors. Each handler decodes and bounds what was sent, calls one method of the
+// desk (package desk, where every rule and every workflow call lives) and answers; fail maps the
+// desk's error kinds to problems. The store and the Temporal client are used here only for
+// operational routes and guards: authentication, the idempotency guard, /readyz and /metrics.
+// api/openapi.yaml is the contract.
 package api
 
 import (
