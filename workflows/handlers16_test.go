@@ -161,3 +161,30 @@ func (s *requestSuite) TestHandlersRunAfterAnOperatorCancel() {
 	}
 	s.True(asked, "the requester is told of the question: %v", s.notified)
 }
+
+// A claim retried under its update id after the task was released and the request continued
+// as new passes its validator (the task is open) but is not applied again: the task stays in
+// the group's queue.
+func (s *requestSuite) TestClaimUpdateIDSurvivesContinueAsNew() {
+	in := input(definition(catalog.ModeAny))
+	in.Bounds = &Bounds{ContinueAfter: 500}
+	claim := TaskInput{Actor: dave, Groups: desk, Task: "prepare"}
+	first := s.updateWithID(time.Minute, "idem-claim-1", ClaimTaskUpdate, claim)
+	s.update(90*time.Second, ReleaseTaskUpdate, claim)
+	next := s.continueWith(in)
+	s.True(first.done)
+
+	retry := s.updateWithID(time.Minute, "idem-claim-1", ClaimTaskUpdate, claim) // the API's retry
+	s.env.SetTestTimeout(30 * time.Second)
+	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, 2*time.Minute)
+	s.env.ExecuteWorkflow(ServiceRequest, next)
+	s.NoError(retry.rejected)
+	s.NoError(retry.err)
+	n := 0
+	for _, e := range s.state().Timeline {
+		if e.Type == "task.claimed" {
+			n++
+		}
+	}
+	s.Equal(1, n, "one claim under one update id, across continue-as-new")
+}
