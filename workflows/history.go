@@ -50,6 +50,7 @@ func resumeRequest(in RequestInput, c *Continued) *requestWorkflow {
 		w.undos[id] = true
 	}
 	w.notices, w.comments = c.Notices, c.Comments
+	w.updates = slices.Clone(c.Updates)
 	w.fulfilling = w.state.OpenStep() == nil
 	return w
 }
@@ -90,7 +91,8 @@ func (w *requestWorkflow) continueAsNew(ctx workflow.Context) error {
 		runs = w.resumed.Runs + 1
 	}
 	c := &Continued{Revision: int(w.revision), State: w.state.Clone(), PausedAt: w.pausedAt, ResumeTo: w.resumeTo,
-		Completed: slices.Clone(w.completedAutomated), Notices: w.notices, Comments: w.comments, Runs: runs}
+		Completed: slices.Clone(w.completedAutomated), Notices: w.notices, Comments: w.comments, Runs: runs,
+		Updates: slices.Clone(w.updates)}
 	for id := range w.undos {
 		c.Undos = append(c.Undos, id)
 	}
@@ -100,6 +102,22 @@ func (w *requestWorkflow) continueAsNew(ctx workflow.Context) error {
 	workflow.GetLogger(ctx).Info("request continues as new", "request", w.state.ID, "events", info.GetCurrentHistoryLength(),
 		"suggested", info.GetContinueAsNewSuggested(), "runs", runs+1)
 	return workflow.NewContinueAsNewError(ctx, ServiceRequest, in)
+}
+
+// applied says the request applied the update id in this run or an earlier one (revision 4).
+func (w *requestWorkflow) applied(id string) bool {
+	return id != "" && slices.Contains(w.updates, id)
+}
+
+// keepUpdate remembers an update id the request applies, the latest Bounds.Comments of them.
+func (w *requestWorkflow) keepUpdate(id string) {
+	if id == "" {
+		return
+	}
+	w.updates = append(w.updates, id)
+	if most := w.bounds().Comments; len(w.updates) > most {
+		w.updates = slices.Clone(w.updates[len(w.updates)-most:])
+	}
 }
 
 // trimTimeline drops from the state's timeline its oldest events beyond Bounds.Kept, but none

@@ -54,6 +54,12 @@ const (
 //     revision: validators are not in history. A run of an earlier revision may thus have opened
 //     a review whose only reviewer is a co-author, who is refused; such a review waits until an
 //     operator's catalog apply replaces the draft.)
+//  5. Issue 16 (task K): a request that signalled request_closed is never waited for again, even
+//     when the signal came while it was in InFlight and its row is still open in the store (a
+//     request of revision 0 signals, then projects): the final check leaves it out of the late
+//     submissions and looks again after a durable timer that backs off (1 s doubling, at most
+//     recheckMax) until its row is closed. Before, it joined InFlight again and the service
+//     stayed retiring for ever.
 //
 // Independently of the revision, a save_draft that carries its Definition is stored by the
 // lifecycle itself (an activity after the update is accepted): no recorded history holds such an
@@ -62,7 +68,11 @@ const (
 const LifecycleRevision = "lifecycle-revision"
 
 // lifecycleRevision is the version new lifecycle runs take.
-const lifecycleRevision = 4
+const lifecycleRevision = 5
+
+// recheckMax bounds the wait between two final checks of a retirement whose store still has open
+// rows of requests that signalled closed (revision 5): 1 s, 2 s, 4 s... then once a minute.
+const recheckMax = time.Minute
 
 // ServiceWorkflowID is the workflow id of a service's lifecycle: service/laptop.
 func ServiceWorkflowID(key string) string { return "service/" + key }
@@ -197,8 +207,12 @@ type lifecycle struct {
 	// not count them), as a floor for the server's count.
 	estimate int
 	// closedEarly holds the requests whose request_closed signal came while they were not in
-	// InFlight: a listing under way may still name them (revision 3 leaves them out).
+	// InFlight: a listing under way may still name them (revision 3 leaves them out). From
+	// revision 5 it holds every request that signalled closed: one is never waited for again.
 	closedEarly map[string]bool
+	// rechecks counts the final checks that found only requests which had signalled closed
+	// (revision 5: the wait between them backs off, up to recheckMax).
+	rechecks int
 }
 
 // ServiceLifecycle runs one service's life, for years: drafts and their reviews, publishing,
@@ -278,6 +292,11 @@ func (l *lifecycle) run(ctx workflow.Context) (LifecycleState, error) {
 			if i := slices.Index(l.st.InFlight, id); i >= 0 {
 				l.st.InFlight = slices.Delete(l.st.InFlight, i, i+1)
 				l.dirty++
+				if l.rev >= 5 {
+					// Its row may still be open in the store (a request of revision 0 signals,
+					// then projects): the final check must not take it for a late submission.
+					l.closedEarly[id] = true
+				}
 			} else {
 				l.closedEarly[id] = true
 			}
@@ -902,7 +921,12 @@ func (l *lifecycle) retired(ctx workflow.Context) (bool, error) {
 	if len(late) == 0 {
 		// Each has told the lifecycle it closed, and its closed state is on its way to the
 		// store (a request of revision 0 signals before it projects): look again shortly.
-		return false, workflow.Sleep(ctx, time.Second)
+		wait := time.Second
+		if l.rev >= 5 {
+			wait = min(time.Second<<min(l.rechecks, 6), recheckMax)
+			l.rechecks++
+		}
+		return false, workflow.Sleep(ctx, wait)
 	}
 	l.st.InFlight = append(l.st.InFlight, late...)
 	l.history(ctx, "retiring.late", "", fmt.Sprintf("in flight, written after the listing: %v", late))

@@ -68,6 +68,8 @@ type Continued struct {
 	Undos     []string  `json:",omitempty"`
 	Notices   int       `json:",omitempty"`
 	Comments  int       `json:",omitempty"`
+	// Updates are the ids of the latest updates the request applied (at most Bounds.Comments).
+	Updates []string `json:",omitempty"`
 	// Runs counts the runs before this one.
 	Runs int
 }
@@ -241,6 +243,9 @@ type requestWorkflow struct {
 	root     workflow.Context
 	resumed  *Continued
 	comments int
+	// updates are the ids of the updates the request applied (revision 4), carried into the
+	// next run (Continued.Updates) so that a retry under the same id is not applied twice.
+	updates []string
 	// fulfilling says a continued run resumes fulfilment (the approval is behind it).
 	fulfilling bool
 	// slaBusy says the SLA loop is firing an event (it may call activities).
@@ -310,24 +315,24 @@ func (w *requestWorkflow) setup(ctx workflow.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandler(ctx, SubmitUpdate, func(ctx workflow.Context, _ SubmitInput) (SubmitResult, error) {
+	if err := workflow.SetUpdateHandler(ctx, SubmitUpdate, handled(w, func(ctx workflow.Context, _ SubmitInput) (SubmitResult, error) {
 		// The first submission waits until the request is in the read model and with its
 		// approvers, so the requester's list and the approvers' inboxes already show it.
 		w.awaitRest(ctx)
 		return SubmitResult{ID: w.state.ID, Status: w.state.Status, Service: w.state.Service.Key, Version: w.state.Service.Version, Quote: w.state.Quote}, nil
-	}); err != nil {
+	}, nil)); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, DecideUpdate, w.decide,
-		workflow.UpdateHandlerOptions{Validator: w.validateDecision}); err != nil {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, DecideUpdate, handled(w, w.decide, w.decided),
+		workflow.UpdateHandlerOptions{Validator: validated(w, w.validateDecision)}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, CancelUpdate, w.cancel,
-		workflow.UpdateHandlerOptions{Validator: w.validateCancel}); err != nil {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, CancelUpdate, handled(w, w.cancel, changed[CancelInput](w)),
+		workflow.UpdateHandlerOptions{Validator: validated(w, w.validateCancel)}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, CommentUpdate, w.comment,
-		workflow.UpdateHandlerOptions{Validator: w.validateComment}); err != nil {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, CommentUpdate, handled(w, w.comment, changed[CommentInput](w)),
+		workflow.UpdateHandlerOptions{Validator: validated(w, w.validateComment)}); err != nil {
 		return err
 	}
 	for _, u := range []struct {
@@ -342,12 +347,75 @@ func (w *requestWorkflow) setup(ctx workflow.Context) error {
 		{FailTaskUpdate, w.fail, w.validateFail},
 		{AskTaskUpdate, w.ask, w.validateAsk},
 	} {
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler,
-			workflow.UpdateHandlerOptions{Validator: u.validator}); err != nil {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, handled(w, u.handler, w.taskResult),
+			workflow.UpdateHandlerOptions{Validator: validated(w, u.validator)}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// handled wraps an update handler (every one setup registers). On revision 4 the handler runs
+// on a context an operator's cancel does not cancel (as the main loop does, runToTheEnd): a
+// request cancelled by an operator lives on while its undo tasks are open, and its handlers'
+// notifications and awaitRest must work. And Temporal deduplicates an update id within one run
+// only: an update the request applied in an earlier run (its id is in Continued.Updates) is not
+// applied again; answer tells the caller the current state instead. A nil answer: the handler
+// changes nothing, its id is not kept.
+func handled[I, O any](w *requestWorkflow, fn func(workflow.Context, I) (O, error), answer func(I) O) func(workflow.Context, I) (O, error) {
+	return func(ctx workflow.Context, in I) (O, error) {
+		if w.revision < 4 {
+			return fn(ctx, in)
+		}
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		if answer != nil {
+			id := workflow.GetCurrentUpdateInfo(ctx).ID
+			if w.applied(id) {
+				w.awaitRest(dctx)
+				return answer(in), nil
+			}
+			w.keepUpdate(id)
+		}
+		return fn(dctx, in)
+	}
+}
+
+// validated wraps an update validator: on revision 4, an update the request applied in an
+// earlier run passes (its handler answers the current state without applying it again).
+func validated[I any](w *requestWorkflow, fn func(I) error) func(workflow.Context, I) error {
+	return func(ctx workflow.Context, in I) error {
+		if w.revision >= 4 && w.applied(workflow.GetCurrentUpdateInfo(ctx).ID) {
+			return nil
+		}
+		return fn(in)
+	}
+}
+
+// changed answers a cancel or a comment applied in an earlier run.
+func changed[I any](w *requestWorkflow) func(I) ChangeResult {
+	return func(I) ChangeResult { return ChangeResult{Status: w.state.Status} }
+}
+
+// decided answers a decision applied in an earlier run: the request's status and the latest
+// step the actor decided.
+func (w *requestWorkflow) decided(in DecisionInput) DecisionResult {
+	r := DecisionResult{Status: w.state.Status}
+	for _, st := range w.state.Approvals {
+		for _, a := range st.Approvers {
+			if a.Decision != "" && (a.ID == in.Actor.ID || (a.DecidedBy != nil && a.DecidedBy.ID == in.Actor.ID)) {
+				r.Step = st.Step
+			}
+		}
+	}
+	return r
+}
+
+// taskResult answers a task update applied in an earlier run.
+func (w *requestWorkflow) taskResult(in TaskInput) TaskResult {
+	if w.task(in.Task) == nil {
+		return TaskResult{Status: w.state.Status, Request: w.state.ID}
+	}
+	return w.result(in)
 }
 
 func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
@@ -496,7 +564,10 @@ func (w *requestWorkflow) validateComment(in CommentInput) error {
 	if catalog.Terminal(w.state.Status) {
 		return temporal.NewApplicationError(fmt.Sprintf("the request is %s", w.state.Status), ErrConflict)
 	}
-	if most := w.bounds().Comments; w.comments >= most {
+	// The requester's answer to a question is always taken: the request waits on it, and
+	// nothing else can move the request (the task updates are refused meanwhile).
+	answer := in.Actor.ID == w.state.Requester.ID && w.state.Status == catalog.StatusWaitingOnRequester
+	if most := w.bounds().Comments; w.comments >= most && !answer {
 		return temporal.NewApplicationError(fmt.Sprintf("the request has %d comments, the most a request takes: open a new request, or reach the people on it another way", most), ErrConflict)
 	}
 	return nil

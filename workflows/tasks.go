@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -353,11 +354,25 @@ func (w *requestWorkflow) openTask(ctx workflow.Context, i int) {
 			// Into the group's queue, as state: the task updates act on it like any manual task.
 			t.State, t.Fallback, t.Reason = catalog.TaskOpen, true, err.Error()
 			w.event(ctx, "task.fallback", "automation", fmt.Sprintf("%s: the automation failed (%s); the task is now in the queue of %s", t.Name, err, t.Group))
+			w.mayHaveHappened(id, err)
 		default:
 			t.State, t.Reason, t.ClosedAt = catalog.TaskFailed, err.Error(), &now
 			w.event(ctx, "task.failed", "automation", fmt.Sprintf("%s: %s", t.Name, t.Reason))
+			w.mayHaveHappened(id, err)
 		}
 	})
+}
+
+// mayHaveHappened keeps a call that failed with anything but a refusal (a 4xx: it did not
+// happen) among the calls to undo, in the order the calls ended (revision 4: only openTask calls
+// it): a timeout or a 5xx after every retry says nothing of whether the remote did the work, so a
+// cancel or a rollback compensates it too, with the completed ones, newest first.
+func (w *requestWorkflow) mayHaveHappened(id string, err error) {
+	var refused *temporal.ApplicationError
+	if errors.As(err, &refused) && refused.Type() == activities.ErrHTTPRefused {
+		return
+	}
+	w.completedAutomated = append(w.completedAutomated, id)
 }
 
 // windDown ends the plan on a cancel or a failure (revision 4) with nothing half done: the
@@ -403,7 +418,8 @@ func (w *requestWorkflow) undoOpen() bool {
 
 // undoByHand puts a compensation that failed after its retries in the queue of the task's group
 // as a manual task (revision 4): "Undo by hand: <task>", saying which call failed and why.
-func (w *requestWorkflow) undoByHand(ctx workflow.Context, t *catalog.TaskState, call string, err error) {
+// A call whose own outcome is unknown (uncertain) says so first: "the call may have happened: ...".
+func (w *requestWorkflow) undoByHand(ctx workflow.Context, t *catalog.TaskState, call string, err error, uncertain string) {
 	id := undoPrefix + t.ID
 	for w.task(id) != nil {
 		id += "-again"
@@ -411,6 +427,10 @@ func (w *requestWorkflow) undoByHand(ctx workflow.Context, t *catalog.TaskState,
 	now := workflow.Now(ctx).UTC()
 	name, group := "Undo by hand: "+t.Name, t.Group
 	reason := fmt.Sprintf("undo %s by hand: the call %s failed after its retries (%v)", t.Name, call, err)
+	if uncertain != "" {
+		reason = fmt.Sprintf("the call may have happened: %s failed (%s) and its undo %s could not be made (%v); undo %s by hand",
+			t.Name, uncertain, call, err, t.Name)
+	}
 	w.state.Tasks = append(w.state.Tasks, catalog.TaskState{
 		Ref: catalog.TaskRef(w.state.ID, id), ID: id, Name: name, Group: group, Kind: catalog.TaskManual,
 		State: catalog.TaskOpen, Reason: reason, OpenedAt: &now,
@@ -450,13 +470,19 @@ func (w *requestWorkflow) closeOpenTasks(ctx workflow.Context) {
 }
 
 // compensate undoes the completed automated tasks, newest first, each once; the outcome of each
-// is recorded on the task and in the audit trail.
+// is recorded on the task and in the audit trail. From revision 4 the list also holds the calls
+// that failed but may have happened (mayHaveHappened): their undo is tried the same way, and the
+// audit trail says the call may have happened.
 func (w *requestWorkflow) compensate(ctx workflow.Context) {
 	for i := len(w.completedAutomated) - 1; i >= 0; i-- {
 		t := w.task(w.completedAutomated[i])
 		spec := w.spec(t.ID)
 		if spec.Compensate == nil || t.Compensation != "" {
 			continue
+		}
+		uncertain := "" // why the call's outcome is unknown: its last error
+		if t.State != catalog.TaskDone {
+			uncertain = t.Reason
 		}
 		call, err := spec.Compensate.Render(w.templateVars())
 		what := spec.Compensate.Method + " " + spec.Compensate.URL
@@ -466,14 +492,22 @@ func (w *requestWorkflow) compensate(ctx workflow.Context) {
 		}
 		if err != nil {
 			t.Compensation = "failed: " + err.Error()
-			w.event(ctx, "task.compensation_failed", "automation", fmt.Sprintf("%s: %v", t.Name, err))
+			if uncertain != "" {
+				w.event(ctx, "task.compensation_failed", "automation", fmt.Sprintf("%s: the call may have happened (%s); its undo failed: %v", t.Name, uncertain, err))
+			} else {
+				w.event(ctx, "task.compensation_failed", "automation", fmt.Sprintf("%s: %v", t.Name, err))
+			}
 			if w.revision >= 4 {
-				w.undoByHand(ctx, t, what, err)
+				w.undoByHand(ctx, t, what, err, uncertain)
 			}
 			continue
 		}
 		t.Compensation = "done"
-		w.event(ctx, "task.compensated", "automation", t.Name)
+		if uncertain != "" {
+			w.event(ctx, "task.compensated", "automation", fmt.Sprintf("%s: the call may have happened (%s); undone by %s", t.Name, uncertain, what))
+		} else {
+			w.event(ctx, "task.compensated", "automation", t.Name)
+		}
 	}
 }
 
