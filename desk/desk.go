@@ -360,7 +360,13 @@ func (d *Desk) workflowErr(ctx context.Context, id string, err error) error {
 			return invalid(msg, fields...)
 		}
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	// The wait ran out: the SDK says so as a deadline, or (while it polls the update's outcome)
+	// as its own timeout-or-cancel error wrapping a cancelled stream.
+	var (
+		timedOut *client.WorkflowUpdateServiceTimeoutOrCanceledError
+		deadline *serviceerror.DeadlineExceeded
+	)
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timedOut) || errors.As(err, &deadline) {
 		d.log.WarnContext(ctx, "workflow did not answer in time", "request", id, "wait", d.wait, "error", err)
 		return kindErr(ErrUnavailable, "the workflow of %s did not answer within %s (ESM's worker may be down or busy); what you sent is kept and takes effect when it answers: retry with the same Idempotency-Key to get the outcome", id, d.wait)
 	}
