@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -53,6 +54,18 @@ func withDesk(ctx context.Context, cfg config, as string, fn func(d *desk.Desk, 
 		d := desk.New(desk.Config{Store: s, Temporal: tc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WorkflowWait: terminalWait})
 		return fn(d, me)
 	})
+}
+
+// actingAs is the person --as names, "" when the flag is not given (the operator). A flag given
+// empty (--as "", --as=, an unset variable in a script) is refused: it must never fall back to
+// the operator's view, which shows more than the person could see.
+func actingAs(fs *flag.FlagSet, as string) (string, error) {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "as" })
+	if given && strings.TrimSpace(as) == "" {
+		return "", errors.New("--as needs a person's id")
+	}
+	return as, nil
 }
 
 // parseInterleaved parses flags that may come after the arguments (esm show REQ-000042 --as bob)
@@ -104,6 +117,9 @@ func requestsCmd(ctx context.Context, cfg config, args []string, out io.Writer) 
 	if len(rest) > 0 {
 		return errors.New("usage: esm requests [-status S] [-service S] [-limit N] [--as PERSON]")
 	}
+	if *as, err = actingAs(fs, *as); err != nil {
+		return err
+	}
 	return withDesk(ctx, cfg, *as, func(d *desk.Desk, me desk.Actor) error {
 		rows, err := listRequests(ctx, d, me, desk.RequestsInput{Status: *status, Service: *service, Everyone: *as == ""}, *limit)
 		if err != nil {
@@ -124,6 +140,9 @@ func breachesCmd(ctx context.Context, cfg config, args []string, out io.Writer) 
 	}
 	if len(rest) > 0 {
 		return errors.New("usage: esm breaches [--as PERSON]")
+	}
+	if *as, err = actingAs(fs, *as); err != nil {
+		return err
 	}
 	return withDesk(ctx, cfg, *as, func(d *desk.Desk, me desk.Actor) error {
 		rows, err := listRequests(ctx, d, me, desk.RequestsInput{Breached: true, Everyone: *as == ""}, 500)
@@ -165,6 +184,9 @@ func showCmd(ctx context.Context, cfg config, args []string, out io.Writer) erro
 	}
 	if len(rest) != 1 {
 		return errors.New("usage: esm show REQ-000042 [--as PERSON]")
+	}
+	if *as, err = actingAs(fs, *as); err != nil {
+		return err
 	}
 	return withDesk(ctx, cfg, *as, func(d *desk.Desk, me desk.Actor) error {
 		v, err := d.Request(ctx, me, desk.RequestInput{ID: rest[0]})
