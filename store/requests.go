@@ -331,91 +331,77 @@ func barredRows(r catalog.RequestState) [][]any {
 }
 
 // rederiveBarred writes the request_barred rows of every request waiting on approval from its
-// stored state, with the rules of its pinned definition (catalog.RequestState.SetBarred, as its
-// workflow projects them), after the migration that added them. Like rederiveApprovers, each
-// request is read and written in one transaction, and a state that already carries its own
-// Barred (projected by a workflow meanwhile) is written as it is.
+// stored state and the policy of the definition version it is pinned to (the states a revision 4
+// workflow projects them), after the migration that added them. A state that already carries
+// its own Barred (projected by a workflow meanwhile) is written as it is.
 func (s *Store) rederiveBarred(ctx context.Context) error {
-	var open []string
 	q, args, err := sqlx.In(`SELECT id FROM requests WHERE closed_at IS NULL AND status IN (?) ORDER BY number`,
 		[]string{catalog.StatusPendingApproval, catalog.StatusWaitingOnRequester})
 	if err != nil {
 		return err
 	}
-	if err := s.DB.SelectContext(ctx, &open, s.DB.Rebind(q), args...); err != nil {
-		return fmt.Errorf("requests waiting on approval: %w", err)
-	}
-	lock := ""
-	if s.postgres {
-		lock = " FOR UPDATE"
-	}
-	for _, id := range open {
-		err := s.tx(ctx, func(tx *sqlx.Tx) error {
-			var doc string
-			if err := tx.GetContext(ctx, &doc, tx.Rebind(`SELECT state FROM requests WHERE id = ?`+lock), id); err != nil {
-				return err
+	return s.eachStoredState(ctx, "barred", s.DB.Rebind(q), args, func(tx *sqlx.Tx, r catalog.RequestState) error {
+		if r.Barred == nil {
+			// The pinned version's policy; without it (never so), the default: no repeats.
+			var def string
+			var d catalog.Definition
+			err := tx.GetContext(ctx, &def, tx.Rebind(`SELECT definition FROM service_versions WHERE service_key = ? AND version = ?`), r.Service.Key, r.Service.Version)
+			if err != nil && notFound(err) != ErrNotFound {
+				return fmt.Errorf("definition %s v%d: %w", r.Service.Key, r.Service.Version, err)
 			}
-			var r catalog.RequestState
-			if err := json.Unmarshal([]byte(doc), &r); err != nil {
-				return fmt.Errorf("decode: %w", err)
-			}
-			if r.Barred == nil {
-				// The pinned version's policy; without it (never so), the default: no repeats.
-				var def string
-				var d catalog.Definition
-				err := tx.GetContext(ctx, &def, tx.Rebind(`SELECT definition FROM service_versions WHERE service_key = ? AND version = ?`), r.Service.Key, r.Service.Version)
-				if err != nil && notFound(err) != ErrNotFound {
-					return fmt.Errorf("definition %s v%d: %w", r.Service.Key, r.Service.Version, err)
+			if err == nil {
+				if err := json.Unmarshal([]byte(def), &d); err != nil {
+					return fmt.Errorf("decode definition %s v%d: %w", r.Service.Key, r.Service.Version, err)
 				}
-				if err == nil {
-					if err := json.Unmarshal([]byte(def), &d); err != nil {
-						return fmt.Errorf("decode definition %s v%d: %w", r.Service.Key, r.Service.Version, err)
-					}
-				}
-				r.SetBarred(d.Approval.AllowRepeatDeciders)
 			}
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_barred WHERE request_id = ?`), id); err != nil {
-				return err
-			}
-			return insertRows(ctx, tx, "request_barred ("+barredColumns+")", barredRows(r), "")
-		})
-		if err != nil {
-			return fmt.Errorf("barred of %s: %w", id, err)
+			r.SetBarred(d.Approval.AllowRepeatDeciders)
 		}
-	}
-	return nil
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_barred WHERE request_id = ?`), r.ID); err != nil {
+			return err
+		}
+		return insertRows(ctx, tx, "request_barred ("+barredColumns+")", barredRows(r), "")
+	})
 }
 
 // rederiveApprovers writes the request_approvers rows of every open request again from its
-// stored state, after a migration that changed what they hold. Each request is read and written
-// in one transaction (its row locked on Postgres), so a projection running meanwhile is never
-// overwritten with an older state's rows.
+// stored state, after a migration that changed what they hold.
 func (s *Store) rederiveApprovers(ctx context.Context) error {
-	var open []string
-	if err := s.DB.SelectContext(ctx, &open, `SELECT id FROM requests WHERE closed_at IS NULL ORDER BY number`); err != nil {
-		return fmt.Errorf("open requests: %w", err)
-	}
-	lock := ""
-	if s.postgres {
-		lock = " FOR UPDATE"
-	}
-	for _, id := range open {
-		err := s.tx(ctx, func(tx *sqlx.Tx) error {
-			var doc string
-			if err := tx.GetContext(ctx, &doc, tx.Rebind(`SELECT state FROM requests WHERE id = ?`+lock), id); err != nil {
-				return err
-			}
-			var r catalog.RequestState
-			if err := json.Unmarshal([]byte(doc), &r); err != nil {
-				return fmt.Errorf("decode: %w", err)
-			}
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_approvers WHERE request_id = ?`), id); err != nil {
+	return s.eachStoredState(ctx, "approvers", `SELECT id FROM requests WHERE closed_at IS NULL ORDER BY number`, nil,
+		func(tx *sqlx.Tx, r catalog.RequestState) error {
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM request_approvers WHERE request_id = ?`), r.ID); err != nil {
 				return err
 			}
 			return insertRows(ctx, tx, "request_approvers ("+approverColumns+")", approverRows(r), "")
 		})
+}
+
+// eachStoredState runs fn on the stored state of every request the query (ids, already
+// rebound) lists, after a migration that derives rows from the states. Each request is read and
+// written in one transaction, its row locked on Postgres, so a projection running meanwhile is
+// never overwritten with an older state's rows. what names the rows in errors.
+func (s *Store) eachStoredState(ctx context.Context, what, query string, args []any, fn func(tx *sqlx.Tx, r catalog.RequestState) error) error {
+	var ids []string
+	if err := s.DB.SelectContext(ctx, &ids, query, args...); err != nil {
+		return fmt.Errorf("requests to derive %s of: %w", what, err)
+	}
+	lock := ""
+	if s.postgres {
+		lock = " FOR UPDATE"
+	}
+	for _, id := range ids {
+		err := s.tx(ctx, func(tx *sqlx.Tx) error {
+			var doc string
+			if err := tx.GetContext(ctx, &doc, tx.Rebind(`SELECT state FROM requests WHERE id = ?`+lock), id); err != nil {
+				return err
+			}
+			var r catalog.RequestState
+			if err := json.Unmarshal([]byte(doc), &r); err != nil {
+				return fmt.Errorf("decode: %w", err)
+			}
+			return fn(tx, r)
+		})
 		if err != nil {
-			return fmt.Errorf("approvers of %s: %w", id, err)
+			return fmt.Errorf("%s of %s: %w", what, id, err)
 		}
 	}
 	return nil
