@@ -250,3 +250,47 @@ func (d *Desk) taskCall(ctx context.Context, me Actor, update string, call TaskC
 	}
 	return TaskChanged{Task: res.Task, Request: res.Request, Status: res.Status}, nil
 }
+
+// TaskForm is what a fulfiller's completion form needs: the task as it stands and the JSON
+// Schema of its outputs, from the service version the request was made under (nil when the
+// task declares none: any object is taken).
+type TaskForm struct {
+	Task    catalog.TaskState
+	Request string
+	Title   string
+	Outputs map[string]any
+}
+
+// Task answers a task of a request the actor may see, with its outputs schema.
+//
+// Errors: ErrNotFound (not a task id, a request the actor may not see, no such task).
+func (d *Desk) Task(ctx context.Context, me Actor, ref string) (TaskForm, error) {
+	reqID, taskID, ok := catalog.ParseTaskRef(ref)
+	if !ok {
+		return TaskForm{}, notFound("%q is not a task id (REQ-000042.task)", ref)
+	}
+	st, _, err := d.visible(ctx, me, reqID)
+	if err != nil {
+		return TaskForm{}, err
+	}
+	out := TaskForm{Request: st.ID, Title: st.Title()}
+	found := false
+	for _, t := range st.Tasks {
+		if t.ID == taskID {
+			out.Task, found = t, true
+		}
+	}
+	if !found {
+		return TaskForm{}, notFound("request %s has no task %q", st.ID, taskID)
+	}
+	sv, err := d.store.ServiceAt(ctx, st.Service.Key, st.Service.Version)
+	if err != nil {
+		return TaskForm{}, fmt.Errorf("service %s v%d: %w", st.Service.Key, st.Service.Version, err)
+	}
+	for _, t := range sv.Definition.Fulfilment.Tasks {
+		if t.ID == taskID {
+			out.Outputs = catalog.CloneMap(t.Outputs)
+		}
+	}
+	return out, nil
+}
