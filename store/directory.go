@@ -77,3 +77,17 @@ func (s *Store) Delegators(ctx context.Context, delegate string, now time.Time) 
 	}
 	return out, nil
 }
+
+// People lists everyone in the directory, ordered by name.
+func (s *Store) People(ctx context.Context) ([]catalog.PersonRef, error) {
+	var rows []personRow
+	if err := s.DB.SelectContext(ctx, &rows, `SELECT id, name, email, department, manager, roles, attributes
+		FROM people ORDER BY name, id`); err != nil {
+		return nil, fmt.Errorf("people: %w", err)
+	}
+	out := []catalog.PersonRef{}
+	for _, r := range rows {
+		out = append(out, catalog.PersonRef{ID: r.ID, Name: r.Name, Department: r.Department})
+	}
+	return out, nil
+}

@@ -45,6 +45,7 @@ type devProcess struct {
 	cmd    *exec.Cmd
 	tokens map[string]string
 	api    string
+	portal string // the portal's address, printed first
 	ui     string
 	out    *bytes.Buffer
 }
@@ -82,6 +83,9 @@ func startDev(t *testing.T, dir string, env []string) *devProcess {
 			fmt.Fprintln(out, line)
 			if m := tokenLine.FindStringSubmatch(line); m != nil {
 				p.tokens[strings.ToLower(m[1])] = m[2]
+			}
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Portal" {
+				p.portal = f[1]
 			}
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "API" {
 				p.api = f[1]

@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/api"
+	"github.com/esmhq/esm/desk"
 	"github.com/esmhq/esm/examples/hooks"
 	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/web"
 	"github.com/esmhq/esm/worker"
 	"github.com/esmhq/esm/workflows"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -47,7 +49,7 @@ func serveAPI(ctx context.Context, cfg config, s *store.Store) error {
 		return err
 	}
 	defer tc.Close()
-	return listenAndServe(ctx, cfg, s, tc, nil, nil)
+	return listenAndServe(ctx, cfg, s, tc, nil, false, nil)
 }
 
 // apiConfig is the API's configuration. devUI is the Temporal UI esm dev started: only runDev
@@ -63,7 +65,10 @@ func apiConfig(cfg config, s *store.Store, tc client.Client, jwks *api.JWKS, dev
 		Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE")}
 }
 
-func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.Client, devUI *api.DevUI, ready func(addr string)) error {
+// listenAndServe serves the API and, on the same address under /portal/, the portal. dev is
+// `esm dev`: the portal's "sign in as"; without it (esm api) the portal says that sign-in is not
+// configured.
+func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.Client, devUI *api.DevUI, dev bool, ready func(addr string)) error {
 	var jwks *api.JWKS
 	if src := os.Getenv("ESM_JWKS"); src != "" {
 		var err error
@@ -72,9 +77,17 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 		}
 	}
 	a := api.New(apiConfig(cfg, s, tc, jwks, devUI))
+	portalDesk := desk.New(desk.Config{Store: s, Temporal: tc, Logger: cfg.Log})
+	portal, err := web.New(web.Config{Desk: portalDesk, Directory: s, Secret: cfg.Secret, Dev: dev, Logger: cfg.Log})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(web.Base+"/", portal.Handler())
+	mux.Handle("/", a.Handler())
 	srv := &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           a.Handler(),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -95,6 +108,7 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 		return err
 	case <-ctx.Done():
 	}
+	portalDesk.StopWaiting()
 	a.StopWaiting() // gets waiting for a request to close answer now, not at their wait's end
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -186,7 +200,7 @@ func runDev(ctx context.Context, cfg config, out io.Writer) error {
 			return nil
 		})
 		g.Go(func() error {
-			return listenAndServe(gctx, cfg, s, tc, devUI, func(addr string) { printBanner(ctx, cfg, s, addr, out) })
+			return listenAndServe(gctx, cfg, s, tc, devUI, true, func(addr string) { printBanner(ctx, cfg, s, addr, out) })
 		})
 		return g.Wait()
 	})
@@ -314,8 +328,8 @@ func temporalUp(ctx context.Context, cfg config) bool {
 func printBanner(ctx context.Context, cfg config, s *store.Store, addr string, out io.Writer) {
 	addr = localAddr(addr)
 	host, _, _ := net.SplitHostPort(cfg.Temporal)
-	fmt.Fprintf(out, "\nESM is up.\n  API          http://%s  (OpenAPI at /openapi.yaml)\n  Temporal UI  http://%s/namespaces/%s/workflows\n\nDemo tokens (24h):\n",
-		addr, uiHostPort(host, env("ESM_UI_PORT", "8233")), cfg.Namespace)
+	fmt.Fprintf(out, "\nESM is up.\n  Portal       http://%s%s/  (sign in as anyone in the directory)\n  API          http://%s  (OpenAPI at /openapi.yaml)\n  Temporal UI  http://%s/namespaces/%s/workflows\n\nDemo tokens (24h):\n",
+		addr, web.Base, addr, uiHostPort(host, env("ESM_UI_PORT", "8233")), cfg.Namespace)
 	for _, who := range []struct{ id, role string }{{"alice", "requester"}, {"bob", "her manager, approver"}, {"dave", "IT service desk, fulfiller"}} {
 		if _, err := s.Person(ctx, who.id); err != nil {
 			continue

@@ -1,0 +1,152 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/desk"
+)
+
+// parsePages parses the templates once: the layout and the partials (_name.html) are shared;
+// each other file is a page and defines "title" and "content".
+func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range names {
+		file := path.Base(name)
+		if file == "layout.html" || strings.HasPrefix(file, "_") {
+			continue
+		}
+		t, err := template.Must(base.Clone()).ParseFS(templateFS, name)
+		if err != nil {
+			return nil, err
+		}
+		pages[strings.TrimSuffix(file, ".html")] = t
+	}
+	return pages, nil
+}
+
+func (p *Portal) funcs() template.FuncMap {
+	return template.FuncMap{
+		"asset": func(name string) string { return p.assets.url(name) },
+		"base":  func() string { return Base },
+		"when": func(t any) string {
+			switch v := t.(type) {
+			case time.Time:
+				if v.IsZero() {
+					return ""
+				}
+				return v.UTC().Format("2 Jan 2006 15:04 UTC")
+			case *time.Time:
+				if v == nil || v.IsZero() {
+					return ""
+				}
+				return v.UTC().Format("2 Jan 2006 15:04 UTC")
+			}
+			return ""
+		},
+		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"words": func(s string) string { // pending_approval -> pending approval
+			return strings.ReplaceAll(strings.ReplaceAll(s, "_", " "), "-", " ")
+		},
+		"money": func(amount float64, currency string) string { return fmt.Sprintf("%.2f %s", amount, currency) },
+		"join":  strings.Join,
+		// openOnly keeps the requests that have not closed.
+		"openOnly": func(rows []desk.RequestRow) []desk.RequestRow {
+			var out []desk.RequestRow
+			for _, r := range rows {
+				if !catalog.Terminal(r.Status) {
+					out = append(out, r)
+				}
+			}
+			return out
+		},
+		"contains": func(list []string, s string) bool {
+			for _, v := range list {
+				if v == s {
+					return true
+				}
+			}
+			return false
+		},
+	}
+}
+
+// render writes a page: data (a map) gets Me, the person signed in (none on the sign-in page),
+// and Dev.
+func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, page string, data map[string]any) {
+	t, ok := p.pages[page]
+	if !ok {
+		panic("web: no page " + page)
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	if me := actor(r); me.ID != "" {
+		data["Me"] = me
+	}
+	data["Dev"] = p.dev
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", data); err != nil {
+		p.log.ErrorContext(r.Context(), "portal template", "page", page, "error", err)
+		http.Error(w, "the page could not be shown", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// renderStatus writes a page that only says something: an error, a refusal.
+func (p *Portal) renderStatus(w http.ResponseWriter, r *http.Request, status int, title, detail string) {
+	p.render(w, r, status, "status", map[string]any{"Title": title, "Detail": detail, "Status": status})
+}
+
+// fail shows a desk error as a page, by its kind (the portal's one mapping, as api/problem.go
+// is the API's).
+func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, title := statusOf(err)
+	detail := err.Error()
+	if status == http.StatusInternalServerError {
+		p.log.ErrorContext(r.Context(), "portal", "path", r.URL.Path, "error", err)
+		detail = "Something went wrong on our side. Try again in a moment."
+	}
+	if dep := desk.Unavailable(err); dep != "" {
+		detail = dep + " did not answer. Try again in a moment."
+	}
+	p.renderStatus(w, r, status, title, detail)
+}
+
+func statusOf(err error) (int, string) {
+	switch {
+	case errors.Is(err, desk.ErrNotFound):
+		return http.StatusNotFound, "Not found"
+	case errors.Is(err, desk.ErrForbidden):
+		return http.StatusForbidden, "Not allowed"
+	case errors.Is(err, desk.ErrGone):
+		return http.StatusGone, "No longer offered"
+	case errors.Is(err, desk.ErrInvalid):
+		return http.StatusBadRequest, "Not valid"
+	case errors.Is(err, desk.ErrConflict):
+		return http.StatusConflict, "Not possible now"
+	case errors.Is(err, desk.ErrUnavailable) || desk.Unavailable(err) != "":
+		return http.StatusServiceUnavailable, "Try again in a moment"
+	}
+	return http.StatusInternalServerError, "Something went wrong"
+}

@@ -1,0 +1,45 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// The sign-in of `esm dev`: "sign in as" anyone in the directory. Production sign-in (OIDC) is
+// not built yet; without Dev the portal serves no sign-in at all (web.go, notConfigured).
+
+func (p *Portal) signInPage(w http.ResponseWriter, r *http.Request) {
+	people, err := p.dir.People(r.Context())
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "signin", map[string]any{"People": people, "Next": safeNext(r.URL.Query().Get("next"))})
+}
+
+func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
+	id := r.PostFormValue("person")
+	if _, err := p.dir.Person(r.Context(), id); err != nil {
+		p.renderStatus(w, r, http.StatusBadRequest, "No such person", "Choose someone from the list to sign in as.")
+		return
+	}
+	p.sessions.start(w, id)
+	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+func (p *Portal) signOut(w http.ResponseWriter, r *http.Request) {
+	p.sessions.clear(w)
+	http.Redirect(w, r, Base+"/signin", http.StatusSeeOther)
+}
+
+// safeNext keeps a redirect inside the portal (never another site: //evil.example is not a
+// path of ours).
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, Base+"/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		return Base + "/"
+	}
+	return next
+}
+
+func queryEscape(s string) string { return url.QueryEscape(s) }
