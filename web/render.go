@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -64,8 +65,41 @@ func (p *Portal) funcs() template.FuncMap {
 		"words": func(s string) string { // pending_approval -> pending approval
 			return strings.ReplaceAll(strings.ReplaceAll(s, "_", " "), "-", " ")
 		},
-		"money": func(amount float64, currency string) string { return fmt.Sprintf("%.2f %s", amount, currency) },
-		"join":  strings.Join,
+		"money":       func(amount float64, currency string) string { return fmt.Sprintf("%.2f %s", amount, currency) },
+		"join":        strings.Join,
+		"terminal":    catalog.Terminal,
+		"humanizeKey": humanize,
+		"deref":       func(b *bool) bool { return b != nil && *b },
+		// show writes a form value in words: a list joined, a yes or no, JSON for the rest.
+		"show": func(v any) string {
+			switch x := v.(type) {
+			case string:
+				return x
+			case bool:
+				if x {
+					return "yes"
+				}
+				return "no"
+			case []any:
+				parts := make([]string, len(x))
+				for i, e := range x {
+					parts[i] = fmt.Sprint(e)
+				}
+				return strings.Join(parts, ", ")
+			case float64, int, int64:
+				return numStr(x)
+			}
+			b, _ := json.Marshal(v)
+			return string(b)
+		},
+		"hasFieldErrors": func(fs []field) bool {
+			for _, f := range fs {
+				if f.Error != "" {
+					return true
+				}
+			}
+			return false
+		},
 		// openOnly keeps the requests that have not closed.
 		"openOnly": func(rows []desk.RequestRow) []desk.RequestRow {
 			var out []desk.RequestRow
