@@ -38,6 +38,10 @@ func (p *Portal) request(w http.ResponseWriter, r *http.Request) {
 		pg.Notice = "Your request is submitted."
 	case r.URL.Query().Has("commented"):
 		pg.Notice = "Your comment is added."
+	case r.URL.Query().Has("decided"):
+		pg.Notice = "Your decision is recorded."
+	case r.URL.Query().Has("completed"):
+		pg.Notice = "The task is recorded done."
 	case r.URL.Query().Has("withdrawn"):
 		pg.Notice = "Your request is withdrawn."
 	}
@@ -50,7 +54,7 @@ func (p *Portal) showRequest(w http.ResponseWriter, r *http.Request, status int,
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, status, "request", map[string]any{"R": v.State, "Stale": v.Stale, "P": pg, "Key": newKey()})
+	p.render(w, r, status, "request", map[string]any{"R": v.State, "Stale": v.Stale, "P": pg, "Key": newKey(), "Decide": p.decisionFor(r, v.State.ID)})
 }
 
 // comment adds a comment (or the requester's answer to a question).

@@ -176,7 +176,7 @@ func (p *Portal) complete(w http.ResponseWriter, r *http.Request) {
 		sent, _ := json.Marshal(outputs)
 		_, err = p.desk.CompleteTask(onceFor(r, "complete", ref, string(sent)), actor(r), desk.TaskCall{Task: ref, Outputs: outputs})
 		if err == nil {
-			http.Redirect(w, r, Base+"/requests/"+url.PathEscape(tf.Request), http.StatusSeeOther)
+			http.Redirect(w, r, Base+"/requests/"+url.PathEscape(tf.Request)+"?completed=1", http.StatusSeeOther)
 			return
 		}
 		var ve *desk.ValidationError
