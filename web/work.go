@@ -87,7 +87,7 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request) {
 	if errors.As(err, &ve) {
 		f := decisionForm{ID: id, Key: newKey(), Comment: in.Comment}
 		f.Errors = placeErrors(nil, ve.Fields, map[string]*string{"comment": &f.Error, "decision": &f.Error})
-		p.render(w, r, http.StatusBadRequest, "decide", map[string]any{"Form": f})
+		p.render(w, r, http.StatusUnprocessableEntity, "decide", map[string]any{"Form": f})
 		return
 	}
 	if err != nil {
@@ -186,7 +186,7 @@ func (p *Portal) complete(w http.ResponseWriter, r *http.Request) {
 		}
 		pg.Errors = placeErrors(fields, outputErrors(ve.Fields, tf.Outputs == nil), nil)
 	}
-	p.render(w, r, http.StatusBadRequest, "task", map[string]any{"Page": pg})
+	p.render(w, r, http.StatusUnprocessableEntity, "task", map[string]any{"Page": pg})
 }
 
 // outputErrors points the errors under /outputs at the form's fields (/form/...), or at the one
@@ -222,7 +222,7 @@ func (p *Portal) failTask(w http.ResponseWriter, r *http.Request) {
 		}
 		pg := taskPage{TaskForm: tf, Ref: ref, Key: newKey(), Fields: outputFields(tf.Outputs), Reason: reason}
 		pg.Errors = placeErrors(nil, ve.Fields, map[string]*string{"reason": &pg.FailErr})
-		p.render(w, r, http.StatusBadRequest, "task", map[string]any{"Page": pg})
+		p.render(w, r, http.StatusUnprocessableEntity, "task", map[string]any{"Page": pg})
 		return
 	}
 	if err != nil {
