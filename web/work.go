@@ -37,7 +37,17 @@ func (p *Portal) inbox(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "inbox", map[string]any{"Items": page.Items, "Next": page.NextCursor})
+	// Whom a delegated item is for, by name (the id when the directory does not answer).
+	names := map[string]string{}
+	for _, a := range page.Items {
+		if a.OnBehalfOf != "" && names[a.OnBehalfOf] == "" {
+			names[a.OnBehalfOf] = a.OnBehalfOf
+			if who, err := p.dir.Person(r.Context(), a.OnBehalfOf); err == nil {
+				names[a.OnBehalfOf] = who.Name
+			}
+		}
+	}
+	p.render(w, r, http.StatusOK, "inbox", map[string]any{"Items": page.Items, "Next": page.NextCursor, "Names": names})
 }
 
 // decisionForm is the approver's form on a request's page: approve, reject (a reason), ask for

@@ -98,6 +98,14 @@ func TestPortal(t *testing.T) {
 	b.shots("request-submitted")
 	b.signOut()
 
+	// Bob is away tomorrow: Carol, his delegate, sees it in her inbox, marked for him.
+	ends := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	p.call(t, "POST", "/v1/delegations", "bob", `{"delegate":"carol","ends_at":"`+ends+`"}`)
+	b.signIn("carol")
+	b.until("/inbox", id, "for Bob Ruiz")
+	b.shots("inbox-delegate")
+	b.signOut()
+
 	// Bob approves it from his inbox.
 	b.signIn("bob")
 	b.until("/inbox", id, "Laptop for Alice Chen")
