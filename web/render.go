@@ -68,6 +68,7 @@ func (p *Portal) funcs() template.FuncMap {
 		"money":       func(amount float64, currency string) string { return fmt.Sprintf("%.2f %s", amount, currency) },
 		"join":        strings.Join,
 		"terminal":    catalog.Terminal,
+		"department":  departmentName,
 		"humanizeKey": humanize,
 		"deref":       func(b *bool) bool { return b != nil && *b },
 		// show writes a form value in words: a list joined, a yes or no, JSON for the rest.
