@@ -214,7 +214,7 @@ func placeErrors(fields []field, errs []catalog.FieldError, extra map[string]*st
 			for i := range fields {
 				if fields[i].Name == name {
 					if fields[i].Error == "" {
-						fields[i].Error = msg
+						fields[i].Error = fields[i].plain(fe.Rule, msg)
 					}
 					placed = true
 					break
@@ -236,6 +236,47 @@ func placeErrors(fields []field, errs []catalog.FieldError, extra map[string]*st
 		rest = append(rest, msg)
 	}
 	return rest
+}
+
+// plain says a rule the desk found broken in the words of the field's input, when it knows
+// them: the desk's detail otherwise.
+func (f *field) plain(rule, detail string) string {
+	switch rule {
+	case "required":
+		if f.Kind == "select" || f.Kind == "checkboxes" {
+			return "Choose one."
+		}
+		return "Fill this in."
+	case "minLength":
+		if f.MinLen > 0 {
+			return fmt.Sprintf("Write at least %d characters.", f.MinLen)
+		}
+	case "maxLength":
+		if f.MaxLen > 0 {
+			return fmt.Sprintf("Write at most %d characters.", f.MaxLen)
+		}
+	case "minimum", "maximum":
+		switch {
+		case f.Min != "" && f.Max != "":
+			return fmt.Sprintf("Enter a number from %s to %s.", f.Min, f.Max)
+		case f.Min != "":
+			return fmt.Sprintf("Enter %s or more.", f.Min)
+		case f.Max != "":
+			return fmt.Sprintf("Enter %s or less.", f.Max)
+		}
+	case "enum":
+		if len(f.Options) > 0 {
+			return "Choose one of the options."
+		}
+	case "format":
+		switch f.Kind {
+		case "date":
+			return "Enter a date."
+		case "email":
+			return "Enter an email address, like name@example.com."
+		}
+	}
+	return detail
 }
 
 // sentence: "is required" -> "Is required."

@@ -115,7 +115,7 @@ func TestPlaceErrors(t *testing.T) {
 		{Field: "/quantity", Rule: "range", Detail: "from 1 to 1 per request"},
 		{Field: "/form", Rule: "cost", Detail: "no price"},
 	}, map[string]*string{"quantity": &qty})
-	if fs[0].Error != "MinLength: got 7, want 10." || fs[1].Error != "Is required." || qty != "From 1 to 1 per request." {
+	if fs[0].Error != "Write at least 10 characters." || fs[1].Error != "Fill this in." || qty != "From 1 to 1 per request." {
 		t.Fatalf("placed: reason %q start %q quantity %q", fs[0].Error, fs[1].Error, qty)
 	}
 	for _, f := range fs {
