@@ -366,8 +366,8 @@ type RequestView struct {
 
 // Request answers a request the actor may see: a running one from its workflow (never stale),
 // a closed one from the read model, which holds its final state; with a wait, an open one when
-// it closes (or the wait runs out, or StopWaiting). Its timeline is whole: events the state no
-// longer keeps come from the audit trail.
+// it closes (or the wait runs out, or Config.Draining ends). Its timeline is whole: events the
+// state no longer keeps come from the audit trail.
 //
 // Errors: ErrNotFound (no such request, or one the actor may not see).
 func (d *Desk) Request(ctx context.Context, me Actor, in RequestInput) (RequestView, error) {
