@@ -322,10 +322,13 @@ func (d *Desk) Quote(ctx context.Context, me Actor, in QuoteInput) (Quoted, erro
 	if err != nil {
 		return Quoted{}, fmt.Errorf("service %s v%d form: %w", def.Key, sv.Version, err)
 	}
+	// A price part whose condition reads the whole form prices (and checks) the whole form.
 	pricing, all := def.PricingFields()
-	errs := form.ValidateFields(formIn, pricing)
+	var errs []catalog.FieldError
 	if all {
 		errs = form.Validate(formIn)
+	} else {
+		errs = form.ValidateFields(formIn, pricing)
 	}
 	for _, fe := range errs {
 		fe.Field = "/form" + fe.Field
@@ -334,10 +337,11 @@ func (d *Desk) Quote(ctx context.Context, me Actor, in QuoteInput) (Quoted, erro
 	if len(fields) > 0 {
 		return Quoted{}, invalid("the quote request is not valid", fields...)
 	}
-	q, err := def.QuotePartial(formIn, quantity, me)
+	price := def.QuotePartial
 	if all {
-		q, err = def.Quote(formIn, quantity, me)
+		price = def.Quote
 	}
+	q, err := price(formIn, quantity, me)
 	if err != nil {
 		return Quoted{}, quoteErr(err)
 	}
