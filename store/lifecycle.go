@@ -109,7 +109,7 @@ func (s *Store) Retire(ctx context.Context, key string, live, draft int, success
 		if err := tx.GetContext(ctx, &stage, tx.Rebind(`SELECT stage FROM services WHERE key = ?`+lock), key); err != nil {
 			return fmt.Errorf("service %s: %w", key, notFound(err))
 		}
-		q, args, err := sqlx.In(`SELECT id FROM requests WHERE service_key = ? AND status IN (?) ORDER BY number`, key, openStatuses)
+		q, args, err := sqlx.In(`SELECT id FROM requests WHERE service_key = ? AND status IN (?) ORDER BY number`, key, catalog.OpenStatuses)
 		if err != nil {
 			return err
 		}
@@ -129,7 +129,7 @@ func (s *Store) Retire(ctx context.Context, key string, live, draft int, success
 // OpenRequests lists the requests of a service that have not closed.
 func (s *Store) OpenRequests(ctx context.Context, service string) ([]string, error) {
 	out := []string{}
-	q, args, err := sqlx.In(`SELECT id FROM requests WHERE service_key = ? AND status IN (?) ORDER BY number`, service, openStatuses)
+	q, args, err := sqlx.In(`SELECT id FROM requests WHERE service_key = ? AND status IN (?) ORDER BY number`, service, catalog.OpenStatuses)
 	if err != nil {
 		return nil, err
 	}
