@@ -114,11 +114,18 @@ func (s *Server) listRequests(c *gin.Context) {
 // once the caller may see the request, so that one they may not see is not found whatever they
 // sent.
 func (s *Server) decodeFor(c *gin.Context, id string, v any) bool {
+	return s.decodeChecked(c, v, func() error { return s.desk.Visible(c.Request.Context(), principal(c), id) })
+}
+
+// decodeChecked decodes the body into v and says whether it could. A body it cannot read is
+// answered only once check passes (the desk's answer about what the call is on: not found,
+// forbidden), so that the caller learns nothing about what they may not see from what they sent.
+func (s *Server) decodeChecked(c *gin.Context, v any, check func() error) bool {
 	p := decodeBody(c, v)
 	if p == nil {
 		return true
 	}
-	if err := s.desk.Visible(c.Request.Context(), principal(c), id); err != nil {
+	if err := check(); err != nil {
 		s.fail(c, err)
 		return false
 	}
