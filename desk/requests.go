@@ -471,8 +471,7 @@ func (d *Desk) Requests(ctx context.Context, me Actor, in RequestsInput) (Reques
 	if in.Cursor != "" {
 		n, ok := catalog.ParseRequestID(in.Cursor)
 		if !ok {
-			return RequestList{}, invalid("a query parameter is not valid", catalog.FieldError{
-				Field: "cursor", Rule: "format", Detail: "must be a next_cursor from a previous page"})
+			return RequestList{}, badCursor()
 		}
 		f.Before = n
 	}
