@@ -13,7 +13,7 @@ import (
 )
 
 // RoleAdmin may do everything a service's owner and its department's head may.
-const RoleAdmin = "admin"
+const RoleAdmin = catalog.RoleAdmin
 
 // LifecycleState is a service's stage, versions, next review and history, as its lifecycle
 // workflow holds them.
