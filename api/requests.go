@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
@@ -32,9 +31,8 @@ type submitted struct {
 // idempotencyKey reads the Idempotency-Key header ("" when absent), refusing one that is too long.
 func idempotencyKey(c *gin.Context) (string, *Problem) {
 	key := c.GetHeader("Idempotency-Key")
-	if len(key) > desk.MaxIdempotencyKey {
-		return "", errValidation("the Idempotency-Key is too long", catalog.FieldError{
-			Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", desk.MaxIdempotencyKey)})
+	if err := desk.CheckIdempotencyKey(key); err != nil {
+		return "", deskProblem(err)
 	}
 	return key, nil
 }

@@ -22,6 +22,16 @@ import (
 // MaxIdempotencyKey bounds an idempotency key, in bytes.
 const MaxIdempotencyKey = 200
 
+// CheckIdempotencyKey refuses an idempotency key longer than MaxIdempotencyKey
+// (*ValidationError), as Submit does; a front door asks it of the keys of other calls.
+func CheckIdempotencyKey(key string) error {
+	if len(key) > MaxIdempotencyKey {
+		return invalid("the Idempotency-Key is too long", catalog.FieldError{
+			Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", MaxIdempotencyKey)})
+	}
+	return nil
+}
+
 // SubmitInput is a submission: the service, its form, how many and how urgent.
 type SubmitInput struct {
 	Service string
@@ -60,9 +70,8 @@ type Submitted struct {
 // ErrUnavailable (the workflow did not answer in time).
 func (d *Desk) Submit(ctx context.Context, me Actor, in SubmitInput) (Submitted, error) {
 	key := in.IdempotencyKey
-	if len(key) > MaxIdempotencyKey {
-		return Submitted{}, invalid("the Idempotency-Key is too long", catalog.FieldError{
-			Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", MaxIdempotencyKey)})
+	if err := CheckIdempotencyKey(key); err != nil {
+		return Submitted{}, err
 	}
 	var fields []catalog.FieldError
 	if in.Service == "" {
