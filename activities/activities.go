@@ -194,9 +194,6 @@ type Addition struct {
 	Why string
 }
 
-// RoleAdmin may do what department heads may on every service: the last people a step goes to.
-const RoleAdmin = "admin"
-
 // FillApprovers finds people to add to a step with fewer approvers who may decide than it
 // requires, so that the bar is never lowered and a request never fails for the shape of the
 // org chart. In order: the step's escalation (its group, or the managers of the people it
@@ -309,7 +306,7 @@ func (d *Directory) FillApprovers(ctx context.Context, in FillApproversInput) (F
 		}
 	}
 	if !full() {
-		admins, err := d.Store.PeopleWithRole(ctx, RoleAdmin)
+		admins, err := d.Store.PeopleWithRole(ctx, catalog.RoleAdmin)
 		if err != nil {
 			return res, err
 		}

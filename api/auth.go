@@ -88,7 +88,3 @@ func (s *Server) authenticate(c *gin.Context) {
 func principal(c *gin.Context) catalog.Person {
 	return c.MustGet(principalKey).(catalog.Person)
 }
-
-func ref(p catalog.Person) catalog.PersonRef {
-	return catalog.PersonRef{ID: p.ID, Name: p.Name, Department: p.Department}
-}

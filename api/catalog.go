@@ -39,13 +39,11 @@ type quoteBody struct {
 // quoteService prices {form, quantity} without submitting anything (desk.Quote).
 func (s *Server) quoteService(c *gin.Context) {
 	var body quoteBody
-	if p := decodeBody(c, &body); p != nil {
-		// A service that does not exist is not found whatever was sent.
-		if _, err := s.desk.Service(c.Request.Context(), principal(c), c.Param("key")); err != nil {
-			s.fail(c, err)
-			return
-		}
-		writeProblem(c, p)
+	// A service that does not exist is not found whatever was sent.
+	if !s.decodeChecked(c, &body, func() error {
+		_, err := s.desk.Service(c.Request.Context(), principal(c), c.Param("key"))
+		return err
+	}) {
 		return
 	}
 	q, err := s.desk.Quote(c.Request.Context(), principal(c), desk.QuoteInput{Service: c.Param("key"), Form: body.Form, Quantity: body.Quantity})

@@ -42,12 +42,7 @@ func (s *Server) createService(c *gin.Context) {
 func (s *Server) saveDraft(c *gin.Context) {
 	ctx, me, key := c.Request.Context(), principal(c), c.Param("key")
 	var d catalog.Definition
-	if p := decodeBody(c, &d); p != nil {
-		if err := s.desk.MayEditDraft(ctx, me, key); err != nil {
-			s.fail(c, err)
-			return
-		}
-		writeProblem(c, p)
+	if !s.decodeChecked(c, &d, func() error { return s.desk.MayEditDraft(ctx, me, key) }) {
 		return
 	}
 	st, err := s.desk.SaveDraft(ctx, me, desk.Draft{Service: key, Definition: d})
@@ -71,12 +66,7 @@ type lifecycleBody struct {
 func (s *Server) lifecycleAction(c *gin.Context) {
 	ctx, key := c.Request.Context(), c.Param("key")
 	var body lifecycleBody
-	if p := decodeBody(c, &body); p != nil {
-		if err := s.desk.KnownService(ctx, key); err != nil {
-			s.fail(c, err)
-			return
-		}
-		writeProblem(c, p)
+	if !s.decodeChecked(c, &body, func() error { return s.desk.KnownService(ctx, key) }) {
 		return
 	}
 	st, err := s.desk.ApplyLifecycleAction(ctx, principal(c), desk.LifecycleActionInput{Service: key,

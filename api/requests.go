@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
@@ -32,9 +31,8 @@ type submitted struct {
 // idempotencyKey reads the Idempotency-Key header ("" when absent), refusing one that is too long.
 func idempotencyKey(c *gin.Context) (string, *Problem) {
 	key := c.GetHeader("Idempotency-Key")
-	if len(key) > desk.MaxIdempotencyKey {
-		return "", errValidation("the Idempotency-Key is too long", catalog.FieldError{
-			Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", desk.MaxIdempotencyKey)})
+	if err := desk.CheckIdempotencyKey(key); err != nil {
+		return "", deskProblem(err)
 	}
 	return key, nil
 }
@@ -114,11 +112,18 @@ func (s *Server) listRequests(c *gin.Context) {
 // once the caller may see the request, so that one they may not see is not found whatever they
 // sent.
 func (s *Server) decodeFor(c *gin.Context, id string, v any) bool {
+	return s.decodeChecked(c, v, func() error { return s.desk.Visible(c.Request.Context(), principal(c), id) })
+}
+
+// decodeChecked decodes the body into v and says whether it could. A body it cannot read is
+// answered only once check passes (the desk's answer about what the call is on: not found,
+// forbidden), so that the caller learns nothing about what they may not see from what they sent.
+func (s *Server) decodeChecked(c *gin.Context, v any, check func() error) bool {
 	p := decodeBody(c, v)
 	if p == nil {
 		return true
 	}
-	if err := s.desk.Visible(c.Request.Context(), principal(c), id); err != nil {
+	if err := check(); err != nil {
 		s.fail(c, err)
 		return false
 	}

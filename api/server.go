@@ -142,10 +142,7 @@ func New(cfg Config) *Server {
 	if s.lease <= 0 {
 		s.lease = 2 * time.Minute
 	}
-	s.wait = cfg.WorkflowWait
-	if s.wait <= 0 {
-		s.wait = 10 * time.Second
-	}
+	s.wait = cfg.WorkflowWait // 0: the desk's default
 	s.newDesk()
 	return s
 }

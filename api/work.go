@@ -70,15 +70,8 @@ func (s *Server) askTask(c *gin.Context)      { s.taskCall(c, s.desk.AskRequeste
 func (s *Server) taskCall(c *gin.Context, call func(ctx context.Context, me desk.Actor, in desk.TaskCall) (desk.TaskChanged, error)) {
 	ctx, me, ref := c.Request.Context(), principal(c), c.Param("id")
 	var body taskBody
-	if c.Request.ContentLength != 0 {
-		if p := decodeBody(c, &body); p != nil {
-			if err := s.desk.VisibleTask(ctx, me, ref); err != nil {
-				s.fail(c, err)
-				return
-			}
-			writeProblem(c, p)
-			return
-		}
+	if c.Request.ContentLength != 0 && !s.decodeChecked(c, &body, func() error { return s.desk.VisibleTask(ctx, me, ref) }) {
+		return
 	}
 	res, err := call(ctx, me, desk.TaskCall{Task: ref, Outputs: body.Outputs, Reason: body.Reason, Question: body.Question, Assignee: body.Assignee})
 	if err != nil {

@@ -24,6 +24,9 @@ const (
 var Statuses = []string{StatusPendingApproval, StatusInFulfilment, StatusWaitingOnRequester,
 	StatusResolved, StatusRejected, StatusCancelled, StatusFailed}
 
+// OpenStatuses lists the statuses of a request in flight (not Terminal).
+var OpenStatuses = []string{StatusPendingApproval, StatusInFulfilment, StatusWaitingOnRequester}
+
 // Terminal reports whether a request in this status will never change again.
 func Terminal(status string) bool {
 	return terminal[status]

@@ -74,6 +74,10 @@ func (p Person) HasRole(role string) bool {
 // RoleOperator may read every request and workflow.
 const RoleOperator = "operator"
 
+// RoleAdmin may do everything a service's owner and its department's head may, on every
+// service: the last people an approval step goes to.
+const RoleAdmin = "admin"
+
 // Definition is one version of a service definition: what the service is, and the internal
 // processes that deliver it.
 type Definition struct {

@@ -60,8 +60,8 @@ type Config struct {
 	// RequestBounds, when set, bound the history of the requests submitted (tests lower them;
 	// nil: the workflow's defaults, workflows.Bounds).
 	RequestBounds *workflows.Bounds
-	// Draining, when set, ends every wait for a request to close once it is done, as
-	// StopWaiting does (a front door that shuts down).
+	// Draining, when set, ends every wait for a request to close once it is done (a front door
+	// that shuts down): each answers with the request's state as it is.
 	Draining context.Context
 }
 
@@ -73,15 +73,14 @@ type Desk struct {
 	now      func() time.Time
 	wait     time.Duration
 	bounds   *workflows.Bounds
-	// draining ends when the front door stops (StopWaiting): waits for a request to close end
-	// at once, so that they do not hold the shutdown.
-	draining    context.Context
-	stopWaiting context.CancelFunc
+	// draining ends when the front door stops (Config.Draining): waits for a request to close
+	// end at once, so that they do not hold the shutdown.
+	draining context.Context
 }
 
 // New returns a desk.
 func New(cfg Config) *Desk {
-	d := &Desk{store: cfg.Store, temporal: cfg.Temporal, log: cfg.Logger, now: cfg.Now, wait: cfg.WorkflowWait, bounds: cfg.RequestBounds}
+	d := &Desk{store: cfg.Store, temporal: cfg.Temporal, log: cfg.Logger, now: cfg.Now, wait: cfg.WorkflowWait, bounds: cfg.RequestBounds, draining: cfg.Draining}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -91,23 +90,11 @@ func New(cfg Config) *Desk {
 	if d.wait <= 0 {
 		d.wait = 10 * time.Second
 	}
-	parent := cfg.Draining
-	if parent == nil {
-		parent = context.Background()
+	if d.draining == nil {
+		d.draining = context.Background() // never done
 	}
-	d.draining, d.stopWaiting = context.WithCancel(parent)
 	return d
 }
-
-// StopWaiting ends every wait for a request to close, now and in the future: each answers with
-// the request's state as it is.
-func (d *Desk) StopWaiting() { d.stopWaiting() }
-
-// Wait is how long a call waits for a workflow to answer an update.
-func (d *Desk) Wait() time.Duration { return d.wait }
-
-// Now is the desk's clock.
-func (d *Desk) Now() time.Time { return d.now() }
 
 // The kinds of error a desk method returns (besides failures). Test with errors.Is.
 var (

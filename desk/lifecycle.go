@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store"
@@ -12,7 +13,7 @@ import (
 )
 
 // RoleAdmin may do everything a service's owner and its department's head may.
-const RoleAdmin = "admin"
+const RoleAdmin = catalog.RoleAdmin
 
 // LifecycleState is a service's stage, versions, next review and history, as its lifecycle
 // workflow holds them.
@@ -156,22 +157,13 @@ func (d *Desk) ApplyLifecycleAction(ctx context.Context, me Actor, in LifecycleA
 	if err != nil {
 		return LifecycleState{}, err
 	}
-	if !validLifecycleAction(in.Action) {
+	if !slices.Contains(LifecycleActions, in.Action) {
 		return LifecycleState{}, invalid("the action is not valid", catalog.FieldError{Field: "/action", Rule: "enum",
 			Detail: "one of submit, approve, reject, publish, deprecate, retire, review"})
 	}
 	a := d.roles(ctx, me, gov)
 	a.Action, a.Comment, a.Outcome, a.Successor = in.Action, in.Comment, in.Outcome, in.Successor
 	return d.lifecycleCall(ctx, si.Key, a)
-}
-
-func validLifecycleAction(action string) bool {
-	for _, a := range LifecycleActions {
-		if a == action {
-			return true
-		}
-	}
-	return false
 }
 
 // Lifecycle answers the service's stage, versions, next review and history from its workflow

@@ -22,6 +22,16 @@ import (
 // MaxIdempotencyKey bounds an idempotency key, in bytes.
 const MaxIdempotencyKey = 200
 
+// CheckIdempotencyKey refuses an idempotency key longer than MaxIdempotencyKey
+// (*ValidationError), as Submit does; a front door asks it of the keys of other calls.
+func CheckIdempotencyKey(key string) error {
+	if len(key) > MaxIdempotencyKey {
+		return invalid("the Idempotency-Key is too long", catalog.FieldError{
+			Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", MaxIdempotencyKey)})
+	}
+	return nil
+}
+
 // SubmitInput is a submission: the service, its form, how many and how urgent.
 type SubmitInput struct {
 	Service string
@@ -60,9 +70,8 @@ type Submitted struct {
 // ErrUnavailable (the workflow did not answer in time).
 func (d *Desk) Submit(ctx context.Context, me Actor, in SubmitInput) (Submitted, error) {
 	key := in.IdempotencyKey
-	if len(key) > MaxIdempotencyKey {
-		return Submitted{}, invalid("the Idempotency-Key is too long", catalog.FieldError{
-			Field: "Idempotency-Key", Rule: "maxLength", Detail: fmt.Sprintf("may be at most %d characters", MaxIdempotencyKey)})
+	if err := CheckIdempotencyKey(key); err != nil {
+		return Submitted{}, err
 	}
 	var fields []catalog.FieldError
 	if in.Service == "" {
@@ -322,10 +331,13 @@ func (d *Desk) Quote(ctx context.Context, me Actor, in QuoteInput) (Quoted, erro
 	if err != nil {
 		return Quoted{}, fmt.Errorf("service %s v%d form: %w", def.Key, sv.Version, err)
 	}
+	// A price part whose condition reads the whole form prices (and checks) the whole form.
 	pricing, all := def.PricingFields()
-	errs := form.ValidateFields(formIn, pricing)
+	var errs []catalog.FieldError
 	if all {
 		errs = form.Validate(formIn)
+	} else {
+		errs = form.ValidateFields(formIn, pricing)
 	}
 	for _, fe := range errs {
 		fe.Field = "/form" + fe.Field
@@ -334,10 +346,11 @@ func (d *Desk) Quote(ctx context.Context, me Actor, in QuoteInput) (Quoted, erro
 	if len(fields) > 0 {
 		return Quoted{}, invalid("the quote request is not valid", fields...)
 	}
-	q, err := def.QuotePartial(formIn, quantity, me)
+	price := def.QuotePartial
 	if all {
-		q, err = def.Quote(formIn, quantity, me)
+		price = def.Quote
 	}
+	q, err := price(formIn, quantity, me)
 	if err != nil {
 		return Quoted{}, quoteErr(err)
 	}
@@ -366,8 +379,8 @@ type RequestView struct {
 
 // Request answers a request the actor may see: a running one from its workflow (never stale),
 // a closed one from the read model, which holds its final state; with a wait, an open one when
-// it closes (or the wait runs out, or StopWaiting). Its timeline is whole: events the state no
-// longer keeps come from the audit trail.
+// it closes (or the wait runs out, or Config.Draining ends). Its timeline is whole: events the
+// state no longer keeps come from the audit trail.
 //
 // Errors: ErrNotFound (no such request, or one the actor may not see).
 func (d *Desk) Request(ctx context.Context, me Actor, in RequestInput) (RequestView, error) {
@@ -467,8 +480,7 @@ func (d *Desk) Requests(ctx context.Context, me Actor, in RequestsInput) (Reques
 	if in.Cursor != "" {
 		n, ok := catalog.ParseRequestID(in.Cursor)
 		if !ok {
-			return RequestList{}, invalid("a query parameter is not valid", catalog.FieldError{
-				Field: "cursor", Rule: "format", Detail: "must be a next_cursor from a previous page"})
+			return RequestList{}, badCursor()
 		}
 		f.Before = n
 	}

@@ -109,14 +109,12 @@ func (s *Store) Retire(ctx context.Context, key string, live, draft int, success
 		if err := tx.GetContext(ctx, &stage, tx.Rebind(`SELECT stage FROM services WHERE key = ?`+lock), key); err != nil {
 			return fmt.Errorf("service %s: %w", key, notFound(err))
 		}
-		q, args, err := sqlx.In(`SELECT id FROM requests WHERE service_key = ? AND status IN (?) ORDER BY number`, key, openStatuses)
+		ids, err := openRequests(ctx, tx, key)
 		if err != nil {
 			return err
 		}
-		if err := tx.SelectContext(ctx, &open, tx.Rebind(q), args...); err != nil {
-			return fmt.Errorf("open requests of %s: %w", key, err)
-		}
-		if len(open) > 0 {
+		if len(ids) > 0 {
+			open = ids
 			return nil
 		}
 		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE services SET stage = ?, current_version = ?, draft_version = ?, successor = ?, updated_at = ?
@@ -128,12 +126,17 @@ func (s *Store) Retire(ctx context.Context, key string, live, draft int, success
 
 // OpenRequests lists the requests of a service that have not closed.
 func (s *Store) OpenRequests(ctx context.Context, service string) ([]string, error) {
+	return openRequests(ctx, s.DB, service)
+}
+
+// openRequests is OpenRequests on db, the store's or a transaction's.
+func openRequests(ctx context.Context, db sqlx.ExtContext, service string) ([]string, error) {
 	out := []string{}
-	q, args, err := sqlx.In(`SELECT id FROM requests WHERE service_key = ? AND status IN (?) ORDER BY number`, service, openStatuses)
+	q, args, err := sqlx.In(`SELECT id FROM requests WHERE service_key = ? AND status IN (?) ORDER BY number`, service, catalog.OpenStatuses)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(q), args...); err != nil {
+	if err := sqlx.SelectContext(ctx, db, &out, db.Rebind(q), args...); err != nil {
 		return nil, fmt.Errorf("open requests of %s: %w", service, err)
 	}
 	return out, nil

@@ -130,7 +130,7 @@ func (s *Store) checkLimits(ctx context.Context, tx *sqlx.Tx, r Reservation, now
 		q, args, err := sqlx.In(`SELECT s.number, s.created_at FROM submissions s LEFT JOIN requests q ON q.number = s.number
 			WHERE s.requester_id = ? AND s.service_key = ?
 			  AND ((q.status IS NULL AND s.created_at > ?) OR q.status IN (?))
-			ORDER BY s.number`, r.Requester, r.Service, orphanSince, openStatuses)
+			ORDER BY s.number`, r.Requester, r.Service, orphanSince, catalog.OpenStatuses)
 		if err != nil {
 			return err
 		}
@@ -168,10 +168,7 @@ func (s *Store) checkLimits(ctx context.Context, tx *sqlx.Tx, r Reservation, now
 	return nil
 }
 
-var (
-	openStatuses    = []string{catalog.StatusPendingApproval, catalog.StatusInFulfilment, catalog.StatusWaitingOnRequester}
-	refusedStatuses = []string{catalog.StatusRejected, catalog.StatusCancelled, catalog.StatusFailed}
-)
+var refusedStatuses = []string{catalog.StatusRejected, catalog.StatusCancelled, catalog.StatusFailed}
 
 // Projected is what writing a request's state found.
 type Projected struct {

@@ -78,9 +78,6 @@ func (r *Reconciler) log() *slog.Logger {
 	return r.Logger
 }
 
-// openStatuses are the statuses of a request in flight.
-var openStatuses = []string{catalog.StatusPendingApproval, catalog.StatusInFulfilment, catalog.StatusWaitingOnRequester}
-
 // Once runs one round and says how many requests it closed in the read model.
 func (r *Reconciler) Once(ctx context.Context) (int, error) {
 	start := time.Now().UTC()
@@ -96,7 +93,7 @@ func (r *Reconciler) Once(ctx context.Context) (int, error) {
 		r.since = oldest.Add(-time.Minute)
 	}
 	query := fmt.Sprintf("WorkflowType = 'ServiceRequest' AND ExecutionStatus != 'Running' AND CloseTime >= '%s' AND %s IN ('%s')",
-		r.since.Format(time.RFC3339Nano), workflows.AttrStatus.GetName(), strings.Join(openStatuses, "', '"))
+		r.since.Format(time.RFC3339Nano), workflows.AttrStatus.GetName(), strings.Join(catalog.OpenStatuses, "', '"))
 	closed := 0
 	var token []byte
 	for {
