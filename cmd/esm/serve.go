@@ -77,7 +77,10 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 		}
 	}
 	a := api.New(apiConfig(cfg, s, tc, jwks, devUI))
-	portalDesk := desk.New(desk.Config{Store: s, Temporal: tc, Logger: cfg.Log})
+	// The portal's desk stops its waits when the server begins to shut down, as the API's does.
+	portalDraining, stopPortalWaits := context.WithCancel(context.Background())
+	defer stopPortalWaits()
+	portalDesk := desk.New(desk.Config{Store: s, Temporal: tc, Logger: cfg.Log, Draining: portalDraining})
 	portal, err := web.New(web.Config{Desk: portalDesk, Directory: s, Secret: cfg.Secret, Dev: dev, Logger: cfg.Log})
 	if err != nil {
 		return err
@@ -108,7 +111,7 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 		return err
 	case <-ctx.Done():
 	}
-	portalDesk.StopWaiting()
+	stopPortalWaits()
 	a.StopWaiting() // gets waiting for a request to close answer now, not at their wait's end
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
