@@ -259,6 +259,10 @@ type TaskForm struct {
 	Request string
 	Title   string
 	Outputs map[string]any
+	// Refusal says why the actor may not work the task now ("" when they may): the task
+	// updates' own rules (catalog.RequestState.TaskRefusal), group membership and who claimed
+	// it, so that a door offers no action the workflow would refuse.
+	Refusal string
 }
 
 // Task answers a task of a request the actor may see, with its outputs schema.
@@ -282,6 +286,16 @@ func (d *Desk) Task(ctx context.Context, me Actor, ref string) (TaskForm, error)
 	}
 	if !found {
 		return TaskForm{}, notFound("request %s has no task %q", st.ID, taskID)
+	}
+	t := out.Task
+	switch {
+	case !me.InGroup(t.Group):
+		out.Refusal = fmt.Sprintf("only the group %s works this task", t.Group)
+	default:
+		out.Refusal = st.TaskRefusal(t, me.ID)
+		if out.Refusal == "" && t.State == catalog.TaskClaimed && t.Assignee != me.ID && !me.HasRole(RoleLead) {
+			out.Refusal = fmt.Sprintf("task %s is claimed by %s", t.Ref, t.Assignee)
+		}
 	}
 	sv, err := d.store.ServiceAt(ctx, st.Service.Key, st.Service.Version)
 	if err != nil {
