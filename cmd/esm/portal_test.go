@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,28 +22,7 @@ func TestPortal(t *testing.T) {
 		t.Skip("starts a Temporal dev server and a browser")
 	}
 	bin := chromium(t)
-	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	temporal := filepath.Join(root, "bin", "temporal")
-	if _, err := os.Stat(temporal); err != nil {
-		t.Fatalf("bin/temporal is missing: run make build (make test does)")
-	}
-	artifacts := filepath.Join(root, "test-artifacts")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := startDev(t, t.TempDir(), []string{
-		"ESM_TEMPORAL_BIN=" + temporal,
-		"ESM_CATALOG=" + filepath.Join(root, "examples"),
-		"TEMPORAL_ADDRESS=127.0.0.1:" + freePort(t),
-		"ESM_UI_PORT=" + freePort(t),
-		"ESM_ADDR=127.0.0.1:" + freePort(t),
-		"ESM_HOOKS_ADDR=127.0.0.1:" + freePort(t),
-		"ESM_HOOKS_URL=",
-		"ESM_UI_ORIGIN=",
-		"ESM_PAYLOAD_KEYS=",
-		"ESM_JWT_SECRET=",
-		"DATABASE_URL=",
-	})
+	p, artifacts := startDevForBrowser(t, "127.0.0.1:"+freePort(t))
 	defer p.stop(t)
 	if p.portal == "" {
 		t.Fatalf("esm dev printed no Portal address:\n%s", p.out)

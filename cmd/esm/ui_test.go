@@ -118,6 +118,35 @@ func scrollUntil(ctx context.Context, want string) (string, string) {
 	return text, want
 }
 
+// startDevForBrowser starts `esm dev` as a process, as `make run` does, on addr (ESM_ADDR) with
+// free ports for everything else and the example catalog, for a browser test; it answers the
+// process and the folder its screenshots go to (test-artifacts/).
+func startDevForBrowser(t *testing.T, addr string) (*devProcess, string) {
+	t.Helper()
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	temporal := filepath.Join(root, "bin", "temporal")
+	if _, err := os.Stat(temporal); err != nil {
+		t.Fatalf("bin/temporal is missing: run make build (make test does)")
+	}
+	artifacts := filepath.Join(root, "test-artifacts")
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return startDev(t, t.TempDir(), []string{
+		"ESM_TEMPORAL_BIN=" + temporal,
+		"ESM_CATALOG=" + filepath.Join(root, "examples"),
+		"TEMPORAL_ADDRESS=127.0.0.1:" + freePort(t),
+		"ESM_UI_PORT=" + freePort(t),
+		"ESM_ADDR=" + addr,
+		"ESM_HOOKS_ADDR=127.0.0.1:" + freePort(t),
+		"ESM_HOOKS_URL=",
+		"ESM_UI_ORIGIN=",
+		"ESM_PAYLOAD_KEYS=",
+		"ESM_JWT_SECRET=",
+		"DATABASE_URL=",
+	}), artifacts
+}
+
 // TestDevTemporalUI is an operator's first look after `make run`: esm dev runs as a process,
 // headless chromium opens the Temporal UI address its banner prints, filters the workflows by
 // department, opens the request from the list and reads the form's reason, decoded by the API's
@@ -129,28 +158,8 @@ func TestDevTemporalUI(t *testing.T) {
 		t.Skip("starts a Temporal dev server and a browser")
 	}
 	bin := chromium(t)
-	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	temporal := filepath.Join(root, "bin", "temporal")
-	if _, err := os.Stat(temporal); err != nil {
-		t.Fatalf("bin/temporal is missing: run make build (make test does)")
-	}
-	artifacts := filepath.Join(root, "test-artifacts")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := startDev(t, t.TempDir(), []string{
-		"ESM_TEMPORAL_BIN=" + temporal,
-		"ESM_CATALOG=" + filepath.Join(root, "examples"),
-		"TEMPORAL_ADDRESS=127.0.0.1:" + freePort(t),
-		"ESM_UI_PORT=" + freePort(t),
-		"ESM_ADDR=:" + freePort(t), // as make run's :8080: the UI's codec endpoint is http://localhost:port/codec
-		"ESM_HOOKS_ADDR=127.0.0.1:" + freePort(t),
-		"ESM_HOOKS_URL=",
-		"ESM_UI_ORIGIN=",
-		"ESM_PAYLOAD_KEYS=",
-		"ESM_JWT_SECRET=",
-		"DATABASE_URL=",
-	})
+	// ESM_ADDR as make run's :8080: the UI's codec endpoint is http://localhost:port/codec.
+	p, artifacts := startDevForBrowser(t, ":"+freePort(t))
 	defer p.stop(t)
 	const reason = "my battery lasts twenty minutes"
 	id := p.call(t, "POST", "/v1/requests", "alice",
