@@ -665,6 +665,10 @@ type QueueFilter struct {
 	// Caller, when set, never sees a task of a request they made: nobody fulfils their own
 	// request (catalog.RequestState.TaskRefusal, the task validators' rule).
 	Caller string
+	// Assignee, when set, keeps the tasks claimed by (or, done, completed by) this person;
+	// Unassigned keeps those nobody holds (open ones, and those closed without anyone).
+	Assignee   string
+	Unassigned bool
 	// Cursor is the next cursor of the previous page ("" for the first page).
 	Cursor string
 	Limit  int
@@ -698,6 +702,13 @@ func (s *Store) TaskQueue(ctx context.Context, f QueueFilter) ([]QueuedTask, str
 	if f.Caller != "" {
 		q += ` AND r.requester_id <> ?`
 		args = append(args, f.Caller)
+	}
+	if f.Assignee != "" {
+		q += ` AND t.assignee = ?`
+		args = append(args, f.Assignee)
+	}
+	if f.Unassigned {
+		q += ` AND t.assignee = ''`
 	}
 	if after != nil {
 		q += ` AND (t.since, t.request_id, t.task_id) > (?, ?, ?)`
