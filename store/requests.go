@@ -483,10 +483,18 @@ type RequestFilter struct {
 	Service   string
 	// Breached keeps only requests that missed their resolution target and are still open.
 	Breached bool
+	// Open keeps only the requests that have not closed.
+	Open bool
+	// Words keeps the requests whose id, title or service key holds every word, ignoring case
+	// (each a substring; at most a few, the caller bounds them).
+	Words []string
 	// Before is a cursor: only requests with a smaller number. 0 means from the newest.
 	Before int64
 	Limit  int
 }
+
+// likeEscaper escapes what LIKE reads as a wildcard (the queries say ESCAPE '\').
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // ListRequests returns requests newest first.
 func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestRow, error) {
@@ -506,6 +514,14 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestRow
 	}
 	if f.Breached {
 		q += ` AND r.breached AND r.closed_at IS NULL`
+	}
+	if f.Open {
+		q += ` AND r.closed_at IS NULL`
+	}
+	for _, w := range f.Words {
+		q += ` AND (LOWER(r.id) LIKE ? ESCAPE '\' OR LOWER(r.title) LIKE ? ESCAPE '\' OR LOWER(r.service_key) LIKE ? ESCAPE '\')`
+		like := "%" + likeEscaper.Replace(strings.ToLower(w)) + "%"
+		args = append(args, like, like, like)
 	}
 	if f.Before > 0 {
 		q += ` AND r.number < ?`
