@@ -38,4 +38,3 @@ func formSchemaError(err error) (field, detail string) {
 	}
 	return field, leaf.ErrorKind.LocalizedString(message.NewPrinter(language.English))
 }
-
