@@ -67,6 +67,7 @@ type serviceForm struct {
 	PriorityError  string
 	Errors         []string
 	IdempotencyKey string
+	Notice         string // above the form: why it is filled (keptNotice)
 	Quote          quoteView
 }
 
@@ -86,6 +87,10 @@ func (p *Portal) service(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := serviceForm{Service: sv, Fields: formFields(sv.Request.Form), Quantity: "1"}
+	if k := p.keptForm(w, r); k != nil { // answers sent as the session ended (kept.go)
+		readForm(f.Fields, k)
+		f.Quantity, f.Priority, f.IdempotencyKey, f.Notice = k.Get("quantity"), k.Get("priority"), k.Get("idempotency_key"), keptNotice
+	}
 	// Priced as shown: the defaults, or what was kept.
 	form, _ := readForm(slices.Clone(f.Fields), shownValues(f.Fields))
 	f.Quote = p.quoteOf(r, sv, f.Fields, form, f.Quantity)
@@ -182,9 +187,11 @@ func shownValues(fields []field) url.Values {
 }
 
 func (p *Portal) showService(w http.ResponseWriter, r *http.Request, status int, f serviceForm) {
-	// Every form shown carries a key of its own: sent twice (a double click, a reload), it
-	// makes one request.
-	f.IdempotencyKey = newKey()
+	// Every form shown carries a key of its own (or the one it was sent with, kept across a
+	// sign-in): sent twice (a double click, a reload), it makes one request.
+	if f.IdempotencyKey == "" {
+		f.IdempotencyKey = newKey()
+	}
 	p.render(w, r, status, "service", map[string]any{"F": f, "S": f.Service})
 }
 

@@ -32,7 +32,8 @@ import (
 
 // startESM starts a Temporal dev server, a worker and the portal on a fresh SQLite database with
 // the example catalog; everything stops when the test ends. It answers the portal's base URL.
-func startESM(t *testing.T) string {
+// opts change the portal's Config (a clock, say).
+func startESM(t *testing.T, opts ...func(*Config)) string {
 	t.Helper()
 	bin, err := filepath.Abs(filepath.Join("..", "bin", "temporal"))
 	if err == nil {
@@ -69,8 +70,12 @@ func startESM(t *testing.T) string {
 	}
 	t.Cleanup(w.Stop)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p, err := New(Config{Desk: desk.New(desk.Config{Store: s, Temporal: tc, Logger: log}), Directory: s,
-		Secret: []byte("a test secret of 32 bytes or so!"), Dev: true, Logger: log})
+	cfg := Config{Desk: desk.New(desk.Config{Store: s, Temporal: tc, Logger: log}), Directory: s,
+		Secret: []byte("a test secret of 32 bytes or so!"), Dev: true, Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
