@@ -149,6 +149,7 @@ func (p *Portal) routes(mux *http.ServeMux) {
 	mux.Handle("GET "+Base+"/{$}", p.authed(p.home))
 	p.requesterRoutes(mux)
 	p.workRoutes(mux)
+	p.lifecycleRoutes(mux)
 	mux.HandleFunc(Base+"/", func(w http.ResponseWriter, r *http.Request) {
 		p.renderStatus(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")
 	})
