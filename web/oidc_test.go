@@ -54,6 +54,7 @@ type oidcESM struct {
 	issuer   string
 	tls      http.RoundTripper
 	provider *oauth2.Config // the portal's client at the provider, for the PKCE test
+	p        *Portal
 }
 
 // startOIDC starts the provider and the portal (on a store of the example catalog).
@@ -93,7 +94,7 @@ func startOIDC(t *testing.T, s *store.Store) *oidcESM {
 	portalSrv.Config.Handler = p.Handler()
 	portalSrv.StartTLS()
 	t.Cleanup(portalSrv.Close)
-	return &oidcESM{portal: portalURL, issuer: issuer, tls: portalSrv.Client().Transport, provider: &o.oauth}
+	return &oidcESM{portal: portalURL, issuer: issuer, tls: portalSrv.Client().Transport, provider: &o.oauth, p: p}
 }
 
 // oidcBrowser is a browser: a cookie jar, the redirects it followed and the cookies it was set.
@@ -319,6 +320,31 @@ func TestOIDCRefusals(t *testing.T) {
 				t.Fatalf("%d\n%s", resp.StatusCode, body)
 			}
 			noSession(b)
+		})
+
+		t.Run("nonce", func(t *testing.T) {
+			// The browser's own sign-in cookie, opened as the portal would, with another nonce:
+			// state and verifier are right, the ID token's nonce is not this sign-in's.
+			b := e.browser(t)
+			b.stopAt = isCallback
+			resp, _ := b.signIn(e, Base+"/", "alice", "alice-pw")
+			cb := mustURL(t, resp.Header.Get("Location"))
+			c := b.cookie("__Host-" + signinName)
+			r := httptest.NewRequest("GET", "/", nil)
+			r.AddCookie(c)
+			var st pending
+			if !e.p.sessions.openAs(r, signinName, &st) {
+				t.Fatal("the sign-in cookie does not open")
+			}
+			st.Nonce = random()
+			req, _ := http.NewRequest("GET", cb.String(), nil)
+			req.AddCookie(&http.Cookie{Name: c.Name, Value: e.p.sessions.sealAs(signinName, st)})
+			other := e.browser(t)
+			resp, body := other.do(req)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "cannot accept") {
+				t.Fatalf("%d\n%s", resp.StatusCode, body)
+			}
+			noSession(other)
 		})
 
 		t.Run("provider refused", func(t *testing.T) {
