@@ -16,17 +16,24 @@ import (
 // maxForm bounds a posted form, in bytes.
 const maxForm = 256 << 10
 
-// department is one department's services in the catalog.
+// department is one department's services in the catalog, by category.
 type department struct {
+	Key        string
+	Name       string
+	Categories []category
+}
+
+// category is one category's services in a department ("" for those without one).
+type category struct {
 	Key      string
-	Name     string
 	Services []desk.ServiceSummary
 }
 
-// catalog: the services one may request, by department, narrowed by a search.
+// catalog: the services one may request, by department and category (in the order the catalog
+// lists them), narrowed by a search, a department or a category.
 func (p *Portal) catalog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	query := desk.CatalogQuery{Words: q.Get("q"), Department: q.Get("department")}
+	query := desk.CatalogQuery{Words: q.Get("q"), Department: q.Get("department"), Category: q.Get("category")}
 	if q.Get("all") != "" {
 		query.Include = desk.IncludeIneligible
 	}
@@ -44,9 +51,16 @@ func (p *Portal) catalog(w http.ResponseWriter, r *http.Request) {
 			at[s.Department] = i
 			deps = append(deps, department{Key: s.Department, Name: departmentName(s.Department)})
 		}
-		deps[i].Services = append(deps[i].Services, s)
+		d := &deps[i]
+		j := slices.IndexFunc(d.Categories, func(c category) bool { return c.Key == s.Category })
+		if j < 0 {
+			j = len(d.Categories)
+			d.Categories = append(d.Categories, category{Key: s.Category})
+		}
+		d.Categories[j].Services = append(d.Categories[j].Services, s)
 	}
-	p.render(w, r, http.StatusOK, "catalog", map[string]any{"Departments": deps, "Query": q.Get("q"), "All": q.Get("all") != "", "Count": len(items)})
+	p.render(w, r, http.StatusOK, "catalog", map[string]any{"Departments": deps, "Query": q.Get("q"), "All": q.Get("all") != "", "Count": len(items),
+		"Department": q.Get("department"), "Category": q.Get("category")})
 }
 
 // departmentName: "it" -> "IT", "finance" -> "Finance".

@@ -83,8 +83,15 @@ func TestRequesterPages(t *testing.T) {
 	carol.signIn("carol")
 	dave.signIn("dave")
 
+	// The catalog by department and category, narrowed to one.
+	page := alice.get(Base + "/catalog")
+	mustContain(t, page, `<h2 id="d-it">IT</h2>`, `<h3 id="c-it-hardware"><a href="/portal/catalog?department=it&amp;category=hardware">Hardware</a></h3>`)
+	page = alice.get(Base + "/catalog?department=it&category=hardware")
+	mustContain(t, page, `href="/portal/services/laptop"`, "in IT, hardware", "Every department")
+	mustLack(t, page, "software-licence", `id="d-hr"`)
+
 	// The quote: on the page without JavaScript, and again as the form changes.
-	page := alice.get(Base + "/services/laptop")
+	page = alice.get(Base + "/services/laptop")
 	mustContain(t, page, `id="quote" aria-live="polite" hx-post="/portal/services/laptop/quote"`,
 		`hx-trigger="change from:closest form, input delay:400ms from:closest form"`, "<strong>1200.00 EUR</strong>, once")
 	_, _, q := alice.htmx("POST", Base+"/services/laptop/quote", url.Values{"f.model": {"performance-16"}, "f.reason": {"x"}})
