@@ -406,3 +406,36 @@ func TestOIDCCrossOriginPOSTRefused(t *testing.T) {
 		t.Fatalf("same-origin sign out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// TestOIDCKeptAcrossSignIn: with OIDC sign-in, a form sent after the session lapsed goes through
+// the provider's sign-in and comes back filled, with the notice and its idempotency key.
+func TestOIDCKeptAcrossSignIn(t *testing.T) {
+	e := startOIDC(t, storetest.Open(t, "sqlite"))
+	b := e.browser(t)
+	b.signIn(e, Base+"/", "alice", "alice-pw")
+	_, page := b.get(e.portal + Base + "/services/laptop")
+	key := hidden(t, page, "idempotency_key")
+
+	// Alice's session lapses (idle for three hours) while the form is open.
+	old := time.Now().Add(-3 * time.Hour).Unix()
+	u, _ := url.Parse(e.portal)
+	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: "__Host-" + cookieName, Value: e.p.sessions.seal(session{Person: "alice", IssuedAt: old, SeenAt: old}), Path: "/", Secure: true}})
+	form := url.Values{"idempotency_key": {key}, "f.model": {"performance-16"}, "f.reason": {"my laptop's battery died"}}
+	req, _ := http.NewRequest("POST", e.portal+Base+"/services/laptop", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", e.portal)
+	req.Header.Set("Referer", e.portal+Base+"/services/laptop")
+	resp, body := b.do(req)
+	if !strings.HasPrefix(resp.Request.URL.String(), e.issuer+"/login/") {
+		t.Fatalf("the lapsed form went to %s (%d)\n%s", resp.Request.URL, resp.StatusCode, body)
+	}
+	m := loginID.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no login form:\n%s", body)
+	}
+	resp, page = b.post(e.issuer+"/login/username", url.Values{"id": {m[1]}, "username": {"alice"}, "password": {"alice-pw"}}, "")
+	if resp.Request.URL.String() != e.portal+Base+"/services/laptop" {
+		t.Fatalf("after sign-in: %s", resp.Request.URL)
+	}
+	mustContain(t, page, keptNotice, `<option value="performance-16" selected>`, `>my laptop&#39;s battery died</textarea>`, `name="idempotency_key" value="`+key+`"`)
+}
