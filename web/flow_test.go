@@ -35,6 +35,12 @@ import (
 // opts change the portal's Config (a clock, say).
 func startESM(t *testing.T, opts ...func(*Config)) string {
 	t.Helper()
+	return startESMOn(t, "sqlite", opts...)
+}
+
+// startESMOn is startESM on a database of the dialect (storetest.Dialects).
+func startESMOn(t *testing.T, dialect string, opts ...func(*Config)) string {
+	t.Helper()
 	bin, err := filepath.Abs(filepath.Join("..", "bin", "temporal"))
 	if err == nil {
 		_, err = os.Stat(bin)
@@ -55,7 +61,7 @@ func startESM(t *testing.T, opts ...func(*Config)) string {
 	t.Cleanup(hooksSrv.Close)
 	t.Setenv("ESM_HOOKS_URL", hooksSrv.URL+"/hooks")
 	t.Setenv("ESM_WEBHOOK_SECRET", "esm-dev-webhook-secret")
-	s := storetest.Open(t, "sqlite")
+	s := storetest.Open(t, dialect)
 	b, err := catalog.Load("../examples")
 	if err != nil {
 		t.Fatal(err)

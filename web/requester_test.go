@@ -1,8 +1,9 @@
 package web
 
-// TestRequesterPages: issue 18's requester's and approver's pages on a real ESM (startESM): the
-// live quote, the live part of a request's page (it shows a decision made elsewhere, stays as it
-// is while nothing moves, stops polling once the request is closed), home's questions and tasks,
+// TestRequesterPages: issue 18's requester's and approver's pages on a real ESM (startESMOn, on
+// SQLite and, with DATABASE_URL, on Postgres): the catalog by department and category, the live
+// quote, the live part of a request's page (it shows a decision made elsewhere, stays as it is
+// while nothing moves, stops polling once the request is closed), home's questions and tasks,
 // out-of-office delegations and the delegate's inbox, and the filter of my requests.
 
 import (
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/esmhq/esm/store/storetest"
 )
 
 // htmx sends a request as htmx does (HX-Request), answering the status, a header and the body.
@@ -76,7 +79,12 @@ func TestRequesterPages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server")
 	}
-	base := startESM(t)
+	for _, d := range storetest.Dialects() {
+		t.Run(d, func(t *testing.T) { requesterPages(t, startESMOn(t, d)) })
+	}
+}
+
+func requesterPages(t *testing.T, base string) {
 	alice, bob, carol, dave := newBrowser(t, base), newBrowser(t, base), newBrowser(t, base), newBrowser(t, base)
 	alice.signIn("alice")
 	bob.signIn("bob")
