@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -26,6 +27,59 @@ func (p *Portal) lifecycleRoutes(mux *http.ServeMux) {
 	mux.Handle("GET "+Base+"/services/{key}/lifecycle", p.authed(p.lifecycle))
 	mux.Handle("POST "+Base+"/services/{key}/lifecycle", p.authed(p.lifecycleAction))
 	mux.Handle("POST "+Base+"/services/{key}/draft", p.authed(p.saveDraft))
+	mux.Handle("GET "+Base+"/my-services/new", p.authed(p.newService))
+	mux.Handle("POST "+Base+"/my-services/new", p.authed(p.createService))
+}
+
+// newServiceYAML is where a new service's definition starts: the smallest one that says what a
+// service needs, in the person's department and owned by them.
+func newServiceYAML(me desk.Actor) string {
+	return fmt.Sprintf(`key: my-new-service
+name: My new service
+department: %s
+owner: %s
+summary: One sentence a requester reads in the catalog.
+request:
+  form:
+    type: object
+    properties:
+      details: {type: string, minLength: 10}
+    required: [details]
+fulfilment:
+  tasks:
+    - {id: do-it, name: Do it, group: a-group-of-yours, kind: manual}
+`, me.Department, me.ID)
+}
+
+// newService: the form of a new service, its definition as YAML.
+func (p *Portal) newService(w http.ResponseWriter, r *http.Request) {
+	p.render(w, r, http.StatusOK, "newservice", map[string]any{"FormKey": newKey(), "YAML": newServiceYAML(actor(r))})
+}
+
+// createService creates a service from the YAML typed (desk.CreateService: its department's
+// staff and admins); its lifecycle page then shows the first draft. YAML that does not parse, or
+// a definition the desk refuses, shows the form again with what was typed and each error at its
+// path and line; any other refusal is a page of its own.
+func (p *Portal) createService(w http.ResponseWriter, r *http.Request) {
+	if !p.parse(w, r) {
+		return
+	}
+	text := r.PostForm.Get("definition")
+	def, root, errs := decodeDefinition(text)
+	if len(errs) == 0 {
+		_, err := p.desk.CreateService(r.Context(), actor(r), def)
+		if err == nil {
+			http.Redirect(w, r, Base+"/services/"+url.PathEscape(def.Key)+"/lifecycle?done=saved", http.StatusSeeOther)
+			return
+		}
+		var ve *desk.ValidationError
+		if !errors.As(err, &ve) {
+			p.fail(w, r, err)
+			return
+		}
+		errs = definitionErrors(ve, root)
+	}
+	p.render(w, r, http.StatusUnprocessableEntity, "newservice", map[string]any{"FormKey": newKey(), "YAML": text, "YAMLErrors": errs})
 }
 
 // myServices: the services I own and my department's.

@@ -163,6 +163,52 @@ func TestLifecyclePages(t *testing.T) {
 	}
 }
 
+// TestNewServicePage: Dave, of IT, creates a service from the YAML the page starts him with; its
+// placeholder group is refused at its path and line, the fixed definition is created as a draft
+// and its lifecycle page shows it. Alice may not create one of IT's services: a refusal page.
+func TestNewServicePage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal dev server")
+	}
+	base := startESM(t)
+	dave, alice := newBrowser(t, base), newBrowser(t, base)
+	dave.signIn("dave")
+	alice.signIn("alice")
+	mustContain(t, dave.get(Base+"/my-services"), `href="/portal/my-services/new"`)
+	page := dave.get(Base + "/my-services/new")
+	text := textarea(t, page, "definition")
+	mustContain(t, text, "department: it", "owner: dave", "group: a-group-of-yours")
+	text = strings.Replace(text, "key: my-new-service", "key: spare-laptop", 1)
+	code, page := dave.do("POST", Base+"/my-services/new", url.Values{"key": {hidden(t, page, "key")}, "definition": {text}})
+	if code != http.StatusUnprocessableEntity {
+		t.Fatalf("a placeholder group: %d\n%s", code, page)
+	}
+	m := regexp.MustCompile(`<code>(fulfilment\.tasks\.0\.group)</code> \(line (\d+)\)`).FindStringSubmatch(page)
+	if m == nil || !strings.Contains(strings.Split(text, "\n")[lineNo(t, m[2])-1], "a-group-of-yours") {
+		t.Fatalf("the group's error is not at its path and line:\n%s", page)
+	}
+	mustContain(t, page, "key: spare-laptop")
+	fixed := strings.Replace(text, "a-group-of-yours", "it-service-desk", 1)
+	if code, page := alice.do("POST", Base+"/my-services/new", url.Values{"key": {"k"}, "definition": {fixed}}); code != http.StatusForbidden {
+		t.Fatalf("alice creates one of IT's services: %d\n%s", code, page)
+	}
+	code, page = dave.do("POST", Base+"/my-services/new", url.Values{"key": {hidden(t, page, "key")}, "definition": {fixed}})
+	if code != http.StatusOK {
+		t.Fatalf("create: %d\n%s", code, page)
+	}
+	mustContain(t, page, "My new service", `id="stage">draft`, "version 1, editing", "Edit the draft")
+	mustContain(t, dave.get(Base+"/my-services"), "spare-laptop")
+}
+
+func lineNo(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("not a line number: %q", s)
+	}
+	return n
+}
+
 // textarea is the text of the named text area, unescaped.
 func textarea(t *testing.T, page, name string) string {
 	t.Helper()
