@@ -11,6 +11,7 @@ import (
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/desk"
+	"github.com/esmhq/esm/store/storetest"
 )
 
 // TestDefinitionYAML: a definition written as the draft's YAML reads back the same; what the
@@ -53,7 +54,7 @@ func TestDefinitionYAML(t *testing.T) {
 	}
 }
 
-// TestLifecyclePages runs the service owner's path on a real ESM, as a browser without
+// TestLifecyclePages runs, on each database, the service owner's path on a real ESM, as a browser without
 // JavaScript would: Ivan, who owns the laptop service, drafts a new version from its YAML with
 // one error (listed at its path and line, what he typed kept), fixes it and submits it; he may
 // not review what he wrote (four eyes: no button, and a refusal, not a 500, when he tries), Tara
@@ -63,7 +64,12 @@ func TestLifecyclePages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server")
 	}
-	base := startESM(t)
+	for _, d := range storetest.Dialects() {
+		t.Run(d, func(t *testing.T) { lifecyclePages(t, startESMOn(t, d)) })
+	}
+}
+
+func lifecyclePages(t *testing.T, base string) {
 	ivan, tara, alice := newBrowser(t, base), newBrowser(t, base), newBrowser(t, base)
 	for who, b := range map[string]*browser{"ivan": ivan, "tara": tara, "alice": alice} {
 		b.signIn(who)
@@ -170,7 +176,12 @@ func TestNewServicePage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server")
 	}
-	base := startESM(t)
+	for _, d := range storetest.Dialects() {
+		t.Run(d, func(t *testing.T) { newServicePage(t, startESMOn(t, d)) })
+	}
+}
+
+func newServicePage(t *testing.T, base string) {
 	dave, alice := newBrowser(t, base), newBrowser(t, base)
 	dave.signIn("dave")
 	alice.signIn("alice")

@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/esmhq/esm/store/storetest"
 )
 
-// TestTaskActions runs the fulfiller's calls beyond claim and complete on a real ESM, as a
+// TestTaskActions runs, on each database, the fulfiller's calls beyond claim and complete on a real ESM, as a
 // browser without JavaScript would: Tara, a lead of the service desk, assigns the task to a
 // member chosen from the group (none chosen: the error beside the select); Dave, not the
 // claimant and no lead, is offered nothing and refused (a refusal page, not a 500) when he
@@ -20,7 +22,12 @@ func TestTaskActions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server")
 	}
-	base := startESM(t)
+	for _, d := range storetest.Dialects() {
+		t.Run(d, func(t *testing.T) { taskActions(t, startESMOn(t, d)) })
+	}
+}
+
+func taskActions(t *testing.T, base string) {
 	alice, bob, tara, dave, frank := newBrowser(t, base), newBrowser(t, base), newBrowser(t, base), newBrowser(t, base), newBrowser(t, base)
 	for who, b := range map[string]*browser{"alice": alice, "bob": bob, "tara": tara, "dave": dave, "frank": frank} {
 		b.signIn(who)
