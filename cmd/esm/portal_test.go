@@ -17,11 +17,12 @@ import (
 // server and database, over HTTP): Alice signs in, finds the laptop in the catalog, submits its
 // form with the reason too short and sees the error beside the field, with what she typed, and
 // fixes it; Bob approves from his inbox; Dave claims the task from his group's queue and
-// completes it with an asset tag; Alice sees her request resolved, with its timeline. Every page
-// is screenshot at 1280 and 390 px wide into test-artifacts/portal-*.png, and checked at both
-// widths with axe-core (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or AA of impact
-// serious or critical fails the test, listed with its rule, elements and help. Bob approves
-// with the keyboard only (Tab to the Approve button, Enter).
+// completes it with an asset tag; Alice sees her request resolved, with its timeline, and in her
+// requests; Bob's out-of-office page and Ivan's services and the laptop's lifecycle are opened
+// too. Every page is screenshot at 1280 and 390 px wide into test-artifacts/portal-*.png, and
+// checked at both widths with axe-core (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or
+// AA of impact serious or critical fails the test, listed with its rule, elements and help. Bob
+// approves with the keyboard only (Tab to the Approve button, Enter).
 func TestPortal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server and a browser")
@@ -89,8 +90,11 @@ func TestPortal(t *testing.T) {
 	b.shots("inbox-delegate")
 	b.signOut()
 
-	// Bob approves it from his inbox.
+	// Bob approves it from his inbox. His out-of-office page lists Carol.
 	b.signIn("bob")
+	b.open("/delegations")
+	b.see("Carol")
+	b.shots("delegations")
 	b.until("/inbox", id, "Laptop for Alice Chen")
 	b.shots("inbox")
 	b.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href="/portal/requests/%s"]`, id))))
@@ -131,6 +135,19 @@ func TestPortal(t *testing.T) {
 	}
 	b.open("/")
 	b.shots("home-alice-after")
+	b.open("/requests")
+	b.see(id, "resolved")
+	b.shots("requests")
+	b.signOut()
+
+	// Ivan, who owns the laptop service, opens his services and the laptop's lifecycle.
+	b.signIn("ivan")
+	b.open("/my-services")
+	b.see("Laptop")
+	b.shots("my-services")
+	b.open("/services/laptop/lifecycle")
+	b.see("Laptop")
+	b.shots("lifecycle")
 }
 
 // portalBrowser drives the portal in headless chromium and fails the test at the first step
