@@ -18,11 +18,13 @@ import (
 // form with the reason too short and sees the error beside the field, with what she typed, and
 // fixes it; Bob approves from his inbox; Dave claims the task from his group's queue and
 // completes it with an asset tag; Alice sees her request resolved, with its timeline, and in her
-// requests; Bob's out-of-office page and Ivan's services and the laptop's lifecycle are opened
-// too. Every page is screenshot at 1280 and 390 px wide into test-artifacts/portal-*.png, and
-// checked at both widths with axe-core (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or
-// AA of impact serious or critical fails the test, listed with its rule, elements and help. Bob
-// approves with the keyboard only (Tab to the Approve button, Enter).
+// requests; then Ivan, who owns the laptop, drafts a new version (first with an error, shown at
+// its path), submits it, Tara approves it and Ivan publishes it, and Alice's form offers the new
+// model. Bob's out-of-office page and a page not found are opened too. Every page is
+// screenshot at 1280 and 390 px wide into test-artifacts/portal-*.png, and checked at both widths
+// with axe-core (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or AA of impact serious or
+// critical fails the test, listed with its rule, elements and help. Bob approves with the
+// keyboard only (Tab to the Approve button, Enter).
 func TestPortal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server and a browser")
@@ -140,14 +142,54 @@ func TestPortal(t *testing.T) {
 	b.shots("requests")
 	b.signOut()
 
-	// Ivan, who owns the laptop service, opens his services and the laptop's lifecycle.
+	// Ivan, who owns the laptop service, drafts a new version with a new model: first with the
+	// model's type misspelt (the error at its path), then right; he submits it for review.
 	b.signIn("ivan")
 	b.open("/my-services")
 	b.see("Laptop")
 	b.shots("my-services")
 	b.open("/services/laptop/lifecycle")
-	b.see("Laptop")
+	b.see("Draft a new version")
 	b.shots("lifecycle")
+	if got := b.eval(`(() => {
+		const t = document.querySelector("#definition");
+		t.value = t.value.replace(/^(\s+)- macbook-pro-14\n(\s+)type: string$/m, "$1- macbook-pro-14\n$1- ultrabook-13\n$2type: strung");
+		return String(t.value.includes("type: strung"));
+	})()`); got != "true" {
+		t.Fatalf("no model type to change in the laptop's definition")
+	}
+	b.do(chromedp.Click(chromedp.CSS(`form[action$="/draft"] button[type="submit"]`)))
+	b.see("The draft was not saved", "request.form.properties.model.type")
+	b.shots("lifecycle-draft-error")
+	b.eval(`(() => { const t = document.querySelector("#definition"); t.value = t.value.replace("type: strung", "type: string"); return ""; })()`)
+	b.do(chromedp.Click(chromedp.CSS(`form[action$="/draft"] button[type="submit"]`)))
+	b.see("The draft is saved", "Edit the draft")
+	b.do(chromedp.Click(chromedp.CSS(`button[name="action"][value="submit"]`)))
+	b.see("submitted for review", "not decided yet")
+	b.shots("lifecycle-in-review")
+	b.signOut()
+
+	// Tara reviews and approves it (four eyes: Ivan wrote it); Ivan publishes it.
+	b.signIn("tara")
+	b.open("/services/laptop/lifecycle")
+	b.see("Approve version")
+	b.shots("lifecycle-review")
+	b.do(chromedp.SetValue(chromedp.CSS("#lc-comment"), "fine"), chromedp.Click(chromedp.CSS(`button[name="action"][value="approve"]`)))
+	b.see("Your approval is recorded")
+	b.signOut()
+	b.signIn("ivan")
+	b.open("/services/laptop/lifecycle")
+	b.do(chromedp.Click(chromedp.CSS(`button[name="action"][value="publish"]`)))
+	b.see("The new version is live")
+	b.shots("lifecycle-published")
+	b.signOut()
+
+	// Alice finds the new model in the laptop's form.
+	b.signIn("alice")
+	b.until("/services/laptop", "ultrabook-13")
+	b.open("/no-such-page")
+	b.see("Page not found")
+	b.shots("not-found")
 }
 
 // portalBrowser drives the portal in headless chromium and fails the test at the first step
