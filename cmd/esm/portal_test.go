@@ -18,7 +18,8 @@ import (
 // form with the reason too short and sees the error beside the field, with what she typed, and
 // fixes it; Bob approves from his inbox; Dave claims the task from his group's queue and
 // completes it with an asset tag; Alice sees her request resolved, with its timeline, and in her
-// requests; then Ivan, who owns the laptop, drafts a new version (first with an error, shown at
+// requests. A second laptop: Bob asks Alice for information, she answers from the request her
+// home page lists, then withdraws it. Then Ivan, who owns the laptop, drafts a new version (first with an error, shown at
 // its path), submits it, Tara approves it and Ivan publishes it, and Alice's form offers the new
 // model. Bob's out-of-office page and a page not found are opened too. Every page is
 // screenshot at 1280 and 390 px wide into test-artifacts/portal-*.png, and checked at both widths
@@ -137,6 +138,36 @@ func TestPortal(t *testing.T) {
 	}
 	b.open("/")
 	b.shots("home-alice-after")
+
+	// A second laptop: Bob asks Alice for information instead of deciding; her home page lists
+	// the question; she answers it on the request's page, then withdraws the request.
+	b.open("/services/laptop")
+	b.do(chromedp.SetValue(chromedp.CSS("#f-model"), "performance-16"), chromedp.SetValue(chromedp.CSS("#f-reason"), "a second one for the on-call rota"),
+		chromedp.Click(chromedp.CSS(`form[action="/portal/services/laptop"] button[type="submit"]`)))
+	b.see("Your request is submitted.")
+	id2 := strings.TrimPrefix(strings.SplitN(b.location(), "?", 2)[0], portal+"/requests/")
+	b.signOut()
+	b.signIn("bob")
+	b.until("/requests/"+id2, "Your decision")
+	b.do(chromedp.SetValue(chromedp.CSS("#decision-comment"), "Which team's rota is it for?"),
+		chromedp.Click(chromedp.CSS(`button[name="decision"][value="request_info"]`)))
+	b.see("waiting on requester")
+	b.signOut()
+	b.signIn("alice")
+	b.until("/", "Questions to answer", id2)
+	b.shots("home-question")
+	b.open("/requests/" + id2)
+	b.see("Which team's rota is it for?", "Answer the question")
+	b.shots("request-question")
+	b.do(chromedp.SetValue(chromedp.CSS("#comment"), "The payments team's."), chromedp.Click(chromedp.CSS(`form[action$="/comment"] button[type="submit"]`)))
+	b.see("Your comment is added.", "The payments team's.")
+	b.until("/requests/"+id2, "pending approval", "Withdraw this request")
+	b.do(chromedp.SetValue(chromedp.CSS("#withdraw-reason"), "The team found a spare one."),
+		chromedp.Click(chromedp.CSS(`form[action$="/withdraw"] button[type="submit"]`)))
+	b.see("Your request is withdrawn.")
+	b.until("/requests/"+id2, "cancelled")
+	b.shots("request-withdrawn")
+
 	b.open("/requests")
 	b.see(id, "resolved")
 	b.shots("requests")
