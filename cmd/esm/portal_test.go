@@ -16,12 +16,13 @@ import (
 // TestPortal is the portal's core path, in a real browser against `esm dev` (a real Temporal dev
 // server and database, over HTTP): Alice signs in, finds the laptop in the catalog, submits its
 // form with the reason too short and sees the error beside the field, with what she typed, and
-// fixes it; Bob approves from his inbox; Dave claims the task from his group's queue and
+// fixes it; Bob names Carol his delegate on his out-of-office page, and her inbox lists the
+// request for him; Bob approves from his inbox; Dave claims the task from his group's queue and
 // completes it with an asset tag; Alice sees her request resolved, with its timeline, and in her
 // requests. A second laptop: Bob asks Alice for information, she answers from the request her
 // home page lists, then withdraws it. Then Ivan, who owns the laptop, drafts a new version (first with an error, shown at
 // its path), submits it, Tara approves it and Ivan publishes it, and Alice's form offers the new
-// model. Bob's out-of-office page and a page not found are opened too. Every page is
+// model. A page not found is opened too. Every page is
 // screenshot at 1280 and 390 px wide into test-artifacts/portal-*.png, and checked at both widths
 // with axe-core (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or AA of impact serious or
 // critical fails the test, listed with its rule, elements and help. Bob approves with the
@@ -85,19 +86,24 @@ func TestPortal(t *testing.T) {
 	b.shots("request-submitted")
 	b.signOut()
 
-	// Bob is away tomorrow: Carol, his delegate, sees it in her inbox, marked for him.
-	ends := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
-	p.call(t, "POST", "/v1/delegations", "bob", `{"delegate":"carol","ends_at":"`+ends+`"}`)
+	// Bob will be away: on his out-of-office page he names Carol until tomorrow. Carol, his
+	// delegate, sees Alice's request in her inbox, marked for him.
+	b.signIn("bob")
+	b.open("/delegations")
+	b.shots("delegations-empty")
+	b.do(chromedp.SetValue(chromedp.CSS("#delegate"), "carol"),
+		chromedp.SetValue(chromedp.CSS("#until"), time.Now().UTC().Add(24*time.Hour).Format("2006-01-02T15:04")),
+		chromedp.Click(chromedp.CSS(`form[action="/portal/delegations"] button[type="submit"]`)))
+	b.see("Carol", "End it now")
+	b.shots("delegations")
+	b.signOut()
 	b.signIn("carol")
 	b.until("/inbox", id, "for Bob Ruiz")
 	b.shots("inbox-delegate")
 	b.signOut()
 
-	// Bob approves it from his inbox. His out-of-office page lists Carol.
+	// Bob approves it from his inbox.
 	b.signIn("bob")
-	b.open("/delegations")
-	b.see("Carol")
-	b.shots("delegations")
 	b.until("/inbox", id, "Laptop for Alice Chen")
 	b.shots("inbox")
 	b.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href="/portal/requests/%s"]`, id))))
