@@ -19,14 +19,14 @@ import (
 // fixes it; Bob names Carol his delegate on his out-of-office page, and her inbox lists the
 // request for him; Bob approves from his inbox; Dave claims the task from his group's queue and
 // completes it with an asset tag; Alice sees her request resolved, with its timeline, and in her
-// requests. A second laptop: Bob asks Alice for information, she answers from the request her
-// home page lists, then withdraws it. Then Ivan, who owns the laptop, drafts a new version (first with an error, shown at
-// its path), submits it, Tara approves it and Ivan publishes it, and Alice's form offers the new
-// model. A page not found is opened too. Every page is
-// screenshot at 1280 and 390 px wide into test-artifacts/portal-*.png, and checked at both widths
-// with axe-core (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or AA of impact serious or
-// critical fails the test, listed with its rule, elements and help. Bob approves with the
-// keyboard only (Tab to the Approve button, Enter).
+// requests. A second laptop: Bob asks Alice for information, she answers from the request her home
+// page lists, then withdraws it. Then Ivan, who owns the laptop, drafts a new version (first with
+// an error, shown at its path), submits it, Tara approves it and Ivan publishes it, and Alice's
+// form offers the new model. A page not found is opened too. Every page is screenshot at 1280 and
+// 390 px wide into test-artifacts/portal-*.png, and checked at both widths with axe-core
+// (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or AA of impact serious or critical fails
+// the test, listed with its rule, elements and help. Bob approves with the keyboard only (Tab to
+// the Approve button, Enter).
 func TestPortal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server and a browser")
