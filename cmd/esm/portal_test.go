@@ -25,8 +25,8 @@ import (
 // form offers the new model. A page not found is opened too. Every page is screenshot at 1280 and
 // 390 px wide into test-artifacts/portal-*.png, and checked at both widths with axe-core
 // (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or AA of impact serious or critical fails
-// the test, listed with its rule, elements and help. Bob approves with the keyboard only (Tab to
-// the Approve button, Enter).
+// the test, listed with its rule, elements and help. Bob approves, and Dave claims and completes,
+// with the keyboard only (Tab to the field or button, type, Enter).
 func TestPortal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server and a browser")
@@ -110,6 +110,7 @@ func TestPortal(t *testing.T) {
 	b.see("Your decision", "Approve", "Reject", "Ask for information")
 	b.shots("request-decide")
 	// With the keyboard only: Tab from the top of the page to Approve, then Enter.
+	b.reload()
 	b.tabTo(`button[name="decision"][value="approve"]`, 80)
 	b.do(chromedp.KeyEvent("\r"))
 	b.see("in fulfilment")
@@ -124,11 +125,18 @@ func TestPortal(t *testing.T) {
 	b.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href="/portal/tasks/%s"]`, task))))
 	b.see("Claim")
 	b.shots("task-open")
-	b.do(chromedp.Click(chromedp.CSS(`form[action$="/claim"] button`)))
+	// With the keyboard only: Tab from the top to Claim, Enter; then to the outputs, type them,
+	// Tab on to Complete, Enter.
+	b.reload()
+	b.tabTo(`form[action$="/claim"] button`, 80)
+	b.do(chromedp.KeyEvent("\r"))
 	b.see("claimed by dave", "Complete", "Cannot be done")
 	b.shots("task-claimed")
-	b.do(chromedp.SetValue(chromedp.CSS("#f-outputs"), `{"asset_tag": "LT-0042"}`),
-		chromedp.Click(chromedp.CSS(`form[action$="/complete"] button[type="submit"]`)))
+	b.reload()
+	b.tabTo("#f-outputs", 80)
+	b.do(chromedp.KeyEvent(`{"asset_tag": "LT-0042"}`))
+	b.tabTo(`form[action$="/complete"] button[type="submit"]`, 5)
+	b.do(chromedp.KeyEvent("\r"))
 	b.see(id, "LT-0042")
 	b.signOut()
 
@@ -280,6 +288,21 @@ func (b *portalBrowser) see(want ...string) {
 	if text, missing := waitText(b.ctx, 30*time.Second, want...); missing != "" {
 		b.t.Fatalf("%s does not show %q:\n%s", b.location(), missing, text)
 	}
+	b.settled()
+}
+
+// settled waits until htmx has finished a swap it made (the new content shows before htmx
+// settles it and scrolls a boosted page to its top): a click aimed before that scroll would
+// land beside its button.
+func (b *portalBrowser) settled() {
+	b.t.Helper()
+	const busy = `document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added") !== null`
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if v, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](busy)); err == nil && !v {
+			break
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
 }
 
 // until opens path again and again until it shows every one of want (what the read model or a
@@ -392,12 +415,17 @@ func (b *portalBrowser) checkA11y(name string, width int64) {
 	}
 }
 
-// tabTo presses Tab from the top of the page, as someone without a mouse would, until the
-// element sel has the focus; it fails the test if that takes more than max presses.
+// reload loads the page again: nothing has the focus, as on a page just opened.
+func (b *portalBrowser) reload() {
+	b.t.Helper()
+	b.do(chromedp.Navigate(b.location()))
+}
+
+// tabTo presses Tab from where the focus is (the top of a page just loaded), as someone without
+// a mouse would, until the element sel has the focus; it fails the test if that takes more than
+// max presses.
 func (b *portalBrowser) tabTo(sel string, max int) {
 	b.t.Helper()
-	// Start where a fresh page starts: the page loaded again, nothing focused.
-	b.do(chromedp.Navigate(b.location()))
 	q, _ := json.Marshal(sel)
 	for i := 0; i < max; i++ {
 		b.do(chromedp.KeyEvent("\t"))
