@@ -25,7 +25,8 @@ import (
 //	GET  /portal/signin?next=P    a fresh state, nonce and PKCE verifier, sealed in the
 //	                              short-lived __Host-esm_signin cookie; 303 to the provider
 //	GET  /portal/auth/callback    the provider's answer: state checked against the cookie (which
-//	                              is cleared: a callback works once), the code exchanged with the
+//	                              is cleared: a callback works once), a refusal's too (its words
+//	                              are shown only then), the code exchanged with the
 //	                              verifier, the ID token verified and its nonce checked; its
 //	                              subject must be a person in the directory (the API's rule for
 //	                              a bearer token's subject); then the session, and 303 to P
@@ -143,14 +144,9 @@ func (p *Portal) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	var st pending
 	ok := p.sessions.openAs(r, signinName, &st)
 	p.sessions.setCookie(w, signinName, "", -1) // one callback per sign-in, whatever it brings
-	if e := q.Get("error"); e != "" {
-		detail := "Your organisation's sign-in answered: " + e
-		if d := q.Get("error_description"); d != "" {
-			detail += " (" + d + ")"
-		}
-		p.signInFailed(w, r, http.StatusForbidden, "You were not signed in", detail+".")
-		return
-	}
+	// The state is checked first, a refusal's too: only the provider, answering the sign-in this
+	// browser began, has it. A link anyone can craft (?error=...&error_description=Call us at...)
+	// puts no words of its own on the portal's page.
 	if !ok || p.now().Sub(time.Unix(st.At, 0)) > signinFor {
 		p.signInFailed(w, r, http.StatusBadRequest, "This sign-in has expired or was already used",
 			"Sign-ins are good once, for "+signinFor.String()+", in the browser that began them.")
@@ -159,6 +155,14 @@ func (p *Portal) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	if q.Get("state") == "" || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(st.State)) != 1 {
 		p.signInFailed(w, r, http.StatusBadRequest, "This sign-in does not match the one this browser began",
 			"It may have been begun in another tab, or by someone else's link.")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		detail := "Your organisation's sign-in answered: " + e
+		if d := q.Get("error_description"); d != "" {
+			detail += " (" + d + ")"
+		}
+		p.signInFailed(w, r, http.StatusForbidden, "You were not signed in", detail+".")
 		return
 	}
 	ctx := oidc.ClientContext(r.Context(), p.oidc.client)

@@ -1,0 +1,43 @@
+package web
+
+// Defects found by attacking the portal (issue 18's review), each kept as a test.
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/store/storetest"
+)
+
+// TestOIDCRefusalLinkNeedsState: a link anyone can craft to the callback with a refusal and
+// words of their own (?error=...&error_description=Call +1 555 0100) shows none of those words
+// on the portal's page: only the provider, answering the sign-in this browser began (its
+// state), is taken at its word. Without the state check the portal showed the attacker's text
+// under its own name. On each database.
+func TestOIDCRefusalLinkNeedsState(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		e := startOIDC(t, s)
+		const lure = "Your account is locked: call the help desk on +1 555 0100 with your password"
+		link := Base + "/auth/callback?error=access_denied&error_description=" + url.QueryEscape(lure)
+
+		// A browser that began no sign-in, and one that began one (the link has no state).
+		fresh := e.browser(t)
+		began := e.browser(t)
+		began.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.issuer) }
+		if resp, _ := began.get(e.portal + Base + "/signin"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in did not go to the provider: %d", resp.StatusCode)
+		}
+		for name, b := range map[string]*oidcBrowser{"no sign-in": fresh, "another sign-in": began} {
+			resp, body := b.get(e.portal + link)
+			if strings.Contains(body, "locked") || strings.Contains(body, "555") || strings.Contains(body, "access_denied") {
+				t.Fatalf("%s: the portal shows the link's words as its own (%d):\n%s", name, resp.StatusCode, body)
+			}
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Sign in again") {
+				t.Fatalf("%s: %d\n%s", name, resp.StatusCode, body)
+			}
+		}
+	})
+}
