@@ -4,6 +4,7 @@ package web
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -40,4 +41,35 @@ func TestOIDCRefusalLinkNeedsState(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestUnreadableForm: a form that is not form-encoded as a browser sends it (a bad escape) is
+// a 400 page saying it could not be read, not a 413 saying it is too large; one over the limit
+// is still a 413. On each POST that reads its form before the desk.
+func TestUnreadableForm(t *testing.T) {
+	p, _ := newTestPortal(t, true)
+	h := p.Handler()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, signInRequest("http://portal.test", "same-origin"))
+	ck := sessionCookie(t, w)
+	post := func(path, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "http://portal.test"+path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		r.AddCookie(ck)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for _, path := range []string{Base + "/requests/REQ-000001/comment", Base + "/services/laptop", Base + "/delegations",
+		Base + "/tasks/REQ-000001:fulfil/complete", Base + "/services/laptop/lifecycle"} {
+		w := post(path, "text=%zz&key=k")
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "could not be read") || strings.Contains(w.Body.String(), "too large") {
+			t.Fatalf("%s, a bad escape: %d\n%s", path, w.Code, w.Body)
+		}
+		w = post(path, "text="+strings.Repeat("a", maxForm+1))
+		if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "too large") {
+			t.Fatalf("%s, too large: %d\n%s", path, w.Code, w.Body)
+		}
+	}
 }

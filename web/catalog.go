@@ -213,9 +213,7 @@ func (p *Portal) showService(w http.ResponseWriter, r *http.Request, status int,
 // what was typed.
 func (p *Portal) submit(w http.ResponseWriter, r *http.Request) {
 	me := actor(r)
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		p.renderStatus(w, r, http.StatusRequestEntityTooLarge, "The form is too large", "Shorten what you typed and send it again.")
+	if !p.parse(w, r) {
 		return
 	}
 	sv, err := p.desk.Service(r.Context(), me, r.PathValue("key"))

@@ -178,13 +178,27 @@ func (p *Portal) afterChange(w http.ResponseWriter, r *http.Request, err error, 
 	p.showRequest(w, r, status, pg)
 }
 
+// parse reads a posted form (at most maxForm bytes): one too large is a 413 page that says so,
+// one that cannot be read (not form-encoded as a browser sends it: %zz, a bad content type) a
+// 400 page that says that, not that it is too large.
 func (p *Portal) parse(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		p.renderStatus(w, r, http.StatusRequestEntityTooLarge, "The form is too large", "Shorten what you typed and send it again.")
+		p.formUnread(w, r, err)
 		return false
 	}
 	return true
+}
+
+// formUnread answers a form ParseForm could not read (parse).
+func (p *Portal) formUnread(w http.ResponseWriter, r *http.Request, err error) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		p.renderStatus(w, r, http.StatusRequestEntityTooLarge, "The form is too large", "Shorten what you typed and send it again.")
+		return
+	}
+	p.renderStatus(w, r, http.StatusBadRequest, "The form could not be read",
+		"What was sent is not a form as the portal's pages send it. Go back, reload the page and send it again.")
 }
 
 // once gives the change one update id per form shown (its hidden key), the person, the action,
