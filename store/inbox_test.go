@@ -378,3 +378,65 @@ func count(t *testing.T, s *store.Store, q string) int {
 	}
 	return n
 }
+
+// TestInboxClosedRequest: a withdrawn request keeps its open step pending in its state (the
+// workflow does not close it), yet leaves its approver's inbox and the figures; a request
+// waiting on the requester's answer stays in the inbox (not in the figures' pending approvals).
+func TestInboxClosedRequest(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		project(t, s, pendingOf(1, "alice", "bob", t0))
+		asking := pendingOf(2, "alice", "bob", t0.Add(time.Minute))
+		asking.Seq, asking.Status, asking.UpdatedAt = 2, catalog.StatusWaitingOnRequester, t0.Add(2*time.Minute)
+		project(t, s, asking)
+		inbox := func() []string {
+			t.Helper()
+			page, _, err := s.PendingApprovals(ctx, store.InboxFilter{Caller: "bob", People: []string{"bob"}, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ids(page)
+		}
+		if got := inbox(); !slices.Equal(got, []string{"REQ-000001", "REQ-000002"}) {
+			t.Fatalf("inbox of two open requests = %v", got)
+		}
+		w := pendingOf(1, "alice", "bob", t0)
+		w.Seq, w.UpdatedAt, w.ClosedAt = 3, t0.Add(3*time.Minute), at(3*time.Minute)
+		w.Status, w.Stage, w.Reason = catalog.StatusCancelled, catalog.StatusCancelled, "withdrawn by the requester"
+		project(t, s, w) // its step is still pending, as the workflow leaves it
+		if got := inbox(); !slices.Equal(got, []string{"REQ-000002"}) {
+			t.Fatalf("inbox after REQ-000001 was withdrawn = %v, want REQ-000002 only", got)
+		}
+		f, err := s.Figures(ctx)
+		if err != nil || f.PendingApprovals != 0 {
+			t.Fatalf("figures' pending approvals = %d, %v; want 0 (REQ-000002 waits on the requester)", f.PendingApprovals, err)
+		}
+	})
+}
+
+// TestAwaitingMigration: migration 00012 derives awaiting for the rows written before it: the
+// open request's and the one waiting on its requester stay in the inbox, the withdrawn one's
+// pending row does not come back.
+func TestAwaitingMigration(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		project(t, s, pendingOf(1, "alice", "bob", t0))
+		w := pendingOf(2, "alice", "bob", t0.Add(time.Minute))
+		w.Seq, w.UpdatedAt, w.ClosedAt = 3, t0.Add(3*time.Minute), at(3*time.Minute)
+		w.Status, w.Stage = catalog.StatusCancelled, catalog.StatusCancelled
+		project(t, s, w)
+		asking := pendingOf(3, "alice", "bob", t0.Add(2*time.Minute))
+		asking.Seq, asking.Status, asking.UpdatedAt = 2, catalog.StatusWaitingOnRequester, t0.Add(2*time.Minute)
+		project(t, s, asking)
+		if err := s.MigrateDownTo(ctx, 11); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		page, _, err := s.PendingApprovals(ctx, store.InboxFilter{Caller: "bob", People: []string{"bob"}, Limit: 10})
+		if err != nil || !slices.Equal(ids(page), []string{"REQ-000001", "REQ-000003"}) {
+			t.Fatalf("inbox after the migration = %v, %v; want REQ-000001 and REQ-000003", ids(page), err)
+		}
+	})
+}

@@ -37,7 +37,7 @@ func (s *Store) Figures(ctx context.Context) (Figures, error) {
 		return f, fmt.Errorf("figures: %w", err)
 	}
 	if err := s.DB.GetContext(ctx, &f.PendingApprovals, s.DB.Rebind(`SELECT COUNT(*) FROM request_approvers a
-		JOIN requests r ON r.id = a.request_id WHERE a.status = 'pending' AND r.status = 'pending_approval'`)); err != nil {
+		JOIN requests r ON r.id = a.request_id WHERE a.awaiting AND r.status = 'pending_approval'`)); err != nil {
 		return f, fmt.Errorf("figures: %w", err)
 	}
 	if err := s.DB.SelectContext(ctx, &f.SLAEvents, `SELECT type AS a, '' AS b, COUNT(*) AS n FROM request_events

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -296,12 +297,15 @@ func writeDerived(ctx context.Context, tx *sqlx.Tx, r catalog.RequestState) erro
 	return nil
 }
 
-const approverColumns = "request_id, step, person_id, step_name, status, since, due_at, due"
+const approverColumns = "request_id, step, person_id, step_name, status, since, due_at, due, awaiting"
 
 // approverRows are the request_approvers rows of a state: one per approver of each step, with
-// the step's next deadline that has not fired and which it is.
+// the step's next deadline that has not fired and which it is, and whether the approver's
+// decision is awaited now (awaiting: the row is pending and the request pending approval or
+// waiting on the requester; a closed request keeps its open step pending, never awaiting).
 func approverRows(r catalog.RequestState) [][]any {
 	var rows [][]any
+	waits := r.Status == catalog.StatusPendingApproval || r.Status == catalog.StatusWaitingOnRequester
 	for _, a := range r.Approvals {
 		due, what := a.NextDeadline()
 		for _, p := range a.Approvers {
@@ -309,7 +313,8 @@ func approverRows(r catalog.RequestState) [][]any {
 			if p.Decision != "" {
 				status = p.Decision
 			}
-			rows = append(rows, []any{r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC(), utcPtr(due), what})
+			rows = append(rows, []any{r.ID, a.Step, p.ID, a.Name, status, a.OpenedAt.UTC(), utcPtr(due), what,
+				waits && status == catalog.ApprovalPending})
 		}
 	}
 	return rows
@@ -623,27 +628,43 @@ func (s *Store) PendingApprovals(ctx context.Context, f InboxFilter) ([]PendingA
 	if err != nil || len(f.People) == 0 {
 		return out, "", err
 	}
-	// The literal status lets both databases use the partial index of pending approvals. Nobody
-	// is shown a request they made, nor one whose approver is its requester, nor a step the
-	// decision validator would refuse them: they may not decide it (request_barred), or not
+	// Each person's awaited approvals are read through the partial index request_approvers_awaiting
+	// in the list's order, at most a page and one each, and the pages merged: the cost is the
+	// page, not the approvers' backlogs (docs/BENCHMARKS.md). awaiting (approverRows) is the row
+	// pending while its request is pending approval or waiting on the requester: the request's
+	// status is not filtered after the join, where Postgres cannot estimate how many rows pass
+	// and read every pending row to sort them. The literal a.awaiting lets SQLite use the index.
+	// Nobody is shown a request they made, nor one whose approver is its requester, nor a step
+	// the decision validator would refuse them: they may not decide it (request_barred), or not
 	// for the approver they would act for (on_behalf). A step stays listed while its request
 	// waits on the requester's answer to an approver (catalog.RequestState.OpenStep): the
 	// validator still accepts approve and reject then, and status says it waits.
-	q := `SELECT a.request_id, a.step, a.step_name, a.since, a.due_at, a.due, a.person_id, r.title, r.service_key, r.requester_id, r.priority, r.status
+	one := `SELECT a.request_id, a.step, a.step_name, a.since, a.due_at, a.due, a.person_id, r.title, r.service_key, r.requester_id, r.priority, r.status
 		FROM request_approvers a JOIN requests r ON r.id = a.request_id
-		WHERE a.person_id IN (?) AND a.status = 'pending' AND r.status IN (?) AND r.requester_id <> ? AND a.person_id <> r.requester_id
+		WHERE a.person_id = ? AND a.awaiting AND r.requester_id <> ? AND a.person_id <> r.requester_id
 		  AND NOT EXISTS (SELECT 1 FROM request_barred b WHERE b.request_id = a.request_id
 			AND (b.person_id = ? OR (b.person_id = a.person_id AND b.on_behalf)))`
-	args := []any{f.People, []string{catalog.StatusPendingApproval, catalog.StatusWaitingOnRequester}, f.Caller, f.Caller}
 	if after != nil {
-		q += ` AND (a.since, a.request_id, a.person_id) > (?, ?, ?)`
-		args = append(args, after.since, after.request, after.key)
+		one += ` AND (a.since, a.request_id, a.person_id) > (?, ?, ?)`
 	}
-	q += ` ORDER BY a.since, a.request_id, a.person_id LIMIT ?`
-	args = append(args, f.Limit+1)
-	q, args, err = sqlx.In(q, args...)
-	if err != nil {
-		return nil, "", err
+	one += ` ORDER BY a.since, a.request_id, a.person_id LIMIT ?`
+	var parts []string
+	var args []any
+	for _, p := range slices.Compact(slices.Sorted(slices.Values(f.People))) {
+		parts = append(parts, one)
+		args = append(args, p, f.Caller, f.Caller)
+		if after != nil {
+			args = append(args, after.since, after.request, after.key)
+		}
+		args = append(args, f.Limit+1)
+	}
+	q := parts[0]
+	if len(parts) > 1 {
+		for i := range parts {
+			parts[i] = `SELECT * FROM (` + parts[i] + `) p` + strconv.Itoa(i)
+		}
+		q = strings.Join(parts, ` UNION ALL `) + ` ORDER BY since, request_id, person_id LIMIT ?`
+		args = append(args, f.Limit+1)
 	}
 	if err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(q), args...); err != nil {
 		return nil, "", fmt.Errorf("pending approvals: %w", err)

@@ -54,12 +54,13 @@ func SeedRequests(tb testing.TB, s *store.Store, n int) {
 			return []any{fmt.Sprintf("REQ-%06d", i+1), i + 1, 1, "svc-" + strconv.Itoa(i%15), 1, "it", "user-" + strconv.Itoa(i%SeedRequesters),
 				"a title", status, status, "normal", now.Add(-time.Duration(n-i) * time.Minute), now, closed, "{}"}
 		}},
-		{"request_approvers", []string{"request_id", "step", "person_id", "step_name", "status", "since"}, func(i int) []any {
+		// A pending approval of a request pending approval is awaited, as the projection writes it.
+		{"request_approvers", []string{"request_id", "step", "person_id", "step_name", "status", "since", "awaiting"}, func(i int) []any {
 			status := "approved"
 			if i%5 == 0 {
 				status = "pending"
 			}
-			return []any{fmt.Sprintf("REQ-%06d", i+1), 0, "approver-" + strconv.Itoa(i%SeedApprovers), "manager", status, now.Add(-time.Duration(n-i) * time.Minute)}
+			return []any{fmt.Sprintf("REQ-%06d", i+1), 0, "approver-" + strconv.Itoa(i%SeedApprovers), "manager", status, now.Add(-time.Duration(n-i) * time.Minute), status == "pending"}
 		}},
 		// An open task is actionable, as the projection writes it (catalog.RequestState.TaskRefusal):
 		// a fixture without it would have the queue filter out every row and read the whole group.
