@@ -3,12 +3,14 @@ package web
 // Defects found by attacking the portal (issue 18's review), each kept as a test.
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
 )
@@ -71,5 +73,30 @@ func TestUnreadableForm(t *testing.T) {
 		if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "too large") {
 			t.Fatalf("%s, too large: %d\n%s", path, w.Code, w.Body)
 		}
+	}
+}
+
+// namesakes is a directory where two people share a name (as any large organisation has).
+type namesakes struct{ fakeDirectory }
+
+func (namesakes) People(context.Context) ([]catalog.PersonRef, error) {
+	return []catalog.PersonRef{{ID: "alice", Name: "Alice Chen"}, {ID: "sam.lee", Name: "Sam Lee"}, {ID: "sam.lee2", Name: "Sam Lee"}, {ID: "bob", Name: "Bob Diaz"}}, nil
+}
+
+// TestDelegateNamesake: out of office takes the delegate by user name or by name; a name two
+// people share names neither (the page asks for the user name, listing theirs), never the first
+// of them in the directory: approvals must not go to a namesake.
+func TestDelegateNamesake(t *testing.T) {
+	p, _ := newTestPortal(t, true)
+	p.dir = namesakes{}
+	r := httptest.NewRequest("POST", Base+"/delegations", nil)
+	for typed, want := range map[string]string{"bob": "bob", "bob diaz": "bob", "sam.lee2": "sam.lee2", "nobody": "nobody", "": ""} {
+		if id, problem := p.personID(r, typed); id != want || problem != "" {
+			t.Errorf("%q: %q %q, want %q", typed, id, problem, want)
+		}
+	}
+	id, problem := p.personID(r, "Sam Lee")
+	if id != "" || !strings.Contains(problem, "sam.lee, sam.lee2") {
+		t.Fatalf("a shared name: %q %q, want no one and the user names to choose from", id, problem)
 	}
 }

@@ -68,7 +68,8 @@ func (p *Portal) delegate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := delegationForm{Delegate: strings.TrimSpace(r.PostForm.Get("delegate")), From: r.PostForm.Get("from"), Until: r.PostForm.Get("until")}
-	in := desk.DelegateInput{Delegate: p.personID(r, f.Delegate)}
+	in := desk.DelegateInput{}
+	in.Delegate, f.DelegateError = p.personID(r, f.Delegate)
 	var ok bool
 	if in.StartsAt, ok = parseLocal(f.From); !ok {
 		f.FromError = "Enter a date and time, or leave it empty for now."
@@ -76,7 +77,7 @@ func (p *Portal) delegate(w http.ResponseWriter, r *http.Request) {
 	if in.EndsAt, ok = parseLocal(f.Until); !ok {
 		f.UntilError = "Enter a date and time."
 	}
-	if f.FromError != "" || f.UntilError != "" {
+	if f.DelegateError != "" || f.FromError != "" || f.UntilError != "" {
 		p.showDelegations(w, r, http.StatusUnprocessableEntity, f, "")
 		return
 	}
@@ -114,25 +115,34 @@ func (p *Portal) endDelegation(w http.ResponseWriter, r *http.Request) {
 }
 
 // personID reads whom a person named: an id, or a name as the directory spells it (any case).
-func (p *Portal) personID(r *http.Request, typed string) string {
+// A name several people share names none of them (the second answer says so, with their ids to
+// choose from): a delegation must never go to a namesake.
+func (p *Portal) personID(r *http.Request, typed string) (string, string) {
 	if typed == "" {
-		return ""
+		return "", ""
 	}
 	people, err := p.dir.People(r.Context())
 	if err != nil {
-		return typed
+		return typed, ""
 	}
 	for _, who := range people {
 		if who.ID == typed {
-			return typed
+			return typed, ""
 		}
 	}
+	var ids []string
 	for _, who := range people {
 		if strings.EqualFold(who.Name, typed) {
-			return who.ID
+			ids = append(ids, who.ID)
 		}
 	}
-	return typed
+	switch len(ids) {
+	case 0:
+		return typed, ""
+	case 1:
+		return ids[0], ""
+	}
+	return "", "Several people are called " + typed + ": type the user name of the one you mean (" + strings.Join(ids, ", ") + ")."
 }
 
 // parseLocal reads a datetime-local input (or a date: its midnight) as UTC; "" is the zero time.
