@@ -37,6 +37,9 @@ type Group struct {
 	Key        string `yaml:"key" json:"key"`
 	Name       string `yaml:"name" json:"name"`
 	Department string `yaml:"department" json:"department"`
+	// Email is the group's own address (a shared mailbox): a task entering the group's queue is
+	// mailed there; without one, to each member with an address (docs/NOTIFICATIONS.md).
+	Email string `yaml:"email,omitempty" json:"email,omitempty"`
 }
 
 // Person is someone in the directory.

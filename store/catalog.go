@@ -45,8 +45,8 @@ func (s *Store) ApplyBundle(ctx context.Context, b *catalog.Bundle, now time.Tim
 			rep.Departments++
 		}
 		for _, g := range b.Groups {
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO org_groups (key, name, department) VALUES (?, ?, ?)
-				ON CONFLICT (key) DO UPDATE SET name = excluded.name, department = excluded.department`), g.Key, g.Name, g.Department); err != nil {
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO org_groups (key, name, department, email) VALUES (?, ?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET name = excluded.name, department = excluded.department, email = excluded.email`), g.Key, g.Name, g.Department, g.Email); err != nil {
 				return fmt.Errorf("group %s: %w", g.Key, err)
 			}
 			rep.Groups++

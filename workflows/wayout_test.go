@@ -47,7 +47,7 @@ func (s *requestSuite) TestOperatorCancelWhilePendingApproval() {
 	s.Equal(catalog.TaskWaiting, last.Tasks[0].State)
 	withdrawn := false
 	for _, n := range s.notified {
-		withdrawn = withdrawn || (len(n.To) == 1 && n.To[0] == "bob" && n.Subject == "Withdrawn: "+last.Title())
+		withdrawn = withdrawn || (len(n.To) == 1 && n.To[0] == "bob" && n.Subject == "Cancelled by an operator: "+last.Title())
 	}
 	s.True(withdrawn, "the approver is told no decision is needed: %v", s.notified)
 }
