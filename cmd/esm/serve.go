@@ -174,6 +174,20 @@ func runDev(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	defer stopTemporal()
+	stopMail, err := ensureMailpit(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer stopMail()
+	if cfg.Worker.Mail == nil {
+		m, err := mailer(cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("mail: %w", err)
+		}
+		if m != nil {
+			cfg.Worker.Mail = m
+		}
+	}
 
 	tc, err := dialTemporal(ctx, cfg)
 	if err != nil {
@@ -331,8 +345,12 @@ func temporalUp(ctx context.Context, cfg config) bool {
 func printBanner(ctx context.Context, cfg config, s *store.Store, addr string, out io.Writer) {
 	addr = localAddr(addr)
 	host, _, _ := net.SplitHostPort(cfg.Temporal)
-	fmt.Fprintf(out, "\nESM is up.\n  Portal       http://%s%s/  (sign in as anyone in the directory)\n  API          http://%s  (OpenAPI at /openapi.yaml)\n  Temporal UI  http://%s/namespaces/%s/workflows\n\nDemo tokens (24h):\n",
+	fmt.Fprintf(out, "\nESM is up.\n  Portal       http://%s%s/  (sign in as anyone in the directory)\n  API          http://%s  (OpenAPI at /openapi.yaml)\n  Temporal UI  http://%s/namespaces/%s/workflows\n",
 		addr, web.Base, addr, uiHostPort(host, env("ESM_UI_PORT", "8233")), cfg.Namespace)
+	if mailUI != "" {
+		fmt.Fprintf(out, "  Mail         %s  (every mail ESM sends, caught)\n", mailUI)
+	}
+	fmt.Fprintf(out, "\nDemo tokens (24h):\n")
 	for _, who := range []struct{ id, role string }{{"alice", "requester"}, {"bob", "her manager, approver"}, {"dave", "IT service desk, fulfiller"}} {
 		if _, err := s.Person(ctx, who.id); err != nil {
 			continue
