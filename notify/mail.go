@@ -192,8 +192,16 @@ func (m *Mailer) Send(ctx context.Context, msg Message) error {
 	if err != nil {
 		return fmt.Errorf("smtp client for %s: %w", m.Server, err)
 	}
-	if err := c.DialAndSendWithContext(ctx, out); err != nil {
+	conn, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("send %s to %s: dial %s: %w", msg.ID, msg.Address, m.Server, err)
+	}
+	if err := c.SendWithSMTPClient(conn, out); err != nil {
+		_ = c.CloseWithSMTPClient(conn)
 		return fmt.Errorf("send %s to %s through %s: %w", msg.ID, msg.Address, m.Server, err)
 	}
+	// The server accepted the message (its answer to DATA): it is sent. A failing QUIT after
+	// it is no reason to send it again.
+	_ = c.CloseWithSMTPClient(conn)
 	return nil
 }

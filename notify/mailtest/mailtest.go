@@ -108,9 +108,9 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.msgs...)
 }
 
-// Wait waits until cond holds of the messages, or fails the test after timeout.
-func (s *Server) Wait(timeout time.Duration, what string, cond func([]Message) bool) []Message {
-	s.t.Helper()
+// Wait waits until cond holds of the messages, or fails t after timeout.
+func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func([]Message) bool) []Message {
+	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		msgs := s.Messages()
@@ -121,7 +121,7 @@ func (s *Server) Wait(timeout time.Duration, what string, cond func([]Message) b
 		case <-s.arrived:
 		case <-time.After(200 * time.Millisecond):
 		case <-deadline:
-			s.t.Fatalf("mailtest: no %s within %s; the server has %d messages:\n%s", what, timeout, len(msgs), Summary(msgs))
+			t.Fatalf("mailtest: no %s within %s; the server has %d messages:\n%s", what, timeout, len(msgs), Summary(msgs))
 			return nil
 		}
 	}
