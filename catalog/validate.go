@@ -37,7 +37,8 @@ func (d Definition) validate(e *errs) {
 	if d.Request.Form == nil {
 		e.add("request.form", "required", "a service needs a request form (a JSON Schema; {type: object} for none)")
 	} else if _, err := CompileForm(d.Request.Form); err != nil {
-		e.add("request.form", "schema", "the form is not a valid JSON Schema: %v", err)
+		field, detail := formSchemaError(err)
+		e.add(field, "schema", "the form is not a valid JSON Schema: %s", detail)
 	}
 	d.validateApproval(e)
 	d.validateTerms(e)

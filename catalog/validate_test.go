@@ -137,7 +137,7 @@ func TestEveryRule(t *testing.T) {
 		{"price part condition", func(s, _ map[string]any) { m(m(s["cost"])["parts"].([]any)[0])["when"] = "form.model ==" }, "services[0].cost.parts[0].when", "cel"},
 		{"price part field", func(s, _ map[string]any) { m(m(s["cost"])["parts"].([]any)[1])["per_field"] = "model" }, "services[0].cost.parts[1].per_field", "reference"},
 		{"form required", func(s, _ map[string]any) { delete(m(s["request"]), "form") }, "services[0].request.form", "required"},
-		{"form is a schema", func(s, _ map[string]any) { m(m(s["request"])["form"])["type"] = "thing" }, "services[0].request.form", "schema"},
+		{"form is a schema, the error at the keyword it breaks", func(s, _ map[string]any) { m(m(s["request"])["form"])["type"] = "thing" }, "services[0].request.form.type", "schema"},
 		{"help group", func(s, _ map[string]any) { m(s["help"])["group"] = "nobody" }, "services[0].help.group", "reference"},
 		{"step name", func(s, _ map[string]any) { delete(m(m(s["approval"])["steps"].([]any)[0]), "name") }, "services[0].approval.steps[0].name", "required"},
 		{"step mode", func(s, _ map[string]any) { m(m(s["approval"])["steps"].([]any)[1])["mode"] = "most" }, "services[0].approval.steps[1].mode", "enum"},

@@ -447,7 +447,15 @@ type RequestsInput struct {
 	// (ErrForbidden). Breached keeps the open requests that missed their resolution target.
 	Everyone bool
 	Breached bool
+	// Open keeps the requests that have not closed.
+	Open bool
+	// Words keeps the requests whose id, title or service key holds every word of it, ignoring
+	// case: at most MaxWords words of at most 100 characters each.
+	Words string
 }
+
+// MaxWords is the most words a list's text filter may hold.
+const MaxWords = 5
 
 // RequestList is a page of requests, newest first, and the cursor of the next (absent on the
 // last page).
@@ -458,15 +466,20 @@ type RequestList struct {
 
 // Requests lists the actor's own requests, newest first, a page at a time.
 //
-// Errors: *ValidationError (a status that is not one, a cursor no page gave), ErrForbidden
-// (everyone's requests asked by someone who is not an operator).
+// Errors: *ValidationError (a status that is not one, a cursor no page gave, too many words),
+// ErrForbidden (everyone's requests asked by someone who is not an operator).
 func (d *Desk) Requests(ctx context.Context, me Actor, in RequestsInput) (RequestList, error) {
 	limit := in.Limit
 	if limit <= 0 {
 		limit = 20
 	}
 	limit = min(limit, 100)
-	f := store.RequestFilter{Requester: me.ID, Status: in.Status, Service: in.Service, Breached: in.Breached, Limit: limit + 1}
+	f := store.RequestFilter{Requester: me.ID, Status: in.Status, Service: in.Service, Breached: in.Breached, Open: in.Open,
+		Words: strings.Fields(in.Words), Limit: limit + 1}
+	if len(f.Words) > MaxWords || slices.ContainsFunc(f.Words, func(w string) bool { return len(w) > 100 }) {
+		return RequestList{}, invalid("a query parameter is not valid", catalog.FieldError{
+			Field: "q", Rule: "maxLength", Detail: fmt.Sprintf("search with at most %d words of at most 100 characters", MaxWords)})
+	}
 	if in.Everyone {
 		if !me.HasRole(catalog.RoleOperator) {
 			return RequestList{}, forbidden("only operators list everyone's requests")

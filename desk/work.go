@@ -76,12 +76,21 @@ func (d *Desk) Approvals(ctx context.Context, me Actor, in ApprovalsInput) (Page
 	return Page[PendingApproval]{Items: items, NextCursor: next}, nil
 }
 
+// Values of TasksInput.Whose.
+const (
+	WhoseMine       = "mine"
+	WhoseUnassigned = "unassigned"
+)
+
 // TasksInput asks for a page of the task queue of the actor's groups.
 type TasksInput struct {
 	// Group narrows the queue to one of the actor's groups ("" for all of them).
 	Group string
 	// State narrows it to one of TaskStates ("": open and claimed tasks).
 	State string
+	// Whose narrows it to the tasks the actor holds (WhoseMine: claimed by them, or done by
+	// them) or nobody holds (WhoseUnassigned); "" for all.
+	Whose string
 	// Cursor is the NextCursor of the previous page ("" for the first).
 	Cursor string
 	// Limit is the page's size: 1 to 200 (0: 50).
@@ -92,7 +101,7 @@ type TasksInput struct {
 // request the actor made (nobody fulfils their own request). It is read from the read model.
 //
 // Errors: ErrForbidden (a group the actor is not in), *ValidationError (a state that is not
-// one, a cursor no page gave).
+// one, a whose that is neither mine nor unassigned, a cursor no page gave).
 func (d *Desk) Tasks(ctx context.Context, me Actor, in TasksInput) (Page[QueuedTask], error) {
 	groups := me.Groups
 	if in.Group != "" {
@@ -109,8 +118,18 @@ func (d *Desk) Tasks(ctx context.Context, me Actor, in TasksInput) (Page[QueuedT
 		}
 		states = []string{in.State}
 	}
-	items, next, err := d.store.TaskQueue(ctx, store.QueueFilter{
-		Groups: groups, States: states, Caller: me.ID, Cursor: in.Cursor, Limit: pageLimit(in.Limit, 50)})
+	f := store.QueueFilter{Groups: groups, States: states, Caller: me.ID, Cursor: in.Cursor, Limit: pageLimit(in.Limit, 50)}
+	switch in.Whose {
+	case "":
+	case WhoseMine:
+		f.Assignee = me.ID
+	case WhoseUnassigned:
+		f.Unassigned = true
+	default:
+		return Page[QueuedTask]{}, invalid("a query parameter is not valid", catalog.FieldError{
+			Field: "whose", Rule: "enum", Detail: fmt.Sprintf("must be %s or %s", WhoseMine, WhoseUnassigned)})
+	}
+	items, next, err := d.store.TaskQueue(ctx, f)
 	if errors.Is(err, store.ErrBadCursor) {
 		return Page[QueuedTask]{}, badCursor()
 	}
@@ -210,14 +229,8 @@ func (d *Desk) taskCall(ctx context.Context, me Actor, update string, call TaskC
 	if err != nil {
 		return TaskChanged{}, err
 	}
-	in := workflows.TaskInput{Actor: Ref(me), Groups: me.Groups, Task: taskID, Outputs: call.Outputs}
-	var group string
-	for _, t := range st.Tasks {
-		if t.ID == taskID {
-			group = t.Group
-		}
-	}
-	in.Lead = me.HasRole(RoleLead) && me.InGroup(group)
+	in, group := taskInput(me, st, taskID)
+	in.Outputs = call.Outputs
 	var fields []catalog.FieldError
 	switch update {
 	case workflows.FailTaskUpdate:
@@ -251,6 +264,28 @@ func (d *Desk) taskCall(ctx context.Context, me Actor, update string, call TaskC
 	return TaskChanged{Task: res.Task, Request: res.Request, Status: res.Status}, nil
 }
 
+// taskInput is the task update's input for the actor on a task of st, and the task's group: a
+// lead is a person with RoleLead in the task's group.
+func taskInput(me Actor, st catalog.RequestState, taskID string) (workflows.TaskInput, string) {
+	in := workflows.TaskInput{Actor: Ref(me), Groups: me.Groups, Task: taskID}
+	var group string
+	for _, t := range st.Tasks {
+		if t.ID == taskID {
+			group = t.Group
+		}
+	}
+	in.Lead = me.HasRole(RoleLead) && me.InGroup(group)
+	return in, group
+}
+
+// TaskMay says which calls on a task the actor may make now.
+type TaskMay struct {
+	Claim, Release, Assign, Complete, Fail, Ask bool
+}
+
+// Any reports whether the actor may make any call.
+func (m TaskMay) Any() bool { return m.Claim || m.Release || m.Assign || m.Complete || m.Fail || m.Ask }
+
 // TaskForm is what a fulfiller's completion form needs: the task as it stands and the JSON
 // Schema of its outputs, from the service version the request was made under (nil when the
 // task declares none: any object is taken).
@@ -263,6 +298,14 @@ type TaskForm struct {
 	// updates' own rules (catalog.RequestState.TaskRefusal), group membership and who claimed
 	// it, so that a door offers no action the workflow would refuse.
 	Refusal string
+	// May says which calls the actor may make now: those the task updates' own validators
+	// accept on the request's stored state (workflows.TaskUpdateRefusal), the calls that work a
+	// task (Complete, Fail, Ask) only once it is claimed (claim it first). The door offers these
+	// and no other.
+	May TaskMay
+	// Members are whom a lead may assign the task to (May.Assign): the group's members but the
+	// requester, by name.
+	Members []catalog.PersonRef
 }
 
 // Task answers a task of a request the actor may see, with its outputs schema.
@@ -295,6 +338,22 @@ func (d *Desk) Task(ctx context.Context, me Actor, ref string) (TaskForm, error)
 		out.Refusal = st.TaskRefusal(t, me.ID)
 		if out.Refusal == "" && t.State == catalog.TaskClaimed && t.Assignee != me.ID && !me.HasRole(RoleLead) {
 			out.Refusal = fmt.Sprintf("task %s is claimed by %s", t.Ref, t.Assignee)
+		}
+	}
+	in, _ := taskInput(me, st, taskID)
+	may := func(update string) bool { return workflows.TaskUpdateRefusal(st, update, in) == nil }
+	claimed := t.State == catalog.TaskClaimed
+	out.May = TaskMay{Claim: may(workflows.ClaimTaskUpdate), Release: may(workflows.ReleaseTaskUpdate), Assign: may(workflows.AssignTaskUpdate),
+		Complete: claimed && may(workflows.CompleteTaskUpdate), Fail: claimed && may(workflows.FailTaskUpdate), Ask: claimed && may(workflows.AskTaskUpdate)}
+	if out.May.Assign {
+		members, err := d.store.GroupMembers(ctx, t.Group)
+		if err != nil {
+			return TaskForm{}, fmt.Errorf("members of %s: %w", t.Group, err)
+		}
+		for _, m := range members {
+			if m.ID != st.Requester.ID {
+				out.Members = append(out.Members, m)
+			}
 		}
 	}
 	sv, err := d.store.ServiceAt(ctx, st.Service.Key, st.Service.Version)

@@ -483,10 +483,18 @@ type RequestFilter struct {
 	Service   string
 	// Breached keeps only requests that missed their resolution target and are still open.
 	Breached bool
+	// Open keeps only the requests that have not closed.
+	Open bool
+	// Words keeps the requests whose id, title or service key holds every word, ignoring case
+	// (each a substring; at most a few, the caller bounds them).
+	Words []string
 	// Before is a cursor: only requests with a smaller number. 0 means from the newest.
 	Before int64
 	Limit  int
 }
+
+// likeEscaper escapes what LIKE reads as a wildcard (the queries say ESCAPE '\').
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // ListRequests returns requests newest first.
 func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestRow, error) {
@@ -506,6 +514,14 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestRow
 	}
 	if f.Breached {
 		q += ` AND r.breached AND r.closed_at IS NULL`
+	}
+	if f.Open {
+		q += ` AND r.closed_at IS NULL`
+	}
+	for _, w := range f.Words {
+		q += ` AND (LOWER(r.id) LIKE ? ESCAPE '\' OR LOWER(r.title) LIKE ? ESCAPE '\' OR LOWER(r.service_key) LIKE ? ESCAPE '\')`
+		like := "%" + likeEscaper.Replace(strings.ToLower(w)) + "%"
+		args = append(args, like, like, like)
 	}
 	if f.Before > 0 {
 		q += ` AND r.number < ?`
@@ -665,6 +681,10 @@ type QueueFilter struct {
 	// Caller, when set, never sees a task of a request they made: nobody fulfils their own
 	// request (catalog.RequestState.TaskRefusal, the task validators' rule).
 	Caller string
+	// Assignee, when set, keeps the tasks claimed by (or, done, completed by) this person;
+	// Unassigned keeps those nobody holds (open ones, and those closed without anyone).
+	Assignee   string
+	Unassigned bool
 	// Cursor is the next cursor of the previous page ("" for the first page).
 	Cursor string
 	Limit  int
@@ -698,6 +718,13 @@ func (s *Store) TaskQueue(ctx context.Context, f QueueFilter) ([]QueuedTask, str
 	if f.Caller != "" {
 		q += ` AND r.requester_id <> ?`
 		args = append(args, f.Caller)
+	}
+	if f.Assignee != "" {
+		q += ` AND t.assignee = ?`
+		args = append(args, f.Assignee)
+	}
+	if f.Unassigned {
+		q += ` AND t.assignee = ''`
 	}
 	if after != nil {
 		q += ` AND (t.since, t.request_id, t.task_id) > (?, ?, ?)`

@@ -340,6 +340,10 @@ func TestListRequests(t *testing.T) {
 			st := submitted(r.number)
 			st.Requester.ID, st.Service.Key, st.Status = r.requester, r.service, r.status
 			st.SubmittedAt = t0.Add(time.Duration(r.number) * time.Minute)
+			if catalog.Terminal(r.status) {
+				closed := st.SubmittedAt.Add(time.Hour)
+				st.ClosedAt = &closed
+			}
 			project(t, s, st)
 		}
 
@@ -358,6 +362,13 @@ func TestListRequests(t *testing.T) {
 			{"service", store.RequestFilter{Service: "phone", Limit: 10}, []int64{5, 3}},
 			{"all filters", store.RequestFilter{Requester: "alice", Service: "laptop", Status: catalog.StatusPendingApproval, Limit: 10}, []int64{1}},
 			{"no match", store.RequestFilter{Requester: "bob", Service: "phone", Limit: 10}, []int64{}},
+			{"open", store.RequestFilter{Requester: "alice", Open: true, Limit: 10}, []int64{3, 2, 1}},
+			{"words: the service key, any case", store.RequestFilter{Words: []string{"PHO"}, Limit: 10}, []int64{5, 3}},
+			{"words: the id", store.RequestFilter{Words: []string{"req-000004"}, Limit: 10}, []int64{4}},
+			{"words: the title", store.RequestFilter{Words: []string{"laptop", "alice"}, Requester: "alice", Limit: 10}, []int64{5, 3, 2, 1}},
+			{"words: every one", store.RequestFilter{Words: []string{"phone", "3"}, Limit: 10}, []int64{3}},
+			{"words: a wildcard is a character", store.RequestFilter{Words: []string{"%"}, Limit: 10}, []int64{}},
+			{"words: an underscore too", store.RequestFilter{Words: []string{"req_"}, Limit: 10}, []int64{}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				rows, err := s.ListRequests(ctx, tc.filter)

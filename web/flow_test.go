@@ -32,7 +32,14 @@ import (
 
 // startESM starts a Temporal dev server, a worker and the portal on a fresh SQLite database with
 // the example catalog; everything stops when the test ends. It answers the portal's base URL.
-func startESM(t *testing.T) string {
+// opts change the portal's Config (a clock, say).
+func startESM(t *testing.T, opts ...func(*Config)) string {
+	t.Helper()
+	return startESMOn(t, "sqlite", opts...)
+}
+
+// startESMOn is startESM on a database of the dialect (storetest.Dialects).
+func startESMOn(t *testing.T, dialect string, opts ...func(*Config)) string {
 	t.Helper()
 	bin, err := filepath.Abs(filepath.Join("..", "bin", "temporal"))
 	if err == nil {
@@ -54,7 +61,7 @@ func startESM(t *testing.T) string {
 	t.Cleanup(hooksSrv.Close)
 	t.Setenv("ESM_HOOKS_URL", hooksSrv.URL+"/hooks")
 	t.Setenv("ESM_WEBHOOK_SECRET", "esm-dev-webhook-secret")
-	s := storetest.Open(t, "sqlite")
+	s := storetest.Open(t, dialect)
 	b, err := catalog.Load("../examples")
 	if err != nil {
 		t.Fatal(err)
@@ -69,8 +76,12 @@ func startESM(t *testing.T) string {
 	}
 	t.Cleanup(w.Stop)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p, err := New(Config{Desk: desk.New(desk.Config{Store: s, Temporal: tc, Logger: log}), Directory: s,
-		Secret: []byte("a test secret of 32 bytes or so!"), Dev: true, Logger: log})
+	cfg := Config{Desk: desk.New(desk.Config{Store: s, Temporal: tc, Logger: log}), Directory: s,
+		Secret: []byte("a test secret of 32 bytes or so!"), Dev: true, Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

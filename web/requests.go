@@ -1,24 +1,38 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strconv"
 
+	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/desk"
 )
 
-// requests: my requests, newest first, a page at a time.
+// requests: my requests, newest first, a page at a time, narrowed by status and by words (a GET
+// form: it works without JavaScript and its address can be kept).
 func (p *Portal) requests(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	list, err := p.desk.Requests(r.Context(), actor(r), desk.RequestsInput{Status: q.Get("status"), Cursor: q.Get("after")})
+	data := map[string]any{"Status": q.Get("status"), "Q": q.Get("q"), "Statuses": catalog.Statuses}
+	list, err := p.desk.Requests(r.Context(), actor(r), desk.RequestsInput{Status: q.Get("status"), Words: q.Get("q"), Cursor: q.Get("after")})
+	var ve *desk.ValidationError
+	if errors.As(err, &ve) {
+		var statusErr, qErr string
+		data["Errors"] = placeErrors(nil, ve.Fields, map[string]*string{"status": &statusErr, "q": &qErr})
+		data["StatusError"], data["QError"] = statusErr, qErr
+		p.render(w, r, http.StatusBadRequest, "requests", data)
+		return
+	}
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "requests", map[string]any{"Requests": list.Items, "Next": list.NextCursor, "Status": q.Get("status")})
+	data["Requests"], data["Next"] = list.Items, list.NextCursor
+	p.render(w, r, http.StatusOK, "requests", data)
 }
 
 // requestPage is what a request's page shows besides the request: what was typed in a form the
@@ -55,6 +69,70 @@ func (p *Portal) showRequest(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	p.render(w, r, status, "request", map[string]any{"R": v.State, "Stale": v.Stale, "P": pg, "Key": newKey(), "Decide": p.decisionFor(r, v.State.ID)})
+}
+
+// live answers the live part of a request's page (the "request-live" partial), which asks for
+// it every few seconds while the request is open (htmx). ?seq=N is the request's transition
+// count the page shows: a request that has not moved past it, one that cannot be read now (its
+// workflow did not answer, ESM is unavailable) or no longer shown to this person leaves the page
+// as it is (HX-Reswap: none) with a note saying so, if any; one that may no longer be seen
+// stops the polling (286, htmx's "stop polling"). Anything else is the partial again, without
+// its polling attributes once the request is closed.
+func (p *Portal) live(w http.ResponseWriter, r *http.Request) {
+	v, err := p.desk.Request(r.Context(), actor(r), desk.RequestInput{ID: r.PathValue("id")})
+	at := p.now().UTC().Format("15:04 UTC")
+	switch {
+	case errors.Is(err, desk.ErrNotFound):
+		p.liveNote(w, r, 286, "This request can no longer be shown to you.")
+	case err != nil:
+		p.log.WarnContext(r.Context(), "portal live request", "request", r.PathValue("id"), "error", err)
+		p.liveNote(w, r, http.StatusOK, "Could not refresh at "+at+": ESM did not answer. This is what it said before; it will try again.")
+	case v.Stale:
+		p.liveNote(w, r, http.StatusOK, "Could not refresh at "+at+": ESM's worker did not answer. This is what it said before; it will try again.")
+	case r.URL.Query().Get("seq") == strconv.FormatInt(v.State.Seq, 10) && !catalog.Terminal(v.State.Status):
+		p.liveNote(w, r, http.StatusOK, "")
+	default:
+		p.renderPartial(w, r, http.StatusOK, "request", "request-live", map[string]any{"R": v.State})
+	}
+}
+
+// liveNote leaves a live region as it is and sets its note.
+func (p *Portal) liveNote(w http.ResponseWriter, r *http.Request, status int, note string) {
+	w.Header().Set("HX-Reswap", "none")
+	p.renderPartial(w, r, status, "request", "live-note", note)
+}
+
+// liveAuthed is authed for a live region: a poll whose session has ended is not sent to the
+// sign-in page (htmx would swap that page into the region) but stops polling with a note.
+func (p *Portal) liveAuthed(h http.HandlerFunc) http.Handler {
+	next := p.authed(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := p.sessions.open(r); err != nil && r.Header.Get("HX-Request") == "true" {
+			p.liveNote(w, r, 286, "Your session has ended: reload the page to sign in again and see what changed.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// renderPartial writes one template of a page's set (a partial: no layout); data that is a map
+// gets Me, as render gives a page.
+func (p *Portal) renderPartial(w http.ResponseWriter, r *http.Request, status int, page, name string, data any) {
+	if m, ok := data.(map[string]any); ok {
+		if me := actor(r); me.ID != "" {
+			m["Me"] = me
+		}
+	}
+	var buf bytes.Buffer
+	if err := p.pages[page].ExecuteTemplate(&buf, name, data); err != nil {
+		p.log.ErrorContext(r.Context(), "portal template", "page", page, "partial", name, "error", err)
+		http.Error(w, "the page could not be shown", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
 }
 
 // comment adds a comment (or the requester's answer to a question).

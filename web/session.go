@@ -16,9 +16,15 @@ import (
 	"github.com/esmhq/esm/catalog"
 )
 
-// cookieName is the session cookie's name; it is bound into the ciphertext too, so a value
-// cannot be moved to another cookie.
-const cookieName = "esm_session"
+// The portal's cookies, by their plain names. Outside dev each carries the __Host- prefix (a
+// browser then takes it only with Secure, Path=/ and no Domain: no other host, not even a
+// sibling subdomain, can set or shadow it). Each name is bound into its cookie's ciphertext, so
+// a value cannot be moved to another cookie.
+const (
+	cookieName = "esm_session" // who is signed in
+	signinName = "esm_signin"  // an OIDC sign-in under way: state, nonce, PKCE verifier (oidc.go)
+	keptName   = "esm_kept"    // a form's answers kept across a sign-in (kept.go)
+)
 
 // session is what the cookie carries: who signed in, when, and when they were last seen.
 type session struct {
@@ -27,8 +33,10 @@ type session struct {
 	SeenAt   int64  `json:"s"`
 }
 
-// sessions seals sessions into cookies with AES-256-GCM (encrypted and authenticated: a cookie
-// changed by one bit is no session) under a key derived from the server's secret.
+// sessions seals sessions (and the portal's other cookies) with AES-256-GCM, encrypted and
+// authenticated: a cookie changed by one bit is no session, under a key derived from the
+// server's secret. secure (outside dev): the cookies are Secure, Path=/ and __Host- named; in
+// dev they keep their plain names, Path=/portal, over plain http.
 type sessions struct {
 	aead   cipher.AEAD
 	secure bool
@@ -59,30 +67,62 @@ func newSessions(secret []byte, secure bool, idle, max time.Duration, now func()
 	return &sessions{aead: aead, secure: secure, idle: idle, max: max, now: now}
 }
 
-func (s *sessions) seal(v session) string {
-	plain, _ := json.Marshal(v)
+// name is a cookie's name as sent: __Host-<plain> outside dev.
+func (s *sessions) name(plain string) string {
+	if s.secure {
+		return "__Host-" + plain
+	}
+	return plain
+}
+
+// sealAs encrypts v (as JSON) for the cookie named plain.
+func (s *sessions) sealAs(plain string, v any) string {
+	b, _ := json.Marshal(v)
 	nonce := make([]byte, s.aead.NonceSize())
 	_, _ = rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, []byte(cookieName)))
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, b, []byte(s.name(plain))))
 }
+
+// openAs decrypts the request's cookie named plain into v: false when there is none, or it was
+// sealed for another name or under another secret, or changed.
+func (s *sessions) openAs(r *http.Request, plain string, v any) bool {
+	c, err := r.Cookie(s.name(plain))
+	if err != nil {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c.Value)
+	n := s.aead.NonceSize()
+	if err != nil || len(raw) < n {
+		return false
+	}
+	b, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(s.name(plain)))
+	return err == nil && json.Unmarshal(b, v) == nil
+}
+
+// setCookie sets (maxAge > 0) or clears (maxAge < 0) the cookie named plain.
+func (s *sessions) setCookie(w http.ResponseWriter, plain, value string, maxAge time.Duration) {
+	c := &http.Cookie{Name: s.name(plain), Value: value, Path: Base, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
+	if s.secure {
+		c.Path = "/" // __Host- wants it
+	}
+	if maxAge < 0 {
+		c.Value, c.MaxAge = "", -1
+	} else {
+		c.MaxAge = int(maxAge.Seconds())
+		c.Expires = s.now().Add(maxAge)
+	}
+	http.SetCookie(w, c)
+}
+
+func (s *sessions) seal(v session) string { return s.sealAs(cookieName, v) }
 
 var errNoSession = errors.New("no session")
 
 // open reads the request's session: errNoSession when it has none, or one that does not
 // decrypt, or one idle or old past its bounds.
 func (s *sessions) open(r *http.Request) (session, error) {
-	var v session
-	c, err := r.Cookie(cookieName)
-	if err != nil {
-		return v, errNoSession
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(c.Value)
-	n := s.aead.NonceSize()
-	if err != nil || len(raw) < n {
-		return v, errNoSession
-	}
-	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(cookieName))
-	if err != nil || json.Unmarshal(plain, &v) != nil || v.Person == "" {
+	v, ok := s.lapsed(r)
+	if !ok {
 		return session{}, errNoSession
 	}
 	now := s.now()
@@ -92,11 +132,26 @@ func (s *sessions) open(r *http.Request) (session, error) {
 	return v, nil
 }
 
-// write sets the cookie; it lives no longer than the session's absolute bound.
+// lapsed reads the request's session whatever its age: whom a form sent after the session
+// ended belongs to (kept.go).
+func (s *sessions) lapsed(r *http.Request) (session, bool) {
+	var v session
+	if !s.openAs(r, cookieName, &v) || v.Person == "" {
+		return session{}, false
+	}
+	return v, true
+}
+
+// lapseGrace is how long the browser keeps a session cookie past the session's absolute bound:
+// the server no longer takes it as a session, but it still says whose answers a form sent then
+// were (kept.go).
+const lapseGrace = 24 * time.Hour
+
+// write sets the cookie; the browser keeps it until the session's absolute bound plus
+// lapseGrace (the server refuses it as a session from that bound on, in open).
 func (s *sessions) write(w http.ResponseWriter, v session) {
-	expires := time.Unix(v.IssuedAt, 0).Add(s.max)
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.seal(v), Path: Base, Expires: expires,
-		MaxAge: int(time.Until(expires).Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	expires := time.Unix(v.IssuedAt, 0).Add(s.max + lapseGrace)
+	s.setCookie(w, cookieName, s.seal(v), expires.Sub(s.now()))
 }
 
 func (s *sessions) start(w http.ResponseWriter, person string) {
@@ -104,10 +159,7 @@ func (s *sessions) start(w http.ResponseWriter, person string) {
 	s.write(w, session{Person: person, IssuedAt: now, SeenAt: now})
 }
 
-func (s *sessions) clear(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: Base, MaxAge: -1,
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-}
+func (s *sessions) clear(w http.ResponseWriter) { s.setCookie(w, cookieName, "", -1) }
 
 type actorKey struct{}
 
@@ -118,8 +170,9 @@ func actor(r *http.Request) catalog.Person {
 }
 
 // authed runs h for a signed-in person, loaded from the directory; anyone else is sent to sign
-// in, and comes back to where they were going. A session seen more than a minute ago is
-// renewed (its idle clock restarts).
+// in, and comes back to where they were going (a form sent without a session keeps its answers
+// for that: kept.go). A session seen more than a minute ago is renewed (its idle clock
+// restarts).
 func (p *Portal) authed(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := p.sessions.open(r)
@@ -143,10 +196,26 @@ func (p *Portal) authed(h http.HandlerFunc) http.Handler {
 	})
 }
 
+// toSignIn sends the person to sign in, with next: the page asked for (a GET), or the page whose
+// form was sent (a POST, its answers kept). An htmx request is told to load the sign-in as a
+// whole page (HX-Redirect): the sign-in may leave for the identity provider, which a request
+// made from JavaScript cannot follow.
 func (p *Portal) toSignIn(w http.ResponseWriter, r *http.Request) {
 	next := ""
-	if r.Method == http.MethodGet {
-		next = "?next=" + queryEscape(r.URL.RequestURI())
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		next = r.URL.RequestURI()
+	case http.MethodPost:
+		next = p.keepForm(w, r)
 	}
-	http.Redirect(w, r, Base+"/signin"+next, http.StatusSeeOther)
+	to := Base + "/signin"
+	if next != "" {
+		to += "?next=" + queryEscape(next)
+	}
+	if r.Header.Get("HX-Request") != "" {
+		w.Header().Set("HX-Redirect", to)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// The sign-in of `esm dev`: "sign in as" anyone in the directory. Production sign-in (OIDC) is
-// not built yet; without Dev the portal serves no sign-in at all (web.go, notConfigured).
+// The sign-in of `esm dev`: "sign in as" anyone in the directory. Production sign-in is OpenID
+// Connect (oidc.go); with neither, the portal serves no sign-in at all (web.go, notConfigured).
 
 func (p *Portal) signInPage(w http.ResponseWriter, r *http.Request) {
 	people, err := p.dir.People(r.Context())
@@ -30,7 +30,11 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (p *Portal) signOut(w http.ResponseWriter, r *http.Request) {
 	p.sessions.clear(w)
-	http.Redirect(w, r, Base+"/signin", http.StatusSeeOther)
+	to := Base + "/signin"
+	if p.oidc != nil {
+		to = Base + "/signed-out" // not /signin: the provider would sign them in again at once
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // safeNext keeps a redirect inside the portal (never another site: //evil.example is not a

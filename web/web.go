@@ -47,13 +47,16 @@ type Directory interface {
 type Config struct {
 	Desk      *desk.Desk
 	Directory Directory
-	// Secret keys the session cookie (it is signed and encrypted with a key derived from it);
-	// at least 16 bytes.
+	// Secret keys the portal's cookies (they are encrypted and authenticated with a key derived
+	// from it): at least 16 bytes in dev, 32 with OIDC (cmd/esm: ESM_SESSION_SECRET).
 	Secret []byte
-	// Dev: `esm dev`. Sign-in is "sign in as" anyone in the directory, and the cookie is not
-	// Secure (plain http on localhost). Without Dev there is no sign-in yet (production sign-in
-	// via OIDC is to come), and the portal says so.
-	Dev    bool
+	// Dev: `esm dev`. Sign-in is "sign in as" anyone in the directory, and the cookies keep
+	// their plain names and are not Secure (plain http on localhost).
+	Dev bool
+	// OIDC: the production sign-in (oidc.go), used without Dev. The cookies are then Secure,
+	// HttpOnly, SameSite=Lax and __Host- named. With neither Dev nor OIDC the portal serves no
+	// sign-in and says so ("Sign-in is not configured").
+	OIDC   *OIDC
 	Logger *slog.Logger
 	// IdleTimeout and MaxAge bound a session: idle for longer, or older, and one signs in again
 	// (0: 2 hours and 12 hours).
@@ -68,6 +71,7 @@ type Portal struct {
 	desk     *desk.Desk
 	dir      Directory
 	dev      bool
+	oidc     *OIDC // nil: no production sign-in
 	log      *slog.Logger
 	now      func() time.Time
 	sessions *sessions
@@ -75,18 +79,26 @@ type Portal struct {
 	assets   *assets
 }
 
-// New parses the templates and hashes the assets: an error here is a bug in the binary.
+// New parses the templates and hashes the assets. Errors: a Secret too short for the mode
+// (16 bytes in dev, 32 with OIDC); otherwise an error here is a bug in the binary.
 func New(cfg Config) (*Portal, error) {
-	if !cfg.Dev {
-		// No sign-in without Dev yet, so no session is ever issued: a key nobody knows, never
-		// one derived from a development secret.
+	switch {
+	case cfg.Dev:
+		cfg.OIDC = nil
+	case cfg.OIDC != nil:
+		if len(cfg.Secret) < 32 {
+			return nil, errors.New("portal: the session secret must be at least 32 bytes with OIDC sign-in")
+		}
+	default:
+		// No sign-in, so no session is ever issued: a key nobody knows, never one derived from
+		// a development secret.
 		cfg.Secret = make([]byte, 32)
 		_, _ = rand.Read(cfg.Secret)
 	}
 	if len(cfg.Secret) < 16 {
 		return nil, errors.New("portal: the session secret must be at least 16 bytes")
 	}
-	p := &Portal{desk: cfg.Desk, dir: cfg.Directory, dev: cfg.Dev, log: cfg.Logger, now: cfg.Now}
+	p := &Portal{desk: cfg.Desk, dir: cfg.Directory, dev: cfg.Dev, oidc: cfg.OIDC, log: cfg.Logger, now: cfg.Now}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -112,7 +124,7 @@ func New(cfg Config) (*Portal, error) {
 func (p *Portal) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+Base+"/static/", http.StripPrefix(Base+"/static/", p.assets))
-	if !p.dev {
+	if !p.dev && p.oidc == nil {
 		mux.HandleFunc(Base+"/", p.notConfigured)
 		return securityHeaders(mux)
 	}
@@ -127,12 +139,17 @@ func (p *Portal) Handler() http.Handler {
 
 // routes: one file of handlers per area registers its own.
 func (p *Portal) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+Base+"/signin", p.signInPage)
-	mux.HandleFunc("POST "+Base+"/signin", p.signIn)
-	mux.HandleFunc("POST "+Base+"/signout", p.signOut)
+	if p.oidc != nil {
+		p.oidcRoutes(mux)
+	} else {
+		mux.HandleFunc("GET "+Base+"/signin", p.signInPage)
+		mux.HandleFunc("POST "+Base+"/signin", p.signIn)
+		mux.HandleFunc("POST "+Base+"/signout", p.signOut)
+	}
 	mux.Handle("GET "+Base+"/{$}", p.authed(p.home))
 	p.requesterRoutes(mux)
 	p.workRoutes(mux)
+	p.lifecycleRoutes(mux)
 	mux.HandleFunc(Base+"/", func(w http.ResponseWriter, r *http.Request) {
 		p.renderStatus(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")
 	})
@@ -151,5 +168,5 @@ func securityHeaders(next http.Handler) http.Handler {
 
 func (p *Portal) notConfigured(w http.ResponseWriter, r *http.Request) {
 	p.renderStatus(w, r, http.StatusServiceUnavailable, "Sign-in is not configured",
-		"This ESM serves its API only: the portal needs a sign-in (OIDC) that is not configured here. Use esm dev to try the portal.")
+		"This ESM serves its API only: the portal needs a sign-in (OpenID Connect: ESM_OIDC_CLIENT_ID, ESM_PORTAL_URL, ESM_SESSION_SECRET) that is not configured here. Use esm dev to try the portal.")
 }

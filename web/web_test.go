@@ -171,13 +171,27 @@ func TestSession(t *testing.T) {
 	}
 }
 
-// TestSecureOutsideDev: outside dev the cookie is Secure.
+// TestSecureOutsideDev: outside dev the cookie is __Host- named, Secure, Path=/, with no
+// Domain; and a value sealed for one cookie does not open as another.
 func TestSecureOutsideDev(t *testing.T) {
 	s := newSessions([]byte("a test secret of 32 bytes or so!"), true, 0, 0, time.Now)
 	w := httptest.NewRecorder()
 	s.start(w, "alice")
-	if !strings.Contains(w.Header().Get("Set-Cookie"), "Secure") {
-		t.Fatalf("not Secure: %s", w.Header().Get("Set-Cookie"))
+	got := w.Header().Get("Set-Cookie")
+	for _, attr := range []string{"__Host-" + cookieName + "=", "Path=/;", "Secure", "HttpOnly", "SameSite=Lax"} {
+		if !strings.Contains(got, attr) {
+			t.Fatalf("the cookie %q lacks %s", got, attr)
+		}
+	}
+	if strings.Contains(got, "Domain") {
+		t.Fatalf("a __Host- cookie with a Domain: %s", got)
+	}
+	value := w.Result().Cookies()[0].Value
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: "__Host-" + keptName, Value: value})
+	var k kept
+	if s.openAs(r, keptName, &k) {
+		t.Fatal("a session's value opened as the kept-answers cookie")
 	}
 }
 

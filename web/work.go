@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,9 +17,10 @@ import (
 )
 
 // The work of approvers and fulfillers: the approvals inbox and a decision on a request, the
-// queue of one's groups and a task's page (claim, complete with its outputs, fail). Each
-// handler calls one desk method (the task's page two: the task and its outputs schema are read
-// again when a completion is shown again); the desk says who may do what.
+// queue of one's groups (by group, state, mine or unassigned) and a task's page (claim, release,
+// assign, complete with its outputs, fail, ask the requester: only what desk.TaskForm.May
+// offers). Each handler calls one desk method (and reads the task again to show its page with
+// what was typed when the desk refuses it); the desk says who may do what.
 
 func (p *Portal) workRoutes(mux *http.ServeMux) {
 	mux.Handle("GET "+Base+"/inbox", p.authed(p.inbox))
@@ -28,6 +30,9 @@ func (p *Portal) workRoutes(mux *http.ServeMux) {
 	mux.Handle("POST "+Base+"/tasks/{ref}/claim", p.authed(p.claim))
 	mux.Handle("POST "+Base+"/tasks/{ref}/complete", p.authed(p.complete))
 	mux.Handle("POST "+Base+"/tasks/{ref}/fail", p.authed(p.failTask))
+	mux.Handle("POST "+Base+"/tasks/{ref}/release", p.authed(p.release))
+	mux.Handle("POST "+Base+"/tasks/{ref}/assign", p.authed(p.assign))
+	mux.Handle("POST "+Base+"/tasks/{ref}/ask", p.authed(p.ask))
 }
 
 // inbox: the approvals waiting on me or on whoever delegated to me, oldest first.
@@ -107,15 +112,29 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Base+"/requests/"+url.PathEscape(id)+"?decided=1", http.StatusSeeOther)
 }
 
-// queue: the open and claimed tasks of my groups, oldest first.
+// queue: the tasks of my groups, oldest first, narrowed by group, state and whose (a GET form
+// that works without JavaScript); the next page keeps the filters.
 func (p *Portal) queue(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	page, err := p.desk.Tasks(r.Context(), actor(r), desk.TasksInput{Group: q.Get("group"), State: q.Get("state"), Cursor: q.Get("after"), Limit: 50})
+	in := desk.TasksInput{Group: q.Get("group"), State: q.Get("state"), Whose: q.Get("whose"), Cursor: q.Get("after"), Limit: 50}
+	page, err := p.desk.Tasks(r.Context(), actor(r), in)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "queue", map[string]any{"Items": page.Items, "Next": page.NextCursor, "Groups": actor(r).Groups, "Group": q.Get("group")})
+	next := ""
+	if page.NextCursor != "" {
+		v := url.Values{"after": {page.NextCursor}}
+		for k, val := range map[string]string{"group": in.Group, "state": in.State, "whose": in.Whose} {
+			if val != "" {
+				v.Set(k, val)
+			}
+		}
+		next = v.Encode()
+	}
+	p.render(w, r, http.StatusOK, "queue", map[string]any{"Items": page.Items, "Next": template.URL(next), "Groups": actor(r).Groups,
+		"Group": in.Group, "State": in.State, "Whose": in.Whose, "States": desk.TaskStates,
+		"Filtered": in.Group != "" || in.State != "" || in.Whose != ""})
 }
 
 // taskPage is what a task's page shows: the task, its completion form (from its outputs
@@ -128,6 +147,21 @@ type taskPage struct {
 	Errors  []string
 	Reason  string
 	FailErr string
+	// What was typed in the question and assign forms, and their errors.
+	Question  string
+	AskErr    string
+	Assignee  string
+	AssignErr string
+}
+
+// taskPageFor reads the task again, for its page after a call the desk refused for what was sent.
+func (p *Portal) taskPageFor(w http.ResponseWriter, r *http.Request, ref string) (taskPage, bool) {
+	tf, err := p.desk.Task(r.Context(), actor(r), ref)
+	if err != nil {
+		p.fail(w, r, err)
+		return taskPage{}, false
+	}
+	return taskPage{TaskForm: tf, Ref: ref, Key: newKey(), Fields: outputFields(tf.Outputs)}, true
 }
 
 // outputFields are the inputs of a task's outputs: its schema's, or one JSON text area when it
@@ -145,7 +179,16 @@ func (p *Portal) task(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "task", map[string]any{"Page": taskPage{TaskForm: tf, Ref: r.PathValue("ref"), Key: newKey(), Fields: outputFields(tf.Outputs)}})
+	notice := map[string]string{"released": "The task is back in the queue.", "assigned": "The task is assigned.",
+		"asked": "Your question is sent; the request waits on the requester's answer."}
+	var said string
+	for k, v := range notice {
+		if r.URL.Query().Has(k) {
+			said = v
+		}
+	}
+	p.render(w, r, http.StatusOK, "task", map[string]any{"Notice": said,
+		"Page": taskPage{TaskForm: tf, Ref: r.PathValue("ref"), Key: newKey(), Fields: outputFields(tf.Outputs)}})
 }
 
 func (p *Portal) claim(w http.ResponseWriter, r *http.Request) {
@@ -225,12 +268,11 @@ func (p *Portal) failTask(w http.ResponseWriter, r *http.Request) {
 	_, err := p.desk.FailTask(onceFor(r, "fail", ref, reason), actor(r), desk.TaskCall{Task: ref, Reason: reason})
 	var ve *desk.ValidationError
 	if errors.As(err, &ve) {
-		tf, terr := p.desk.Task(r.Context(), actor(r), ref)
-		if terr != nil {
-			p.fail(w, r, terr)
+		pg, ok := p.taskPageFor(w, r, ref)
+		if !ok {
 			return
 		}
-		pg := taskPage{TaskForm: tf, Ref: ref, Key: newKey(), Fields: outputFields(tf.Outputs), Reason: reason}
+		pg.Reason = reason
 		pg.Errors = placeErrors(nil, ve.Fields, map[string]*string{"reason": &pg.FailErr})
 		p.render(w, r, http.StatusUnprocessableEntity, "task", map[string]any{"Page": pg})
 		return
@@ -240,6 +282,71 @@ func (p *Portal) failTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, Base+"/tasks/"+url.PathEscape(ref), http.StatusSeeOther)
+}
+
+// release puts a claimed task back in the queue (whoever claimed it, or a lead).
+func (p *Portal) release(w http.ResponseWriter, r *http.Request) {
+	if !p.parse(w, r) {
+		return
+	}
+	ref := r.PathValue("ref")
+	if _, err := p.desk.ReleaseTask(onceFor(r, "release", ref), actor(r), desk.TaskCall{Task: ref}); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, Base+"/tasks/"+url.PathEscape(ref)+"?released=1", http.StatusSeeOther)
+}
+
+// assign gives the task to a member of its group (a lead's call); no one chosen, or someone who
+// is not a member, shows the form again with the error beside the select.
+func (p *Portal) assign(w http.ResponseWriter, r *http.Request) {
+	if !p.parse(w, r) {
+		return
+	}
+	ref, who := r.PathValue("ref"), r.PostForm.Get("assignee")
+	_, err := p.desk.AssignTask(onceFor(r, "assign", ref, who), actor(r), desk.TaskCall{Task: ref, Assignee: who})
+	var ve *desk.ValidationError
+	if errors.As(err, &ve) {
+		pg, ok := p.taskPageFor(w, r, ref)
+		if !ok {
+			return
+		}
+		pg.Assignee = who
+		pg.Errors = placeErrors(nil, ve.Fields, map[string]*string{"assignee": &pg.AssignErr})
+		p.render(w, r, http.StatusUnprocessableEntity, "task", map[string]any{"Page": pg})
+		return
+	}
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, Base+"/tasks/"+url.PathEscape(ref)+"?assigned=1", http.StatusSeeOther)
+}
+
+// ask puts a question to the requester; the request waits on their answer. An empty question
+// shows the form again with the error beside it.
+func (p *Portal) ask(w http.ResponseWriter, r *http.Request) {
+	if !p.parse(w, r) {
+		return
+	}
+	ref, question := r.PathValue("ref"), r.PostForm.Get("question")
+	_, err := p.desk.AskRequester(onceFor(r, "ask", ref, question), actor(r), desk.TaskCall{Task: ref, Question: question})
+	var ve *desk.ValidationError
+	if errors.As(err, &ve) {
+		pg, ok := p.taskPageFor(w, r, ref)
+		if !ok {
+			return
+		}
+		pg.Question = question
+		pg.Errors = placeErrors(nil, ve.Fields, map[string]*string{"question": &pg.AskErr, "reason": &pg.AskErr})
+		p.render(w, r, http.StatusUnprocessableEntity, "task", map[string]any{"Page": pg})
+		return
+	}
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, Base+"/tasks/"+url.PathEscape(ref)+"?asked=1", http.StatusSeeOther)
 }
 
 // mayDecide says whether the request waits on the person's decision: it is in their inbox (the

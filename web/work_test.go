@@ -26,7 +26,7 @@ func TestOutputErrors(t *testing.T) {
 	}
 }
 
-// TestWorkPages: the task's page offers what its state allows, its completion form from the
+// TestWorkPages: the task's page offers what the desk says the person may do (TaskForm.May), its completion form from the
 // outputs schema with every error tied to its input; the decision form says why it was refused.
 func TestWorkPages(t *testing.T) {
 	p, _ := newTestPortal(t, true)
@@ -34,7 +34,7 @@ func TestWorkPages(t *testing.T) {
 	fields := outputFields(schema)
 	fields[0].Error = "Must match."
 	pg := taskPage{TaskForm: desk.TaskForm{Task: catalog.TaskState{ID: "prepare", Name: "Prepare and ship the laptop", State: catalog.TaskClaimed, Assignee: "dave"},
-		Request: "REQ-000001", Title: "Laptop for Alice Chen"}, Ref: "REQ-000001.prepare", Fields: fields, FailErr: "Say why."}
+		Request: "REQ-000001", Title: "Laptop for Alice Chen", May: desk.TaskMay{Release: true, Complete: true, Fail: true, Ask: true}}, Ref: "REQ-000001.prepare", Fields: fields, FailErr: "Say why."}
 	w := httptest.NewRecorder()
 	p.render(w, httptest.NewRequest("GET", Base+"/tasks/REQ-000001.prepare", nil), 400, "task", map[string]any{"Page": pg})
 	body := w.Body.String()
@@ -47,7 +47,7 @@ func TestWorkPages(t *testing.T) {
 	if strings.Contains(body, "/claim") {
 		t.Errorf("a claimed task's page offers to claim it")
 	}
-	pg.Task.State = catalog.TaskOpen
+	pg.Task.State, pg.May = catalog.TaskOpen, desk.TaskMay{Claim: true}
 	w = httptest.NewRecorder()
 	p.render(w, httptest.NewRequest("GET", Base+"/tasks/REQ-000001.prepare", nil), 200, "task", map[string]any{"Page": pg})
 	if body := w.Body.String(); !strings.Contains(body, "/claim") || strings.Contains(body, "/complete") {

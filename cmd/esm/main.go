@@ -51,6 +51,11 @@ environment (defaults work for make run):
   ESM_JWKS            a JWKS file or URL: RS256/ES256 tokens of an identity provider
   ESM_JWT_ISSUER      the iss and aud tokens must carry (default esm, esm)
   ESM_JWT_AUDIENCE
+  ESM_OIDC_ISSUER     the portal's sign-in (esm api): OpenID Connect issuer (default ESM_JWT_ISSUER)
+  ESM_OIDC_CLIENT_ID  the portal's client id there (setting it turns the sign-in on)
+  ESM_OIDC_CLIENT_SECRET  its secret (none for a public client)
+  ESM_PORTAL_URL      the portal's public https base URL (redirect: <it>/portal/auth/callback)
+  ESM_SESSION_SECRET  keys the portal's cookies with OIDC: at least 32 random bytes
   ESM_LOG_FORMAT      text or json (default text)
   ESM_PAYLOAD_KEYS    id:base64key[,id:base64key...]: encrypts Temporal payloads (first key encrypts;
                       required by esm api and worker; esm dev has a dev key)
@@ -127,6 +132,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		if os.Getenv("ESM_PAYLOAD_KEYS") == "" {
 			return errors.New("set ESM_PAYLOAD_KEYS (id:base64 32-byte key; esm keygen prints one) before serving the API")
+		}
+		if _, _, err := portalOIDCConfig(os.Getenv); err != nil { // before the database and Temporal
+			return err
 		}
 		return withStore(ctx, cfg, false, func(s *store.Store) error { return serveAPI(ctx, cfg, s) })
 	case "worker":

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +18,10 @@ import (
 // form with the reason too short and sees the error beside the field, with what she typed, and
 // fixes it; Bob approves from his inbox; Dave claims the task from his group's queue and
 // completes it with an asset tag; Alice sees her request resolved, with its timeline. Every page
-// is screenshot at 1280 and 390 px wide into test-artifacts/portal-*.png.
+// is screenshot at 1280 and 390 px wide into test-artifacts/portal-*.png, and checked at both
+// widths with axe-core (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or AA of impact
+// serious or critical fails the test, listed with its rule, elements and help. Bob approves
+// with the keyboard only (Tab to the Approve button, Enter).
 func TestPortal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server and a browser")
@@ -32,7 +37,7 @@ func TestPortal(t *testing.T) {
 	ctx := browser(t, bin)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
-	b := &portalBrowser{t: t, ctx: ctx, base: portal, dir: artifacts}
+	b := &portalBrowser{t: t, ctx: ctx, base: portal, dir: artifacts, axe: axeSource(t)}
 
 	// Alice finds the laptop in the catalog.
 	b.signIn("alice")
@@ -91,7 +96,9 @@ func TestPortal(t *testing.T) {
 	b.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href="/portal/requests/%s"]`, id))))
 	b.see("Your decision", "Approve", "Reject", "Ask for information")
 	b.shots("request-decide")
-	b.do(chromedp.Click(chromedp.CSS(`button[name="decision"][value="approve"]`)))
+	// With the keyboard only: Tab from the top of the page to Approve, then Enter.
+	b.tabTo(`button[name="decision"][value="approve"]`, 80)
+	b.do(chromedp.KeyEvent("\r"))
 	b.see("in fulfilment")
 	b.shots("request-approved")
 	b.signOut()
@@ -133,6 +140,10 @@ type portalBrowser struct {
 	ctx  context.Context
 	base string
 	dir  string
+	// axe is axe-core's source, injected into each page checked; signInChecked: the sign-in page
+	// has been.
+	axe           string
+	signInChecked bool
 }
 
 func (b *portalBrowser) do(actions ...chromedp.Action[chromedp.Void]) {
@@ -192,6 +203,10 @@ func (b *portalBrowser) until(path string, want ...string) {
 func (b *portalBrowser) signIn(who string) {
 	b.t.Helper()
 	b.open("/signin")
+	if !b.signInChecked {
+		b.signInChecked = true
+		b.shots("signin")
+	}
 	b.do(chromedp.SetValue(chromedp.CSS("#person"), who), chromedp.Click(chromedp.CSS(`form[action="/portal/signin"] button[type="submit"]`)))
 	b.see("Sign out")
 }
@@ -202,15 +217,98 @@ func (b *portalBrowser) signOut() {
 	b.see("Sign in")
 }
 
-// shots screenshots the page at 1280 and 390 px wide: test-artifacts/portal-NAME-WIDTH.png.
+// shots screenshots the page at 1280 and 390 px wide (test-artifacts/portal-NAME-WIDTH.png) and
+// checks it with axe-core at each width.
 func (b *portalBrowser) shots(name string) {
 	b.t.Helper()
 	for _, width := range []int64{390, 1280} {
 		if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(width, 900)); err != nil {
-			b.t.Logf("viewport %d: %v", width, err)
-			continue
+			b.t.Fatalf("viewport %d: %v", width, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 		screenshot(b.t, b.ctx, filepath.Join(b.dir, fmt.Sprintf("portal-%s-%d.png", name, width)))
+		b.checkA11y(name, width)
 	}
+}
+
+// axeSource reads the vendored axe-core (testdata/axe/README.md says which and whence).
+func axeSource(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
+	if err != nil {
+		t.Fatalf("axe-core: %v", err)
+	}
+	return string(src)
+}
+
+// axeRun runs axe-core on the page for WCAG 2.0 and 2.1, levels A and AA, and answers as JSON
+// how many rules passed, its violations of impact serious or critical in full, and the ids of
+// the lesser ones. Evaluated over DevTools, so the portal's Content-Security-Policy (script-src
+// 'self') does not stop the injected script.
+const axeRun = `(async () => {
+	const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}});
+	const grave = v => v.impact === "serious" || v.impact === "critical";
+	return JSON.stringify({
+		passes: r.passes.length,
+		violations: r.violations.filter(grave).map(v => ({
+			id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+			nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary || ""})),
+		})),
+		minor: r.violations.filter(v => !grave(v)).map(v => v.id + " (" + v.impact + ")"),
+	});
+})()`
+
+type axeResult struct {
+	Passes     int
+	Violations []struct {
+		ID, Impact, Help, HelpURL string
+		Nodes                     []struct{ Target, Summary string }
+	}
+	Minor []string
+}
+
+// checkA11y injects axe-core (once a document) and fails the test, without stopping it, with
+// every serious or critical violation on the page as it is at this width; lesser ones are logged.
+func (b *portalBrowser) checkA11y(name string, width int64) {
+	b.t.Helper()
+	loaded, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`typeof axe !== "undefined"`))
+	if err == nil && !loaded {
+		_, err = chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](b.axe))
+	}
+	var out string
+	if err == nil {
+		out, err = chromedp.Run(b.ctx, chromedp.Evaluate[string](axeRun, chromedp.EvalAwaitPromise))
+	}
+	if err != nil {
+		b.t.Fatalf("axe-core on %s at %d px: %v", name, width, err)
+	}
+	var res axeResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Passes == 0 {
+		b.t.Fatalf("axe-core's answer on %s (no rule passed?): %v\n%s", name, err, out)
+	}
+	b.t.Logf("axe-core, page %s at %d px: %d rules passed, %d serious or critical violations, lesser: %v", name, width, res.Passes, len(res.Violations), res.Minor)
+	for _, v := range res.Violations {
+		var nodes strings.Builder
+		for _, n := range v.Nodes {
+			fmt.Fprintf(&nodes, "\n    %s: %s", n.Target, strings.ReplaceAll(n.Summary, "\n", " "))
+		}
+		b.t.Errorf("accessibility, page %s at %d px: %s (%s): %s <%s>%s", name, width, v.ID, v.Impact, v.Help, v.HelpURL, nodes.String())
+	}
+}
+
+// tabTo presses Tab from the top of the page, as someone without a mouse would, until the
+// element sel has the focus; it fails the test if that takes more than max presses.
+func (b *portalBrowser) tabTo(sel string, max int) {
+	b.t.Helper()
+	// Start where a fresh page starts: the page loaded again, nothing focused.
+	b.do(chromedp.Navigate(b.location()))
+	q, _ := json.Marshal(sel)
+	for i := 0; i < max; i++ {
+		b.do(chromedp.KeyEvent("\t"))
+		if b.eval(`String(document.activeElement === document.querySelector(`+string(q)+`))`) == "true" {
+			return
+		}
+	}
+	b.t.Fatalf("%s: %d presses of Tab never reached %s (focus on %s)", b.location(), max, sel,
+		b.eval(`document.activeElement ? document.activeElement.outerHTML.slice(0, 200) : "nothing"`))
 }

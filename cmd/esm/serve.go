@@ -66,8 +66,8 @@ func apiConfig(cfg config, s *store.Store, tc client.Client, jwks *api.JWKS, dev
 }
 
 // listenAndServe serves the API and, on the same address under /portal/, the portal. dev is
-// `esm dev`: the portal's "sign in as"; without it (esm api) the portal says that sign-in is not
-// configured.
+// `esm dev`: the portal's "sign in as"; without it (esm api) the portal signs in with OpenID
+// Connect when ESM_OIDC_* says so (signin.go), and otherwise says that sign-in is not configured.
 func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.Client, devUI *api.DevUI, dev bool, ready func(addr string)) error {
 	var jwks *api.JWKS
 	if src := os.Getenv("ESM_JWKS"); src != "" {
@@ -81,7 +81,17 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 	portalDraining, stopPortalWaits := context.WithCancel(context.Background())
 	defer stopPortalWaits()
 	portalDesk := desk.New(desk.Config{Store: s, Temporal: tc, Logger: cfg.Log, Draining: portalDraining})
-	portal, err := web.New(web.Config{Desk: portalDesk, Directory: s, Secret: cfg.Secret, Dev: dev, Logger: cfg.Log})
+	secret, signIn := cfg.Secret, (*web.OIDC)(nil)
+	if !dev {
+		var err error
+		if signIn, secret, err = portalSignIn(ctx, os.Getenv); err != nil {
+			return err
+		}
+		if signIn != nil {
+			cfg.Log.Info("portal sign-in: OpenID Connect", "redirect_uri", signIn.RedirectURL())
+		}
+	}
+	portal, err := web.New(web.Config{Desk: portalDesk, Directory: s, Secret: secret, Dev: dev, OIDC: signIn, Logger: cfg.Log})
 	if err != nil {
 		return err
 	}
