@@ -62,6 +62,18 @@ type Notification struct {
 	// constants (revision 5; before it, the activity derives the id from Request and Seq).
 	ID       string `json:"id,omitempty"`
 	Category string `json:"category,omitempty"`
+	// Urgent: a reminder that goes at once, outside the recipients' working hours too, and
+	// never into a digest (the definition's remind_urgent, escalate.urgent, a level's urgent).
+	Urgent bool `json:"urgent,omitempty"`
+	// Step is the approval step (1-based) a reminder or escalation is about: one deferred to
+	// working hours is dropped by the workflow when the step was settled meanwhile.
+	Step int `json:"step,omitempty"`
+}
+
+// Deferrable says the notification waits for its recipients' working hours and may go into
+// their digests: a reminder (revision 5, with an id) that is not urgent.
+func (n Notification) Deferrable() bool {
+	return n.ID != "" && n.Category == CategoryReminder && !n.Urgent
 }
 
 // NotificationID is a request's notification's stable id: REQ-000042.7.request.resolved, the
@@ -118,10 +130,17 @@ type Notifications struct {
 type NotifyInput struct {
 	Notification Notification
 	Webhook      *catalog.Webhook
+	// Now is the workflow's time of this call (a deferred notification's next call comes
+	// after Notification.At); zero means Notification.At. Working hours are judged at it.
+	Now time.Time `json:",omitzero"`
 }
 
-// NotifyResult is empty; a notification either went out or the activity is retried.
-type NotifyResult struct{}
+// NotifyResult says when to call again: Later is the earliest opening of the department of a
+// recipient not mailed yet because it was closed at Now (a deferrable notification only);
+// nil when every recipient has been dealt with.
+type NotifyResult struct {
+	Later *time.Time `json:",omitempty"`
+}
 
 // Notify sends one notification. By mail, each recipient is checked against the sent-log
 // before and written to it after, so a retried activity mails nobody twice; a recipient whose
@@ -130,10 +149,16 @@ func (n *Notifications) Notify(ctx context.Context, in NotifyInput) (NotifyResul
 	if len(in.Notification.To) == 0 && len(in.Notification.Groups) == 0 {
 		return NotifyResult{}, nil
 	}
+	var res NotifyResult
 	if n.Mail != nil && n.Store != nil {
-		if err := n.mail(ctx, in.Notification); err != nil {
+		h := &hours{now: in.Now, opens: map[string]time.Time{}}
+		if h.now.IsZero() {
+			h.now = in.Notification.At
+		}
+		if err := n.mail(context.WithValue(ctx, hoursKey{}, h), in.Notification); err != nil {
 			return NotifyResult{}, err
 		}
+		res.Later = h.later
 	} else {
 		notifier := n.Notifier
 		if notifier == nil {
@@ -148,7 +173,12 @@ func (n *Notifications) Notify(ctx context.Context, in NotifyInput) (NotifyResul
 			return NotifyResult{}, err // retried by the activity's retry policy
 		}
 	}
-	return NotifyResult{}, nil
+	if n.Store != nil && in.Now.IsZero() { // a deferred notification's next call posts nothing again
+		if err := n.chats(ctx, in.Notification); err != nil {
+			return NotifyResult{}, err
+		}
+	}
+	return res, nil
 }
 
 // recipient is one mailbox a notification goes to: a person, or a group's own address.
@@ -273,6 +303,12 @@ func (n *Notifications) mail(ctx context.Context, note Notification) error {
 		if r.address == "" {
 			row.Status, row.Detail = store.SentNoAddress, "no address in the directory"
 			fresh, err := n.Store.RecordSent(ctx, row)
+		// A reminder goes into the digest of who chose one, or waits for working hours.
+		if held, err := n.hold(ctx, note, id, r.key, r.address); err != nil {
+			return err
+		} else if held {
+			continue
+		}
 			if err != nil {
 				return err
 			}

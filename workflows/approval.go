@@ -323,6 +323,7 @@ func (w *requestWorkflow) fire(ctx workflow.Context, step catalog.ApprovalStep, 
 		w.event(ctx, "approval.reminded", "", fmt.Sprintf("step %q: reminded %s", step.Name, strings.Join(pendingIDs(s), ", ")))
 		if w.revision >= 5 {
 			w.tell(ctx, activities.Notification{Kind: "approval.reminded", Category: activities.CategoryReminder, To: pendingIDs(s), Delegates: true,
+				Urgent: step.RemindUrgent, Step: len(w.state.Approvals),
 				Subject: "Reminder: approval needed: " + w.state.Title(), Text: fmt.Sprintf("Step %q of %s is waiting for you.", step.Name, w.state.ID),
 				Facts: w.requestFacts(), Why: fmt.Sprintf("you approve step %q of %s", step.Name, w.state.ID)})
 		} else {
@@ -365,6 +366,7 @@ func (w *requestWorkflow) fire(ctx workflow.Context, step catalog.ApprovalStep, 
 		w.event(ctx, "approval.escalated", "", fmt.Sprintf("step %q escalated to %s: added %s", step.Name, escalationTarget(step.Escalate), strings.Join(added, ", ")))
 		if w.revision >= 5 {
 			w.tell(ctx, activities.Notification{Kind: "approval.escalated", Category: activities.CategoryReminder, To: added, Delegates: true,
+				Urgent: step.Escalate.Urgent, Step: len(w.state.Approvals),
 				Subject: "Escalated to you: " + w.state.Title(), Text: fmt.Sprintf("Step %q of %s was escalated to you.", step.Name, w.state.ID),
 				Facts: w.requestFacts(), Why: fmt.Sprintf("step %q of %s was escalated to %s", step.Name, w.state.ID, escalationTarget(step.Escalate))})
 		} else {
@@ -470,11 +472,65 @@ func (w *requestWorkflow) send(ctx workflow.Context, n activities.Notification, 
 	to := slices.Concat(n.To, n.Groups)
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), (*activities.Notifications).Notify, activities.NotifyInput{Notification: n, Webhook: hook})
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		if err := f.Get(ctx, nil); err != nil {
+		var res activities.NotifyResult
+		err := f.Get(ctx, &res)
+		if err != nil {
 			workflow.GetLogger(ctx).Warn("notification failed", "to", to, "error", err)
 		}
 		w.pending--
+		if err == nil && res.Later != nil && w.revision >= 5 {
+			w.deferNote(ctx, n, *res.Later)
+		}
 	})
+}
+
+// deferNote sends a notification the notify activity held back for its recipients' working
+// hours (revision 5): it sleeps on a durable timer until at, then calls the activity again
+// with the workflow's time (recipients mailed already are in the sent-log), as often as it
+// answers a later opening. It never holds up the request: a waiting notification is not
+// pending (closing and continuing as new do not wait for it); the request closing drops it,
+// continuing as new hands it to the next run (Continued.Deferred); a reminder about an
+// approval step settled meanwhile is dropped.
+func (w *requestWorkflow) deferNote(ctx workflow.Context, n activities.Notification, at time.Time) {
+	if w.deferred == nil {
+		w.deferred = map[string]DeferredNote{}
+	}
+	defer delete(w.deferred, n.ID)
+	for {
+		w.deferred[n.ID] = DeferredNote{Notification: n, At: at}
+		if d := at.Sub(workflow.Now(ctx)); d > 0 {
+			aw := workflow.AwaitOptions{Timeout: d, TimerOptions: workflow.TimerOptions{Summary: "working hours: " + n.ID}}
+			if closed, _ := workflow.AwaitWithOptions(ctx, aw, func() bool { return w.closed }); closed {
+				return
+			}
+		}
+		if w.closed || w.settled(n) {
+			return
+		}
+		opts := workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: notifyRetry, ScheduleToCloseTimeout: notifyBudget,
+			Summary: "notify in working hours " + strings.Join(slices.Concat(n.To, n.Groups), ", ")}
+		w.pending++
+		var res activities.NotifyResult
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), (*activities.Notifications).Notify,
+			activities.NotifyInput{Notification: n, Now: workflow.Now(ctx).UTC()}).Get(ctx, &res)
+		w.pending--
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("notification failed", "id", n.ID, "error", err)
+			return
+		}
+		if res.Later == nil {
+			return
+		}
+		at = *res.Later
+	}
+}
+
+// settled says a reminder or escalation is about an approval step no longer open.
+func (w *requestWorkflow) settled(n activities.Notification) bool {
+	if n.Step < 1 || n.Step > len(w.state.Approvals) {
+		return false
+	}
+	return w.state.Approvals[n.Step-1].Status != catalog.ApprovalPending
 }
 
 // notifyRetry and notifyBudget: a revision 5 notification is retried with backoff (2s, 4s, ...

@@ -73,6 +73,16 @@ type Continued struct {
 	Updates []string `json:",omitempty"`
 	// Runs counts the runs before this one.
 	Runs int
+	// Deferred are the reminders waiting for their recipients' working hours (revision 5),
+	// ordered by id: the next run sends them at their instants.
+	Deferred []DeferredNote `json:",omitempty"`
+}
+
+// DeferredNote is a notification the notify activity held back until At, the opening of a
+// recipient's department (activities.NotifyResult.Later).
+type DeferredNote struct {
+	Notification activities.Notification
+	At           time.Time
 }
 
 // RequestResult is how a request ended.
@@ -167,6 +177,11 @@ func ServiceRequest(ctx workflow.Context, in RequestInput) (RequestResult, error
 	}
 	if err := w.setup(ctx); err != nil {
 		return RequestResult{}, err
+	}
+	if c := in.Continued; c != nil {
+		for _, d := range c.Deferred {
+			workflow.Go(ctx, func(ctx workflow.Context) { w.deferNote(ctx, d.Notification, d.At) })
+		}
 	}
 	if w.revision >= 4 {
 		return w.runToTheEnd(ctx)
@@ -270,6 +285,8 @@ type requestWorkflow struct {
 	slaChanges int
 	closed     bool
 	notices    int
+	// deferred are the notifications waiting for working hours (revision 5), by id.
+	deferred map[string]DeferredNote
 }
 
 func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
