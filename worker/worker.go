@@ -67,7 +67,8 @@ func RegisterWith(r worker.Registry, s *store.Store, opts Options) {
 	if n == nil {
 		n = activities.LogNotifier{Log: opts.Log}
 	}
-	notes := &activities.Notifications{Notifier: n, Log: opts.Log}
+	// The store is there for chat channels (docs/NOTIFICATIONS.md) even without a mail server.
+	notes := &activities.Notifications{Notifier: n, Log: opts.Log, Store: s}
 	if opts.Mail != nil {
 		notes.Mail, notes.Store = opts.Mail, s
 	}
