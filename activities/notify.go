@@ -184,6 +184,9 @@ func (n *Notifications) Notify(ctx context.Context, in NotifyInput) (NotifyResul
 // recipient is one mailbox a notification goes to: a person, or a group's own address.
 type recipient struct {
 	key, name, address, why string
+	// principal is the approver whose decision a person recipient of an approval mail may make:
+	// themselves, or whoever delegated to them ("" for anyone else).
+	principal string
 }
 
 // recipients resolves a notification's people, their delegates and groups to mailboxes, each
@@ -198,7 +201,7 @@ func (n *Notifications) recipients(ctx context.Context, note Notification) ([]re
 			out = append(out, r)
 		}
 	}
-	person := func(id, why string) error {
+	person := func(id, why, principal string) error {
 		p, err := n.Store.Person(ctx, id)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -211,12 +214,12 @@ func (n *Notifications) recipients(ctx context.Context, note Notification) ([]re
 		case err != nil:
 			return err
 		}
-		add(recipient{key: p.ID, name: p.Name, address: p.Email, why: why})
+		add(recipient{key: p.ID, name: p.Name, address: p.Email, why: why, principal: principal})
 		return nil
 	}
 	why := note.Why
 	for _, id := range note.To {
-		if err := person(id, why); err != nil {
+		if err := person(id, why, id); err != nil {
 			return nil, err
 		}
 	}
@@ -231,7 +234,7 @@ func (n *Notifications) recipients(ctx context.Context, note Notification) ([]re
 				return nil, err
 			}
 			for _, d := range ds {
-				if err := person(d, fmt.Sprintf("%s delegated their approvals to you", id)); err != nil {
+				if err := person(d, fmt.Sprintf("%s delegated their approvals to you", id), id); err != nil {
 					return nil, err
 				}
 			}
@@ -291,6 +294,7 @@ func (n *Notifications) mail(ctx context.Context, note Notification) error {
 		return fmt.Errorf("recipients of %s: %w", id, err)
 	}
 	var failed []error
+	links := n.linker(ctx, note)
 	for _, r := range rs {
 		st, err := n.Store.SentStatus(ctx, id, r.key)
 		if err != nil {
@@ -299,16 +303,16 @@ func (n *Notifications) mail(ctx context.Context, note Notification) error {
 		if st != "" {
 			continue // sent already (a retry), or reported
 		}
-		row := store.Sent{Notification: id, Recipient: r.key, Request: note.Request, Kind: note.Kind, Address: r.address, At: time.Now()}
-		if r.address == "" {
-			row.Status, row.Detail = store.SentNoAddress, "no address in the directory"
-			fresh, err := n.Store.RecordSent(ctx, row)
 		// A reminder goes into the digest of who chose one, or waits for working hours.
 		if held, err := n.hold(ctx, note, id, r.key, r.address); err != nil {
 			return err
 		} else if held {
 			continue
 		}
+		row := store.Sent{Notification: id, Recipient: r.key, Request: note.Request, Kind: note.Kind, Address: r.address, At: time.Now()}
+		if r.address == "" {
+			row.Status, row.Detail = store.SentNoAddress, "no address in the directory"
+			fresh, err := n.Store.RecordSent(ctx, row)
 			if err != nil {
 				return err
 			}
@@ -318,8 +322,12 @@ func (n *Notifications) mail(ctx context.Context, note Notification) error {
 			}
 			continue
 		}
+		actions, err := links(r)
+		if err != nil {
+			return err
+		}
 		err = n.Mail.Send(ctx, notify.Message{ID: id, Request: note.Request, Thread: threadOf(ctx, note), Name: r.name, Address: r.address,
-			Subject: note.Subject, Text: note.Text, Facts: note.Facts, Why: r.why, At: note.At})
+			Subject: note.Subject, Text: note.Text, Facts: note.Facts, Why: r.why, At: note.At, Actions: actions})
 		var bad *notify.BadAddressError
 		if errors.As(err, &bad) {
 			row.Status, row.Detail = "bad_address", bad.Error()

@@ -46,6 +46,24 @@ type Message struct {
 	// Why says why the recipient gets the mail ("you approve step Manager of REQ-000042").
 	Why string
 	At  time.Time
+	// Actions are links the recipient may act through (an approval's Approve and Reject),
+	// under the portal (PortalURL); none without a portal URL.
+	Actions []Action
+}
+
+// Action is a link in a mail that acts once it is confirmed: Path is under the portal's base
+// URL ("/link/<token>"), Kind names it for the reader's eye (approve, reject), Until is when it
+// stops working.
+type Action struct {
+	Label string
+	Kind  string
+	Path  string
+	Until time.Time
+}
+
+// actionLink is an Action as a mail shows it.
+type actionLink struct {
+	Label, Kind, URL, Until string
 }
 
 // Mailer sends messages through one SMTP server.
@@ -135,7 +153,14 @@ func (m *Mailer) Build(msg Message) (*gomail.Msg, error) {
 	data := struct {
 		Message
 		Greeting, Link string
-	}{msg, greeting, m.Link(msg.Request)}
+		Actions        []actionLink
+	}{Message: msg, Greeting: greeting, Link: m.Link(msg.Request)}
+	if m.PortalURL != "" {
+		for _, a := range msg.Actions {
+			data.Actions = append(data.Actions, actionLink{Label: a.Label, Kind: a.Kind, URL: m.PortalURL + a.Path,
+				Until: a.Until.UTC().Format("2 Jan 2006 15:04 UTC")})
+		}
+	}
 	if data.Why == "" {
 		data.Why = "the service desk has news for you"
 	}
