@@ -103,6 +103,18 @@ func (n *Notifications) linkStep(ctx context.Context, note Notification) (*catal
 // findLinkStep is the step of st an approval notification is about (nil when none matches).
 func findLinkStep(st catalog.RequestState, note Notification) *catalog.ApprovalState {
 	at := note.At.UTC()
+	if note.Step > 0 && note.Kind != "approval.requested" {
+		// A reminder or escalation names its step (its place among the request's steps); the
+		// read model shows it once the reminder or escalation has fired there.
+		if note.Step > len(st.Approvals) {
+			return nil
+		}
+		s := &st.Approvals[note.Step-1]
+		if (note.Kind == "approval.reminded" && s.Reminded) || (note.Kind == "approval.escalated" && s.Escalated) {
+			return s
+		}
+		return nil
+	}
 	for i := len(st.Approvals) - 1; i >= 0; i-- {
 		s := &st.Approvals[i]
 		opened := s.OpenedAt.UTC()
