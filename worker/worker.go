@@ -86,4 +86,5 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.ServiceRequest)
 	r.RegisterWorkflow(workflows.FulfilmentTask)
 	r.RegisterWorkflow(workflows.ServiceLifecycle)
+	r.RegisterWorkflow(workflows.Digest)
 }

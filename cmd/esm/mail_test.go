@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/esmhq/esm/workflows"
+	"go.temporal.io/sdk/client"
 )
 
 // A malformed ESM_SMTP_URL stops esm api, worker and dev at start, naming the variable.
@@ -60,6 +63,27 @@ func TestDevCatchesMail(t *testing.T) {
 	}
 	p := startDev(t, t.TempDir(), env)
 	defer p.stop(t)
+	// esm dev's worker created the digest schedule at start (docs/NOTIFICATIONS.md).
+	var temporalAddr string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "TEMPORAL_ADDRESS="); ok {
+			temporalAddr = v
+		}
+	}
+	tc, err := client.Dial(client.Options{HostPort: temporalAddr, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, err := tc.ScheduleClient().GetHandle(t.Context(), workflows.DigestScheduleID).Describe(t.Context())
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("esm dev made no digest schedule: %v\n%s", err, p.out)
+		}
+	}
 	mail := p.mail
 	if mail == "" || p.portal == "" || p.ui == "" {
 		t.Fatalf("the banner prints no Mail line beside the portal (%q) and the UI (%q):\n%s", p.portal, p.ui, p.out)

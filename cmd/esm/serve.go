@@ -153,6 +153,15 @@ func workLoop(ctx context.Context, tc client.Client, s *store.Store, opts worker
 	// Requests whose workflow closed without writing its final state (terminated, timed out)
 	// are closed in the read model (docs/DESIGN-NOTES.md, "Every way out").
 	go func() { _ = (&worker.Reconciler{Temporal: tc, Store: s}).Run(ctx) }()
+	// The daily digest runs from a Temporal Schedule (docs/NOTIFICATIONS.md); a worker that
+	// cannot create it still runs everything else, and says why.
+	if err := worker.EnsureDigestSchedule(ctx, tc); err != nil {
+		if opts.Log != nil {
+			opts.Log.Warn("the digest schedule", "error", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "esm: the digest schedule:", err)
+		}
+	}
 	<-ctx.Done()
 	w.Stop()
 	return nil
