@@ -155,6 +155,12 @@ func (n *Notifications) chats(ctx context.Context, note Notification) error {
 // ChatPayload is the JSON body a notification makes for a chat channel of kind (catalog.ChatSlack:
 // text and blocks; catalog.ChatTeams: a message with one Adaptive Card 1.4). link is the
 // request's page in the portal ("" for none).
+//
+// What people typed (a request's title, a comment, a task's output) goes as text, never as the
+// platform's markup: for Slack, &, < and > are escaped in the fallback text and the mrkdwn
+// section alike (no <!channel> mention, no <url|label> link); for Teams, every piece of text is a
+// TextRun of a RichTextBlock, where the card schema parses no markdown (a TextBlock or a FactSet
+// would render "[Approve](https://...)" as a link). The only link is ESM's own.
 func ChatPayload(kind string, note Notification, link string) ([]byte, error) {
 	title := note.Subject
 	var lines []string
@@ -175,20 +181,26 @@ func ChatPayload(kind string, note Notification, link string) ([]byte, error) {
 			body += "\n<" + link + "|Open " + esc.Replace(note.Request) + ">"
 		}
 		return json.Marshal(map[string]any{
-			"text":   title, // the notification's fallback text
+			"text":   esc.Replace(title), // the notification's fallback text: Slack parses it too
 			"blocks": []any{map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": body}}},
 		})
 	case catalog.ChatTeams:
-		items := []any{map[string]any{"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": true}}
-		if note.Text != "" {
-			items = append(items, map[string]any{"type": "TextBlock", "text": note.Text, "wrap": true})
-		}
-		if len(note.Facts) > 0 {
-			var facts []any
-			for _, f := range note.Facts {
-				facts = append(facts, map[string]any{"title": f.Label, "value": f.Value})
+		run := func(text string, extra ...any) map[string]any {
+			r := map[string]any{"type": "TextRun", "text": text}
+			for i := 0; i+1 < len(extra); i += 2 {
+				r[extra[i].(string)] = extra[i+1]
 			}
-			items = append(items, map[string]any{"type": "FactSet", "facts": facts})
+			return r
+		}
+		block := func(runs ...any) map[string]any {
+			return map[string]any{"type": "RichTextBlock", "inlines": runs}
+		}
+		items := []any{block(run(title, "weight", "Bolder", "size", "Medium"))}
+		if note.Text != "" {
+			items = append(items, block(run(note.Text)))
+		}
+		for _, f := range note.Facts {
+			items = append(items, block(run(f.Label+": ", "weight", "Bolder"), run(f.Value)))
 		}
 		card := map[string]any{"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard", "version": "1.4", "body": items}
 		if link != "" {

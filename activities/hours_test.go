@@ -81,7 +81,7 @@ func TestChatFormats(t *testing.T) {
 		if err := json.Unmarshal(bodies["/slack"], &slack); err != nil {
 			t.Fatal(err)
 		}
-		if slack.Text != "New task: Prepare <laptop>" || len(slack.Blocks) != 1 || slack.Blocks[0].Text.Type != "mrkdwn" ||
+		if slack.Text != "New task: Prepare &lt;laptop&gt;" || len(slack.Blocks) != 1 || slack.Blocks[0].Text.Type != "mrkdwn" ||
 			!strings.Contains(slack.Blocks[0].Text.Text, "*New task: Prepare &lt;laptop&gt;*") || !strings.Contains(slack.Blocks[0].Text.Text, "Model: X1") ||
 			!strings.Contains(slack.Blocks[0].Text.Text, "<http://esm.test/portal/requests/REQ-000042|Open REQ-000042>") {
 			t.Errorf("slack payload: %s", bodies["/slack"])
@@ -104,7 +104,19 @@ func TestChatFormats(t *testing.T) {
 			t.Fatalf("teams payload: %s", bodies["/teams"])
 		}
 		card := teams.Attachments[0].Content
-		if card.Type != "AdaptiveCard" || card.Body[0]["text"] != "New task: Prepare <laptop>" || card.Body[2]["type"] != "FactSet" ||
+		first := func(i int) string { // the text of body item i's first TextRun
+			if i >= len(card.Body) {
+				return ""
+			}
+			inl, _ := card.Body[i]["inlines"].([]any)
+			if len(inl) == 0 {
+				return ""
+			}
+			r, _ := inl[0].(map[string]any)
+			s, _ := r["text"].(string)
+			return s
+		}
+		if card.Type != "AdaptiveCard" || first(0) != "New task: Prepare <laptop>" || first(2) != "Model: " ||
 			len(card.Actions) != 1 || card.Actions[0]["url"] != "http://esm.test/portal/requests/REQ-000042" {
 			t.Errorf("teams card: %s", bodies["/teams"])
 		}
@@ -169,4 +181,74 @@ func subjects(msgs []mailtest.Message) []string {
 		out = append(out, m.To+" "+m.Header.Get("Subject"))
 	}
 	return out
+}
+
+// What a requester types (a title, a comment, a task's output) reaches a channel as text, never
+// as the platform's markup: no Slack mention (<!channel>) or link in the notification's
+// fallback text nor its blocks, no Teams markdown link ([text](url)) anywhere in the card.
+func TestChatPayloadInjection(t *testing.T) {
+	note := activities.Notification{Request: "REQ-000042", Subject: "Approval needed: <!channel> <https://evil.test|Approve here> [Approve](https://evil.test)",
+		Text: "Reason: <!here> [click](https://evil.test)", Facts: []activities.Fact{{Label: "Reason [x](https://evil.test)", Value: "<!everyone> [Approve](https://evil.test)"}}}
+	b, err := activities.ChatPayload(catalog.ChatSlack, note, "http://esm.test/portal/requests/REQ-000042")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slack struct {
+		Text   string
+		Blocks []struct{ Text struct{ Text string } }
+	}
+	if err := json.Unmarshal(b, &slack); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{slack.Text, slack.Blocks[0].Text.Text} {
+		if strings.Contains(s, "<!") || strings.Contains(s, "<https://evil") {
+			t.Errorf("slack text carries markup from the request: %q", s)
+		}
+	}
+	if !strings.Contains(slack.Text, "&lt;!channel&gt;") {
+		t.Errorf("slack fallback text: %q", slack.Text)
+	}
+	if !strings.Contains(slack.Blocks[0].Text.Text, "<http://esm.test/portal/requests/REQ-000042|Open REQ-000042>") {
+		t.Errorf("slack lost its own link: %q", slack.Blocks[0].Text.Text)
+	}
+
+	b, err = activities.ChatPayload(catalog.ChatTeams, note, "http://esm.test/portal/requests/REQ-000042")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every piece of text in the card must sit where markdown is not parsed: a TextRun (the
+	// schema: "Markdown is not supported"), never a TextBlock's or a Fact's text.
+	var walk func(v any, parent string)
+	runs := 0
+	walk = func(v any, parent string) {
+		switch x := v.(type) {
+		case map[string]any:
+			typ, _ := x["type"].(string)
+			if typ == "TextBlock" || typ == "FactSet" {
+				t.Errorf("teams card has a %s (markdown is parsed there): %v", typ, x)
+			}
+			if typ == "TextRun" {
+				runs++
+			}
+			for k, c := range x {
+				walk(c, typ+"."+k)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c, parent)
+			}
+		case string:
+			if strings.Contains(x, "evil.test") && parent != "TextRun.text" {
+				t.Errorf("request text outside a TextRun (%s): %q", parent, x)
+			}
+		}
+	}
+	var card any
+	if err := json.Unmarshal(b, &card); err != nil {
+		t.Fatal(err)
+	}
+	walk(card, "")
+	if runs < 4 || !strings.Contains(string(b), `"url":"http://esm.test/portal/requests/REQ-000042"`) {
+		t.Errorf("teams card lost its content or its link: %s", b)
+	}
 }
