@@ -7,6 +7,7 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"net/mail"
+	"net/url"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -110,12 +111,24 @@ func (m *Mailer) ThreadID(request string) string {
 	return request + "@" + m.Domain()
 }
 
-// Link is the portal's page of a request ("" without a portal URL or a request).
+// Link is the portal's page of what a mail is about ("" without a portal URL or a request): a
+// request's page (PortalURL/requests/<id>), or, for a service's lifecycle (whose notifications
+// name its workflow, service/<key>, as their request), the service's lifecycle page
+// (PortalURL/services/<key>/lifecycle).
 func (m *Mailer) Link(request string) string {
+	link, _ := m.link(request)
+	return link
+}
+
+// link is Link and the words of the mail's link to it.
+func (m *Mailer) link(request string) (link, text string) {
 	if m.PortalURL == "" || request == "" {
-		return ""
+		return "", ""
 	}
-	return m.PortalURL + "/requests/" + request
+	if key, ok := strings.CutPrefix(request, "service/"); ok {
+		return m.PortalURL + "/services/" + url.PathEscape(key) + "/lifecycle", "Open the service " + key + " in the portal"
+	}
+	return m.PortalURL + "/requests/" + url.PathEscape(request), "Open " + request + " in the portal"
 }
 
 // Build renders a message: text and HTML bodies from the embedded templates, a Message-ID
@@ -152,9 +165,10 @@ func (m *Mailer) Build(msg Message) (*gomail.Msg, error) {
 	}
 	data := struct {
 		Message
-		Greeting, Link string
-		Actions        []actionLink
-	}{Message: msg, Greeting: greeting, Link: m.Link(msg.Request)}
+		Greeting, Link, LinkText string
+		Actions                  []actionLink
+	}{Message: msg, Greeting: greeting}
+	data.Link, data.LinkText = m.link(msg.Request)
 	if m.PortalURL != "" {
 		for _, a := range msg.Actions {
 			data.Actions = append(data.Actions, actionLink{Label: a.Label, Kind: a.Kind, URL: m.PortalURL + a.Path,
