@@ -28,6 +28,10 @@ const (
 	ReasonNotApprover = "not-approver"
 	// ReasonDelegationEnded (ErrForbidden): the delegation the link came through has ended.
 	ReasonDelegationEnded = "delegation-ended"
+	// ReasonOwnPart (ErrForbidden): a delegate's link, on a step where the delegate is an
+	// approver in their own name: the workflow takes an approver's decision as their own
+	// (approverFor), so the link would decide the delegate's part, not the principal's.
+	ReasonOwnPart = "own-part"
 )
 
 // LinkView is what an approval mail's link stands for, as its confirmation page shows it.
@@ -129,6 +133,10 @@ func (d *Desk) openLink(ctx context.Context, token string) (LinkView, store.Deci
 			by = a.DecidedBy.Name + " (on behalf of " + a.Name + ")"
 		}
 		return v, l, linkErr(ErrConflict, ReasonStepDecided, st.ID, "%s already %s step %q of %s on %s.", by, past(a.Decision), step.Name, st.ID, stampP(a.DecidedAt))
+	}
+	if l.Person != l.Principal && slices.ContainsFunc(step.Approvers, func(a catalog.Approver) bool { return a.ID == l.Person }) {
+		return v, l, linkErr(ErrForbidden, ReasonOwnPart, st.ID, "%s is an approver of step %q of %s in their own name: a decision of theirs is their own, never %s's on their behalf, so this link decides nothing; decide your own part in the portal",
+			person.Name, step.Name, st.ID, a.Name)
 	}
 	if l.Person != l.Principal {
 		delegators, err := d.store.Delegators(ctx, l.Person, now)

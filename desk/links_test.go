@@ -218,3 +218,40 @@ func TestLinkDeadWhen(t *testing.T) {
 		}
 	})
 }
+
+// TestDelegateLinkOnOwnStep: a link made for Carol as Bob's delegate, on a step where Carol is an
+// approver herself (Ethan's corporate card: his manager Carol and her manager Bob both approve),
+// must not decide Carol's own part while its page says "on behalf of Bob": the workflow takes
+// an approver's decision as their own, so the link is refused and decides nothing.
+func TestDelegateLinkOnOwnStep(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		out, err := f.desk.Submit(ctx, f.person("ethan"), SubmitInput{Service: "corporate-card", Form: map[string]any{"monthly_limit": 1000}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := out.ID
+		step := f.openStep(t, id)
+		if _, err := f.desk.Delegate(ctx, f.person("bob"), DelegateInput{Delegate: "carol", EndsAt: time.Now().Add(24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		forBob := f.link(t, id, step, "carol", "bob", catalog.DecisionApprove)
+		_, err = f.desk.OpenLink(ctx, forBob)
+		wantLink(t, err, ErrForbidden, ReasonOwnPart, "Carol Diaz", "approver of step")
+		_, err = f.desk.DecideByLink(ctx, forBob, DecideByLinkInput{})
+		wantLink(t, err, ErrForbidden, ReasonOwnPart)
+		v, err := f.desk.Request(ctx, f.person("ethan"), RequestInput{ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range v.State.Approvals[0].Approvers {
+			if a.Decision != "" {
+				t.Fatalf("the link for Bob decided %s's part: %+v", a.ID, a)
+			}
+		}
+		// Carol's own link still decides her own part.
+		if _, err := f.desk.DecideByLink(ctx, f.link(t, id, step, "carol", "carol", catalog.DecisionApprove), DecideByLinkInput{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

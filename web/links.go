@@ -148,6 +148,8 @@ func (p *Portal) linkFail(w http.ResponseWriter, r *http.Request, err error) {
 			status, title = http.StatusForbidden, "You are no longer asked to decide"
 		case desk.ReasonDelegationEnded:
 			status, title = http.StatusForbidden, "The delegation has ended"
+		case desk.ReasonOwnPart:
+			status, title = http.StatusForbidden, "You decide this step in your own name"
 		default:
 			if s, t := statusOf(err); s != http.StatusInternalServerError {
 				status, title = s, t
