@@ -252,3 +252,58 @@ func TestChatPayloadInjection(t *testing.T) {
 		t.Errorf("teams card lost its content or its link: %s", b)
 	}
 }
+
+// A mail server that is down delays the mail, not the chat channel: the department's channel
+// gets the notification at once (once), and the mail goes when the server is back.
+func TestChatWhileMailDown(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		n, mail, _ := mailer(t, s)
+		ctx := context.Background()
+		var mu sync.Mutex
+		posts := 0
+		chat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			posts++
+			mu.Unlock()
+		}))
+		defer chat.Close()
+		b, err := catalog.Load("../examples")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range b.Departments {
+			if b.Departments[i].Key == "it" {
+				b.Departments[i].Chat = &catalog.Chat{URL: chat.URL, Kind: catalog.ChatSlack}
+			}
+		}
+		if _, err := s.ApplyBundle(ctx, b, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		in := note("alice")
+		in.Notification.Department = "it"
+		mail.Stop()
+		if _, err := n.Notify(ctx, in); err == nil {
+			t.Fatal("the mail server is down: want an error for the retry")
+		}
+		mu.Lock()
+		got := posts
+		mu.Unlock()
+		if got != 1 {
+			t.Fatalf("the mail server is down: want the channel told at once, got %d posts", got)
+		}
+		mail.Restart()
+		for range 2 {
+			if _, err := n.Notify(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if msgs := mail.Messages(); len(msgs) != 1 {
+			t.Fatalf("want one mail:\n%s", mailtest.Summary(msgs))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if posts != 1 {
+			t.Fatalf("want one post to the channel, got %d", posts)
+		}
+	})
+}

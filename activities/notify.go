@@ -150,14 +150,13 @@ func (n *Notifications) Notify(ctx context.Context, in NotifyInput) (NotifyResul
 		return NotifyResult{}, nil
 	}
 	var res NotifyResult
+	var mailErr error
 	if n.Mail != nil && n.Store != nil {
 		h := &hours{now: in.Now, opens: map[string]time.Time{}}
 		if h.now.IsZero() {
 			h.now = in.Notification.At
 		}
-		if err := n.mail(context.WithValue(ctx, hoursKey{}, h), in.Notification); err != nil {
-			return NotifyResult{}, err
-		}
+		mailErr = n.mail(context.WithValue(ctx, hoursKey{}, h), in.Notification)
 		res.Later = h.later
 	} else {
 		notifier := n.Notifier
@@ -168,14 +167,20 @@ func (n *Notifications) Notify(ctx context.Context, in NotifyInput) (NotifyResul
 			return NotifyResult{}, fmt.Errorf("notify %v: %w", in.Notification.To, err)
 		}
 	}
+	// Chat channels have their own sent-log rows: a mail server that is down delays the mails,
+	// not the channels (each retry posts only what has not been posted).
+	var chatErr error
+	if n.Store != nil && in.Now.IsZero() { // a deferred notification's next call posts nothing again
+		chatErr = n.chats(ctx, in.Notification)
+	}
+	if mailErr != nil || chatErr != nil {
+		return NotifyResult{}, errors.Join(mailErr, chatErr) // retried by the activity's retry policy
+	}
+	// The department webhook keeps no sent-log: it is posted once the rest went out, so that a
+	// retry for a mail server that is down does not post it again and again.
 	if in.Webhook != nil {
 		if err := n.webhook(ctx, *in.Webhook, in.Notification); err != nil {
 			return NotifyResult{}, err // retried by the activity's retry policy
-		}
-	}
-	if n.Store != nil && in.Now.IsZero() { // a deferred notification's next call posts nothing again
-		if err := n.chats(ctx, in.Notification); err != nil {
-			return NotifyResult{}, err
 		}
 	}
 	return res, nil
