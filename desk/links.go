@@ -79,7 +79,7 @@ func (d *Desk) openLink(ctx context.Context, token string) (LinkView, store.Deci
 		return LinkView{}, l, fmt.Errorf("decision link: %w", err)
 	}
 	now := d.now()
-	if l.UsedAt != nil {
+	if l.UsedAt != nil && (l.Outcome != "" || now.Sub(*l.UsedAt) < LinkClaimLease) {
 		what := "it was used"
 		if l.Outcome != "" {
 			what = "it " + l.Outcome + " " + l.Request
@@ -150,6 +150,12 @@ func (d *Desk) openLink(ctx context.Context, token string) (LinkView, store.Deci
 	return v, l, nil
 }
 
+// LinkClaimLease is how long a link's use holds it without an outcome: a use that neither
+// recorded what it did nor gave the link back within it (ESM stopped mid-decision) lets the
+// link be used again. It outlasts any one decision (the update's own timeout); a decision that
+// did reach the workflow is not made twice, the update id being the link's.
+const LinkClaimLease = 2 * time.Minute
+
 // DecideByLinkInput is what the link's confirmation page sends: a comment (required to reject:
 // the reason, as in the portal).
 type DecideByLinkInput struct {
@@ -178,7 +184,8 @@ func (d *Desk) DecideByLink(ctx context.Context, token string, in DecideByLinkIn
 	if err := checkDecision(din); err != nil {
 		return Decided{}, err
 	}
-	claimed, err := d.store.ClaimDecisionLink(ctx, l.Hash, d.now())
+	now := d.now()
+	claimed, err := d.store.ClaimDecisionLink(ctx, l.Hash, now, now.Add(-LinkClaimLease))
 	if err != nil {
 		return Decided{}, err
 	}

@@ -255,3 +255,32 @@ func TestDelegateLinkOnOwnStep(t *testing.T) {
 		}
 	})
 }
+
+// TestLinkClaimedByACrash: ESM stopped between marking a link used and recording what its use
+// did (the process killed mid-decision) must not kill the link for good: while the claim is
+// fresh the link says it is in use; after LinkClaimLease, with no outcome recorded, it decides
+// (the update id is the link's, so a decision that did reach the workflow is not made twice).
+func TestLinkClaimedByACrash(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		id := f.submitLaptop(t, "alice")
+		token := f.link(t, id, f.openStep(t, id), "bob", "bob", catalog.DecisionApprove)
+		// The crash: claimed, then nothing.
+		if ok, err := f.store.ClaimDecisionLink(ctx, store.LinkTokenHash(token), time.Now(), time.Now()); err != nil || !ok {
+			t.Fatalf("claim: %v %v", ok, err)
+		}
+		_, err := f.desk.DecideByLink(ctx, token, DecideByLinkInput{})
+		wantLink(t, err, ErrGone, ReasonLinkUsed)
+		later := New(Config{Store: f.store, Temporal: f.tc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Now: func() time.Time { return time.Now().Add(LinkClaimLease + time.Second) }})
+		out, err := later.DecideByLink(ctx, token, DecideByLinkInput{})
+		if err != nil {
+			t.Fatalf("a link whose use was cut short by a crash stays dead: %v", err)
+		}
+		if out.Status != catalog.StatusInFulfilment {
+			t.Fatalf("decided: %+v", out)
+		}
+		_, err = later.OpenLink(ctx, token)
+		wantLink(t, err, ErrGone, ReasonLinkUsed, "approved "+id)
+	})
+}

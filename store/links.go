@@ -82,9 +82,12 @@ func (s *Store) DecisionLinkOf(ctx context.Context, token string) (DecisionLink,
 }
 
 // ClaimDecisionLink marks a link used at, unless it was already: it reports whether this call
-// claimed it (of two concurrent calls, one does).
-func (s *Store) ClaimDecisionLink(ctx context.Context, hash string, at time.Time) (bool, error) {
-	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE decision_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL`), at.UTC(), hash)
+// claimed it (of two concurrent calls, one does). A claim made before staleBefore whose use
+// recorded no outcome (the process stopped between claiming and FinishDecisionLink or
+// ReleaseDecisionLink) is taken over: pass at itself for no takeover.
+func (s *Store) ClaimDecisionLink(ctx context.Context, hash string, at, staleBefore time.Time) (bool, error) {
+	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE decision_links SET used_at = ? WHERE token_hash = ?
+		AND (used_at IS NULL OR (outcome = '' AND used_at < ?))`), at.UTC(), hash, staleBefore.UTC())
 	if err != nil {
 		return false, fmt.Errorf("claim decision link: %w", err)
 	}
