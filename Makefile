@@ -48,12 +48,14 @@ fuzz:
 	done
 
 # Throughput and latency against bare-SDK baselines on a fresh in-memory dev server, then the
-# read model's Go benchmarks (on Postgres when DATABASE_URL is set). See docs/BENCHMARKS.md.
+# read model's Go benchmarks and the portal's pages at 100k requests (p50/p99 per page), on
+# SQLite and, when DATABASE_URL is set, on Postgres. See docs/BENCHMARKS.md.
 BENCH_N ?= 600
 BENCH_C ?= 10
 bench: build
 	./bin/esm bench -n $(BENCH_N) -c $(BENCH_C)
 	$(GO) test -run XXX -bench . -benchtime 200x ./store/
+	$(GO) test -run XXX -bench PortalPages -benchtime 2000x ./web/
 
 test-short:
 	$(GO) test -short ./...

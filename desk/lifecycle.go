@@ -168,22 +168,31 @@ func (d *Desk) ApplyLifecycleAction(ctx context.Context, me Actor, in LifecycleA
 
 // Lifecycle answers the service's stage, versions, next review and history from its workflow
 // (for a retired service, from its last run). Anyone may ask; ErrNotFound when there is no such
-// service.
+// service; ErrUnavailable when the lifecycle does not answer within a third of the desk's
+// WorkflowWait (a Query needs a worker: its worker is down or far behind).
 func (d *Desk) Lifecycle(ctx context.Context, me Actor, key string) (LifecycleState, error) {
 	si, _, err := d.serviceForLifecycle(ctx, key)
 	if err != nil {
 		return LifecycleState{}, err
 	}
 	var st LifecycleState
-	v, err := d.temporal.QueryWorkflow(ctx, workflows.ServiceWorkflowID(si.Key), "", workflows.LifecycleQuery)
+	qctx, cancel := context.WithTimeout(ctx, d.wait/3) // never wait on a dead worker
+	defer cancel()
+	v, err := d.temporal.QueryWorkflow(qctx, workflows.ServiceWorkflowID(si.Key), "", workflows.LifecycleQuery)
 	if err == nil {
 		err = v.Get(&st)
 	}
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
+	var (
+		nf       *serviceerror.NotFound
+		deadline *serviceerror.DeadlineExceeded
+	)
+	switch {
+	case errors.As(err, &nf):
 		return st, notFound("no lifecycle for %s", si.Key)
-	}
-	if err != nil {
+	case err != nil && ctx.Err() == nil && (qctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &deadline)):
+		d.log.WarnContext(ctx, "lifecycle did not answer in time", "service", si.Key, "wait", d.wait/3, "error", err)
+		return st, kindErr(ErrUnavailable, "the lifecycle of %s did not answer within %s (ESM's worker may be down or busy); try again in a moment", si.Key, d.wait/3)
+	case err != nil:
 		return st, fmt.Errorf("lifecycle of %s: %w", si.Key, err)
 	}
 	return st, nil

@@ -68,7 +68,7 @@ func (p *Portal) showRequest(w http.ResponseWriter, r *http.Request, status int,
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, status, "request", map[string]any{"R": v.State, "Stale": v.Stale, "P": pg, "Key": newKey(), "Decide": p.decisionFor(r, v.State.ID)})
+	p.render(w, r, status, "request", map[string]any{"R": v.State, "V": v, "Stale": v.Stale, "P": pg, "Key": newKey(), "Decide": p.decisionFor(r, v.State.ID)})
 }
 
 // live answers the live part of a request's page (the "request-live" partial), which asks for
@@ -92,7 +92,7 @@ func (p *Portal) live(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Query().Get("seq") == strconv.FormatInt(v.State.Seq, 10) && !catalog.Terminal(v.State.Status):
 		p.liveNote(w, r, http.StatusOK, "")
 	default:
-		p.renderPartial(w, r, http.StatusOK, "request", "request-live", map[string]any{"R": v.State})
+		p.renderPartial(w, r, http.StatusOK, "request", "request-live", map[string]any{"R": v.State, "V": v})
 	}
 }
 

@@ -16,12 +16,17 @@ import (
 // TestPortal is the portal's core path, in a real browser against `esm dev` (a real Temporal dev
 // server and database, over HTTP): Alice signs in, finds the laptop in the catalog, submits its
 // form with the reason too short and sees the error beside the field, with what she typed, and
-// fixes it; Bob approves from his inbox; Dave claims the task from his group's queue and
-// completes it with an asset tag; Alice sees her request resolved, with its timeline. Every page
-// is screenshot at 1280 and 390 px wide into test-artifacts/portal-*.png, and checked at both
-// widths with axe-core (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or AA of impact
-// serious or critical fails the test, listed with its rule, elements and help. Bob approves
-// with the keyboard only (Tab to the Approve button, Enter).
+// fixes it; Bob names Carol his delegate on his out-of-office page, and her inbox lists the
+// request for him; Bob approves from his inbox; Dave claims the task from his group's queue and
+// completes it with an asset tag; Alice sees her request resolved, with its timeline, and in her
+// requests. A second laptop: Bob asks Alice for information, she answers from the request her home
+// page lists, then withdraws it. Then Ivan, who owns the laptop, drafts a new version (first with
+// an error, shown at its path), submits it, Tara approves it and Ivan publishes it, and Alice's
+// form offers the new model. A page not found is opened too. Every page is screenshot at 1280 and
+// 390 px wide into test-artifacts/portal-*.png, and checked at both widths with axe-core
+// (testdata/axe, pinned): a violation of WCAG 2.0/2.1 A or AA of impact serious or critical fails
+// the test, listed with its rule, elements and help. Bob approves, and Dave claims and completes,
+// with the keyboard only (Tab to the field or button, type, Enter).
 func TestPortal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server and a browser")
@@ -81,9 +86,17 @@ func TestPortal(t *testing.T) {
 	b.shots("request-submitted")
 	b.signOut()
 
-	// Bob is away tomorrow: Carol, his delegate, sees it in her inbox, marked for him.
-	ends := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
-	p.call(t, "POST", "/v1/delegations", "bob", `{"delegate":"carol","ends_at":"`+ends+`"}`)
+	// Bob will be away: on his out-of-office page he names Carol until tomorrow. Carol, his
+	// delegate, sees Alice's request in her inbox, marked for him.
+	b.signIn("bob")
+	b.open("/delegations")
+	b.shots("delegations-empty")
+	b.do(chromedp.SetValue(chromedp.CSS("#delegate"), "carol"),
+		chromedp.SetValue(chromedp.CSS("#until"), time.Now().UTC().Add(24*time.Hour).Format("2006-01-02T15:04")),
+		chromedp.Click(chromedp.CSS(`form[action="/portal/delegations"] button[type="submit"]`)))
+	b.see("Carol", "End it now")
+	b.shots("delegations")
+	b.signOut()
 	b.signIn("carol")
 	b.until("/inbox", id, "for Bob Ruiz")
 	b.shots("inbox-delegate")
@@ -97,6 +110,7 @@ func TestPortal(t *testing.T) {
 	b.see("Your decision", "Approve", "Reject", "Ask for information")
 	b.shots("request-decide")
 	// With the keyboard only: Tab from the top of the page to Approve, then Enter.
+	b.reload()
 	b.tabTo(`button[name="decision"][value="approve"]`, 80)
 	b.do(chromedp.KeyEvent("\r"))
 	b.see("in fulfilment")
@@ -111,11 +125,18 @@ func TestPortal(t *testing.T) {
 	b.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href="/portal/tasks/%s"]`, task))))
 	b.see("Claim")
 	b.shots("task-open")
-	b.do(chromedp.Click(chromedp.CSS(`form[action$="/claim"] button`)))
+	// With the keyboard only: Tab from the top to Claim, Enter; then to the outputs, type them,
+	// Tab on to Complete, Enter.
+	b.reload()
+	b.tabTo(`form[action$="/claim"] button`, 80)
+	b.do(chromedp.KeyEvent("\r"))
 	b.see("claimed by dave", "Complete", "Cannot be done")
 	b.shots("task-claimed")
-	b.do(chromedp.SetValue(chromedp.CSS("#f-outputs"), `{"asset_tag": "LT-0042"}`),
-		chromedp.Click(chromedp.CSS(`form[action$="/complete"] button[type="submit"]`)))
+	b.reload()
+	b.tabTo("#f-outputs", 80)
+	b.do(chromedp.KeyEvent(`{"asset_tag": "LT-0042"}`))
+	b.tabTo(`form[action$="/complete"] button[type="submit"]`, 5)
+	b.do(chromedp.KeyEvent("\r"))
 	b.see(id, "LT-0042")
 	b.signOut()
 
@@ -131,6 +152,89 @@ func TestPortal(t *testing.T) {
 	}
 	b.open("/")
 	b.shots("home-alice-after")
+
+	// A second laptop: Bob asks Alice for information instead of deciding; her home page lists
+	// the question; she answers it on the request's page, then withdraws the request.
+	b.open("/services/laptop")
+	b.do(chromedp.SetValue(chromedp.CSS("#f-model"), "performance-16"), chromedp.SetValue(chromedp.CSS("#f-reason"), "a second one for the on-call rota"),
+		chromedp.Click(chromedp.CSS(`form[action="/portal/services/laptop"] button[type="submit"]`)))
+	b.see("Your request is submitted.")
+	id2 := strings.TrimPrefix(strings.SplitN(b.location(), "?", 2)[0], portal+"/requests/")
+	b.signOut()
+	b.signIn("bob")
+	b.until("/requests/"+id2, "Your decision")
+	b.do(chromedp.SetValue(chromedp.CSS("#decision-comment"), "Which team's rota is it for?"),
+		chromedp.Click(chromedp.CSS(`button[name="decision"][value="request_info"]`)))
+	b.see("waiting on requester")
+	b.signOut()
+	b.signIn("alice")
+	b.until("/", "Questions to answer", id2)
+	b.shots("home-question")
+	b.open("/requests/" + id2)
+	b.see("Which team's rota is it for?", "Answer the question")
+	b.shots("request-question")
+	b.do(chromedp.SetValue(chromedp.CSS("#comment"), "The payments team's."), chromedp.Click(chromedp.CSS(`form[action$="/comment"] button[type="submit"]`)))
+	b.see("Your comment is added.", "The payments team's.")
+	b.until("/requests/"+id2, "pending approval", "Withdraw this request")
+	b.do(chromedp.SetValue(chromedp.CSS("#withdraw-reason"), "The team found a spare one."),
+		chromedp.Click(chromedp.CSS(`form[action$="/withdraw"] button[type="submit"]`)))
+	b.see("Your request is withdrawn.")
+	b.until("/requests/"+id2, "cancelled")
+	b.shots("request-withdrawn")
+
+	b.open("/requests")
+	b.see(id, "resolved")
+	b.shots("requests")
+	b.signOut()
+
+	// Ivan, who owns the laptop service, drafts a new version with a new model: first with the
+	// model's type misspelt (the error at its path), then right; he submits it for review.
+	b.signIn("ivan")
+	b.open("/my-services")
+	b.see("Laptop")
+	b.shots("my-services")
+	b.open("/services/laptop/lifecycle")
+	b.see("Draft a new version")
+	b.shots("lifecycle")
+	if got := b.eval(`(() => {
+		const t = document.querySelector("#definition");
+		t.value = t.value.replace(/^(\s+)- macbook-pro-14\n(\s+)type: string$/m, "$1- macbook-pro-14\n$1- ultrabook-13\n$2type: strung");
+		return String(t.value.includes("type: strung"));
+	})()`); got != "true" {
+		t.Fatalf("no model type to change in the laptop's definition")
+	}
+	b.do(chromedp.Click(chromedp.CSS(`form[action$="/draft"] button[type="submit"]`)))
+	b.see("The draft was not saved", "request.form.properties.model.type")
+	b.shots("lifecycle-draft-error")
+	b.eval(`(() => { const t = document.querySelector("#definition"); t.value = t.value.replace("type: strung", "type: string"); return ""; })()`)
+	b.do(chromedp.Click(chromedp.CSS(`form[action$="/draft"] button[type="submit"]`)))
+	b.see("The draft is saved", "Edit the draft")
+	b.do(chromedp.Click(chromedp.CSS(`button[name="action"][value="submit"]`)))
+	b.see("submitted for review", "not decided yet")
+	b.shots("lifecycle-in-review")
+	b.signOut()
+
+	// Tara reviews and approves it (four eyes: Ivan wrote it); Ivan publishes it.
+	b.signIn("tara")
+	b.open("/services/laptop/lifecycle")
+	b.see("Approve version")
+	b.shots("lifecycle-review")
+	b.do(chromedp.SetValue(chromedp.CSS("#lc-comment"), "fine"), chromedp.Click(chromedp.CSS(`button[name="action"][value="approve"]`)))
+	b.see("Your approval is recorded")
+	b.signOut()
+	b.signIn("ivan")
+	b.open("/services/laptop/lifecycle")
+	b.do(chromedp.Click(chromedp.CSS(`button[name="action"][value="publish"]`)))
+	b.see("The new version is live")
+	b.shots("lifecycle-published")
+	b.signOut()
+
+	// Alice finds the new model in the laptop's form.
+	b.signIn("alice")
+	b.until("/services/laptop", "ultrabook-13")
+	b.open("/no-such-page")
+	b.see("Page not found")
+	b.shots("not-found")
 }
 
 // portalBrowser drives the portal in headless chromium and fails the test at the first step
@@ -184,6 +288,21 @@ func (b *portalBrowser) see(want ...string) {
 	if text, missing := waitText(b.ctx, 30*time.Second, want...); missing != "" {
 		b.t.Fatalf("%s does not show %q:\n%s", b.location(), missing, text)
 	}
+	b.settled()
+}
+
+// settled waits until htmx has finished a swap it made (the new content shows before htmx
+// settles it and scrolls a boosted page to its top): a click aimed before that scroll would
+// land beside its button.
+func (b *portalBrowser) settled() {
+	b.t.Helper()
+	const busy = `document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added") !== null`
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if v, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](busy)); err == nil && !v {
+			break
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
 }
 
 // until opens path again and again until it shows every one of want (what the read model or a
@@ -296,12 +415,17 @@ func (b *portalBrowser) checkA11y(name string, width int64) {
 	}
 }
 
-// tabTo presses Tab from the top of the page, as someone without a mouse would, until the
-// element sel has the focus; it fails the test if that takes more than max presses.
+// reload loads the page again: nothing has the focus, as on a page just opened.
+func (b *portalBrowser) reload() {
+	b.t.Helper()
+	b.do(chromedp.Navigate(b.location()))
+}
+
+// tabTo presses Tab from where the focus is (the top of a page just loaded), as someone without
+// a mouse would, until the element sel has the focus; it fails the test if that takes more than
+// max presses.
 func (b *portalBrowser) tabTo(sel string, max int) {
 	b.t.Helper()
-	// Start where a fresh page starts: the page loaded again, nothing focused.
-	b.do(chromedp.Navigate(b.location()))
 	q, _ := json.Marshal(sel)
 	for i := 0; i < max; i++ {
 		b.do(chromedp.KeyEvent("\t"))
