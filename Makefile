@@ -6,7 +6,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 
 all: build
 
-build: bin/esm bin/temporal
+build: bin/esm bin/temporal bin/mailpit
 
 bin/esm: FORCE
 	$(GO) build -o bin/esm ./cmd/esm
@@ -16,6 +16,12 @@ bin/esm: FORCE
 bin/temporal: tools/temporal/go.mod tools/temporal/go.sum
 	cd tools/temporal && $(GO) build -o ../../bin/temporal github.com/temporalio/cli/cmd/temporal
 	@touch bin/temporal
+
+# Mailpit, the mail catcher esm dev starts for make run (SMTP and a web UI on free ports), built
+# from source and pinned in its own module like the Temporal CLI. About a minute the first time.
+bin/mailpit: tools/mailpit/go.mod tools/mailpit/go.sum
+	cd tools/mailpit && $(GO) build -o ../../bin/mailpit github.com/axllent/mailpit
+	@touch bin/mailpit
 
 run: build
 	./bin/esm dev

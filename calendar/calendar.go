@@ -193,3 +193,38 @@ func (c Calendar) Between(a, b time.Time) time.Duration {
 	}
 	return total
 }
+
+// Open returns the first instant at or after t inside working hours: t itself when the
+// calendar is open at t (or is 24x7), else the next working day's opening (holidays skipped,
+// a half day's shortened hours kept). Reminders to people wait for it (docs/NOTIFICATIONS.md).
+func (c Calendar) Open(t time.Time) time.Time {
+	if c.Always() {
+		return t
+	}
+	loc := c.location()
+	lt := t.In(loc)
+	for i := 0; i < maxDays; i++ {
+		start, end, ok := c.day(lt.Year(), lt.Month(), lt.Day()+i, loc)
+		if !ok || !end.After(t) {
+			continue
+		}
+		if t.After(start) {
+			return t
+		}
+		return start
+	}
+	return t
+}
+
+// Opening returns the opening instant of t's local working day in the calendar (t's date in
+// its zone) and whether that day is a working day. A 24x7 calendar opens at midnight (UTC
+// unless it names a zone).
+func (c Calendar) Opening(t time.Time) (time.Time, bool) {
+	loc := c.location()
+	lt := t.In(loc)
+	if c.Always() {
+		return time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc), true
+	}
+	start, _, ok := c.day(lt.Year(), lt.Month(), lt.Day(), loc)
+	return start, ok
+}

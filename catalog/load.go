@@ -183,6 +183,7 @@ func (b *Bundle) validate(e *errs, known Known) {
 				e.add(p+".webhook.secret_env", "required", "name the environment variable that holds the signing secret")
 			}
 		}
+		validateChat(e, p, d.Chat)
 	}
 	for _, g := range b.Groups {
 		at := b.groupAt[g.Key]
@@ -194,6 +195,7 @@ func (b *Bundle) validate(e *errs, known Known) {
 		if !depts[g.Department] {
 			e.add(p+".department", "reference", "no department %q", g.Department)
 		}
+		validateChat(e, p, g.Chat)
 	}
 	for _, pp := range b.People {
 		at := b.personAt[pp.ID]
@@ -207,6 +209,11 @@ func (b *Bundle) validate(e *errs, known Known) {
 		}
 		if !depts[pp.Department] {
 			e.add(p+".department", "reference", "no department %q", pp.Department)
+		}
+		switch pp.Reminders {
+		case "", RemindersImmediate, RemindersDigest:
+		default:
+			e.add(p+".reminders", "enum", "reminders are %s or %s, not %q", RemindersImmediate, RemindersDigest, pp.Reminders)
 		}
 		if pp.Manager != "" && !people[pp.Manager] {
 			e.add(p+".manager", "reference", "no person %q in the directory", pp.Manager)
@@ -420,3 +427,16 @@ func ExpandEnv(s string) string {
 }
 
 var envRef = regexp.MustCompile(`\$\{ESM_[A-Z0-9_]+\}`)
+
+// validateChat checks a chat channel at path p: an http(s) URL and a kind.
+func validateChat(e *errs, p string, c *Chat) {
+	if c == nil {
+		return
+	}
+	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		e.add(p+".chat.url", "format", "an absolute http or https URL (%q)", c.URL)
+	}
+	if c.Kind != ChatSlack && c.Kind != ChatTeams {
+		e.add(p+".chat.kind", "enum", "a chat channel is %s or %s, not %q", ChatSlack, ChatTeams, c.Kind)
+	}
+}

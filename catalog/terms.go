@@ -108,6 +108,10 @@ type EscalationLevel struct {
 	Notify        *NotifyTargets `yaml:"notify,omitempty" json:"notify,omitempty"`
 	Reassign      string         `yaml:"reassign,omitempty" json:"reassign,omitempty"` // a group: open tasks move to it
 	RaisePriority bool           `yaml:"raise_priority,omitempty" json:"raise_priority,omitempty"`
+	// Urgent tells the level's people at once, outside their working hours too (and never
+	// into a digest); without it the level's mails to people wait for their department to
+	// open. Needs notify or reassign (something that tells someone).
+	Urgent bool `yaml:"urgent,omitempty" json:"urgent,omitempty"`
 }
 
 // NotifyTargets are whom an escalation tells.
@@ -272,6 +276,9 @@ func (d Definition) validateTerms(e *errs) {
 		prev = p
 		if l.Notify == nil && l.Reassign == "" && !l.RaisePriority {
 			e.add(path, "required", "a level does something: notify, reassign or raise_priority")
+		}
+		if l.Urgent && l.Notify == nil && l.Reassign == "" {
+			e.add(path+".urgent", "requires", "urgent is about the level's mails: give notify or reassign")
 		}
 	}
 	if len(d.SLA.Escalation) > 0 && len(d.SLA.Targets) == 0 {

@@ -22,6 +22,24 @@ type Department struct {
 	Calendar calendar.Calendar `yaml:"calendar,omitempty" json:"calendar,omitempty"`
 	// Webhook receives the department's notifications (SLA warnings, escalations), signed.
 	Webhook *Webhook `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+	// Chat is the department's chat channel: its requests' notifications are posted there
+	// (docs/NOTIFICATIONS.md, "Chat").
+	Chat *Chat `yaml:"chat,omitempty" json:"chat,omitempty"`
+}
+
+// Chat kinds: the message format a chat channel's incoming webhook takes.
+const (
+	ChatSlack = "slack" // Slack incoming webhook: {"text", "blocks"}
+	ChatTeams = "teams" // Microsoft Teams incoming webhook (or Workflows): an Adaptive Card message
+)
+
+// Chat is a Slack- or Teams-compatible incoming webhook. When SecretEnv names an environment
+// variable of the worker, each POST carries X-ESM-Signature (HMAC-SHA256 of the body, as the
+// department webhook); neither platform checks it, a relay in front of them may.
+type Chat struct {
+	URL       string `yaml:"url" json:"url"`
+	Kind      string `yaml:"kind" json:"kind"`
+	SecretEnv string `yaml:"secret_env,omitempty" json:"secret_env,omitempty"`
 }
 
 // Webhook is a notification endpoint: a JSON POST signed with HMAC-SHA256 (header
@@ -37,6 +55,12 @@ type Group struct {
 	Key        string `yaml:"key" json:"key"`
 	Name       string `yaml:"name" json:"name"`
 	Department string `yaml:"department" json:"department"`
+	// Email is the group's own address (a shared mailbox): a task entering the group's queue is
+	// mailed there; without one, to each member with an address (docs/NOTIFICATIONS.md).
+	Email string `yaml:"email,omitempty" json:"email,omitempty"`
+	// Chat is the group's chat channel: what the group is told (a task entering its queue,
+	// an escalation to it) is posted there as well.
+	Chat *Chat `yaml:"chat,omitempty" json:"chat,omitempty"`
 }
 
 // Person is someone in the directory.
@@ -49,7 +73,18 @@ type Person struct {
 	Groups     []string          `yaml:"groups,omitempty" json:"groups,omitempty"`
 	Roles      []string          `yaml:"roles,omitempty" json:"roles,omitempty"`
 	Attributes map[string]string `yaml:"attributes,omitempty" json:"attributes,omitempty"`
+	// Reminders is how the person gets reminders and escalations: "immediate" (each by mail,
+	// inside their department's working hours) or "digest" (one mail a day at their
+	// department's opening). Empty keeps what the person chose in the portal (immediate for
+	// someone new).
+	Reminders string `yaml:"reminders,omitempty" json:"reminders,omitempty"`
 }
+
+// Reminder preferences (Person.Reminders).
+const (
+	RemindersImmediate = "immediate"
+	RemindersDigest    = "digest"
+)
 
 // InGroup reports whether p is a member of group.
 func (p Person) InGroup(group string) bool {
@@ -218,6 +253,10 @@ type ApprovalStep struct {
 	RemindAfter Duration `yaml:"remind_after,omitempty" json:"remind_after,omitempty"`
 	// Escalate adds approvers when nobody has settled the step in time.
 	Escalate *Escalation `yaml:"escalate,omitempty" json:"escalate,omitempty"`
+	// RemindUrgent sends the reminder when it is due even outside the approvers' working
+	// hours (and never into a digest); without it a reminder waits for the recipient's
+	// department to open (docs/NOTIFICATIONS.md). Needs remind_after.
+	RemindUrgent bool `yaml:"remind_urgent,omitempty" json:"remind_urgent,omitempty"`
 	// Expire settles the step with a default outcome when it is still open.
 	Expire *Expiry `yaml:"expire,omitempty" json:"expire,omitempty"`
 }
@@ -228,6 +267,9 @@ type Escalation struct {
 	// To is "manager" (each pending approver's manager) or "group".
 	To    string `yaml:"to" json:"to"`
 	Group string `yaml:"group,omitempty" json:"group,omitempty"`
+	// Urgent mails the people the escalation adds at once, outside their working hours too
+	// (and never into a digest).
+	Urgent bool `yaml:"urgent,omitempty" json:"urgent,omitempty"`
 }
 
 // Expiry settles a step still open After it opened.

@@ -200,6 +200,9 @@ func (d Definition) validateApproval(e *errs) {
 		if s.RemindAfter < 0 {
 			e.add(p+".remind_after", "minimum", "must be positive")
 		}
+		if s.RemindUrgent && s.RemindAfter <= 0 {
+			e.add(p+".remind_urgent", "requires", "remind_urgent is about the step's reminder: give remind_after")
+		}
 	}
 }
 

@@ -219,6 +219,14 @@ func TestEveryRule(t *testing.T) {
 			m(s["sla"])["escalation"] = []any{map[string]any{"at": "breach", "raise_priority": true}, map[string]any{"at": "50%", "raise_priority": true}}
 		}, "services[0].sla.escalation[1].at", "order"},
 		{"escalation level acts", func(s, _ map[string]any) { m(s["sla"])["escalation"] = []any{map[string]any{"at": "50%"}} }, "services[0].sla.escalation[0]", "required"},
+		{"urgent level tells someone", func(s, _ map[string]any) {
+			m(s["sla"])["escalation"] = []any{map[string]any{"at": "50%", "raise_priority": true, "urgent": true}}
+		}, "services[0].sla.escalation[0].urgent", "requires"},
+		{"urgent reminder needs one", func(s, _ map[string]any) {
+			st := m(m(s["approval"])["steps"].([]any)[0])
+			delete(st, "remind_after")
+			st["remind_urgent"] = true
+		}, "services[0].approval.steps[0].remind_urgent", "requires"},
 		{"escalation reassign", func(s, _ map[string]any) {
 			m(s["sla"])["escalation"] = []any{map[string]any{"at": "50%", "reassign": "ghosts"}}
 		}, "services[0].sla.escalation[0].reassign", "reference"},
@@ -228,6 +236,13 @@ func TestEveryRule(t *testing.T) {
 		{"department webhook", func(_, doc map[string]any) {
 			m(doc["departments"].([]any)[0])["webhook"] = map[string]any{"url": "ftp://x", "secret_env": "S"}
 		}, "departments[0].webhook.url", "format"},
+		{"department chat url", func(_, doc map[string]any) {
+			m(doc["departments"].([]any)[0])["chat"] = map[string]any{"url": "hooks.slack.com/x", "kind": "slack"}
+		}, "departments[0].chat.url", "format"},
+		{"group chat kind", func(_, doc map[string]any) {
+			m(doc["groups"].([]any)[0])["chat"] = map[string]any{"url": "https://chat.test/x", "kind": "irc"}
+		}, "groups[0].chat.kind", "enum"},
+		{"person reminders", func(_, doc map[string]any) { m(doc["people"].([]any)[0])["reminders"] = "weekly" }, "people[0].reminders", "enum"},
 		{"sla priority", func(s, _ map[string]any) {
 			m(m(s["sla"])["targets"])["urgent"] = map[string]any{"response": "1h", "resolution": "2h"}
 		}, "services[0].sla.targets.urgent", "enum"},

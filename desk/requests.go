@@ -536,32 +536,47 @@ func (d *Desk) Decide(ctx context.Context, me Actor, in DecideInput) (Decided, e
 	if err != nil {
 		return Decided{}, err
 	}
-	switch in.Decision {
-	case catalog.DecisionApprove, catalog.DecisionReject, catalog.DecisionRequestInfo:
-	case "":
-		return Decided{}, invalid("the decision is not valid", catalog.FieldError{Field: "/decision", Rule: "required", Detail: "approve, reject or request_info"})
-	default:
-		return Decided{}, invalid("the decision is not valid", catalog.FieldError{Field: "/decision", Rule: "enum", Detail: "must be approve, reject or request_info"})
-	}
-	if in.Decision != catalog.DecisionApprove && strings.TrimSpace(in.Comment) == "" {
-		return Decided{}, invalid("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "required", Detail: "a rejection needs a reason, a request for information a question"})
-	}
-	if len(in.Comment) > MaxText {
-		return Decided{}, invalid("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", MaxText)})
+	if err := checkDecision(in); err != nil {
+		return Decided{}, err
 	}
 	if delegators == nil { // visible did not need them; the decision does
 		if delegators, err = d.store.Delegators(ctx, me.ID, d.now()); err != nil {
 			return Decided{}, fmt.Errorf("delegators of %s: %w", me.ID, err)
 		}
 	}
+	return d.sendDecision(ctx, me, st.ID, delegators, in)
+}
+
+// checkDecision applies the rules of a decision's shape: the decision one of three, a reason to
+// reject, a question to ask, a comment within MaxText.
+func checkDecision(in DecideInput) error {
+	switch in.Decision {
+	case catalog.DecisionApprove, catalog.DecisionReject, catalog.DecisionRequestInfo:
+	case "":
+		return invalid("the decision is not valid", catalog.FieldError{Field: "/decision", Rule: "required", Detail: "approve, reject or request_info"})
+	default:
+		return invalid("the decision is not valid", catalog.FieldError{Field: "/decision", Rule: "enum", Detail: "must be approve, reject or request_info"})
+	}
+	if in.Decision != catalog.DecisionApprove && strings.TrimSpace(in.Comment) == "" {
+		return invalid("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "required", Detail: "a rejection needs a reason, a request for information a question"})
+	}
+	if len(in.Comment) > MaxText {
+		return invalid("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", MaxText)})
+	}
+	return nil
+}
+
+// sendDecision sends a checked decision to the request's workflow, whose validator refuses
+// anyone who may not decide: me in their own name, or on behalf of one of onBehalfOf.
+func (d *Desk) sendDecision(ctx context.Context, me Actor, id string, onBehalfOf []string, in DecideInput) (Decided, error) {
 	var res workflows.DecisionResult
-	err = d.update(ctx, workflows.RequestWorkflowID(st.ID), workflows.DecideUpdate, workflows.DecisionInput{
-		Actor: Ref(me), OnBehalfOf: delegators, Decision: in.Decision, Comment: in.Comment,
+	err := d.update(ctx, workflows.RequestWorkflowID(id), workflows.DecideUpdate, workflows.DecisionInput{
+		Actor: Ref(me), OnBehalfOf: onBehalfOf, Decision: in.Decision, Comment: in.Comment,
 	}, &res)
 	if err != nil {
-		return Decided{}, d.workflowErr(ctx, st.ID, err)
+		return Decided{}, d.workflowErr(ctx, id, err)
 	}
-	return Decided{ID: st.ID, Status: res.Status, Step: res.Step}, nil
+	return Decided{ID: id, Status: res.Status, Step: res.Step}, nil
 }
 
 // CancelInput withdraws a request, with an optional reason.

@@ -57,6 +57,8 @@ type env struct {
 	// hooks is the automation endpoint the catalog's automated tasks call in this env.
 	hooks  *hooks.Receiver
 	worker sdkworker.Worker
+	// wopts are the worker's options (a mail server: newMailEnv).
+	wopts worker.Options
 	// stop stops the worker and the API, as a crash or a restart would.
 	stop func()
 }
@@ -64,7 +66,7 @@ type env struct {
 // restartWorker stops the worker and starts a new one, as a deploy would.
 func (e *env) restartWorker() {
 	e.worker.Stop()
-	e.worker = worker.New(e.tc, e.store, worker.Options{})
+	e.worker = worker.New(e.tc, e.store, e.wopts)
 	if err := e.worker.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -92,7 +94,8 @@ func startEnv(t *testing.T, ns, url string, apply bool) *env {
 	return startEnvWith(t, ns, url, apply, nil)
 }
 
-func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telemetry, tweaks ...func(*api.Config)) *env {
+// Each tweak is a func(*api.Config) or a func(*worker.Options).
+func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telemetry, tweaks ...any) *env {
 	t.Helper()
 	ctx := context.Background()
 	s, err := store.Open(ctx, url)
@@ -133,7 +136,12 @@ func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telem
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.worker = worker.New(tc, s, worker.Options{})
+	for _, tweak := range tweaks {
+		if f, ok := tweak.(func(*worker.Options)); ok {
+			f(&e.wopts)
+		}
+	}
+	e.worker = worker.New(tc, s, e.wopts)
 	if err := e.worker.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +150,9 @@ func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telem
 	}
 	cfg.Temporal = tc
 	for _, tweak := range tweaks {
-		tweak(&cfg)
+		if f, ok := tweak.(func(*api.Config)); ok {
+			f(&cfg)
+		}
 	}
 	e.api = api.New(cfg)
 	srv := httptest.NewServer(e.api.Handler())

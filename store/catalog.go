@@ -37,16 +37,17 @@ func (s *Store) ApplyBundle(ctx context.Context, b *catalog.Bundle, now time.Tim
 				b, _ := json.Marshal(d.Webhook)
 				hook = string(b)
 			}
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO departments (key, name, head, calendar, webhook) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (key) DO UPDATE SET name = excluded.name, head = excluded.head, calendar = excluded.calendar, webhook = excluded.webhook`),
-				d.Key, d.Name, d.Head, string(cal), hook); err != nil {
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO departments (key, name, head, calendar, webhook, chat) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET name = excluded.name, head = excluded.head, calendar = excluded.calendar, webhook = excluded.webhook, chat = excluded.chat`),
+				d.Key, d.Name, d.Head, string(cal), hook, chatJSON(d.Chat)); err != nil {
 				return fmt.Errorf("department %s: %w", d.Key, err)
 			}
 			rep.Departments++
 		}
 		for _, g := range b.Groups {
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO org_groups (key, name, department) VALUES (?, ?, ?)
-				ON CONFLICT (key) DO UPDATE SET name = excluded.name, department = excluded.department`), g.Key, g.Name, g.Department); err != nil {
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO org_groups (key, name, department, email, chat) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET name = excluded.name, department = excluded.department, email = excluded.email, chat = excluded.chat`),
+				g.Key, g.Name, g.Department, g.Email, chatJSON(g.Chat)); err != nil {
 				return fmt.Errorf("group %s: %w", g.Key, err)
 			}
 			rep.Groups++
@@ -57,11 +58,14 @@ func (s *Store) ApplyBundle(ctx context.Context, b *catalog.Bundle, now time.Tim
 			if p.Attributes == nil {
 				attrs = []byte("{}")
 			}
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO people (id, name, email, department, manager, roles, attributes)
-				VALUES (?, ?, ?, ?, ?, ?, ?)
+			// reminders: the YAML's when it says, else what the person chose in the portal.
+			reminders := p.Reminders
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO people (id, name, email, department, manager, roles, attributes, reminders)
+				VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), 'immediate'))
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, department = excluded.department,
-					manager = excluded.manager, roles = excluded.roles, attributes = excluded.attributes`),
-				p.ID, p.Name, p.Email, p.Department, p.Manager, string(roles), string(attrs)); err != nil {
+					manager = excluded.manager, roles = excluded.roles, attributes = excluded.attributes,
+					reminders = CASE WHEN ? = '' THEN people.reminders ELSE excluded.reminders END`),
+				p.ID, p.Name, p.Email, p.Department, p.Manager, string(roles), string(attrs), reminders, reminders); err != nil {
 				return fmt.Errorf("person %s: %w", p.ID, err)
 			}
 			if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM group_members WHERE person_id = ?`), p.ID); err != nil {
@@ -264,8 +268,9 @@ func (s *Store) Department(ctx context.Context, key string) (catalog.Department,
 		Head     string `db:"head"`
 		Calendar string `db:"calendar"`
 		Webhook  string `db:"webhook"`
+		Chat     string `db:"chat"`
 	}
-	err := s.DB.GetContext(ctx, &row, s.DB.Rebind(`SELECT key, name, head, calendar, webhook FROM departments WHERE key = ?`), key)
+	err := s.DB.GetContext(ctx, &row, s.DB.Rebind(`SELECT key, name, head, calendar, webhook, chat FROM departments WHERE key = ?`), key)
 	if err != nil {
 		return catalog.Department{}, notFound(err)
 	}
@@ -278,6 +283,9 @@ func (s *Store) Department(ctx context.Context, key string) (catalog.Department,
 		if err := json.Unmarshal([]byte(row.Webhook), d.Webhook); err != nil {
 			return d, fmt.Errorf("department %s webhook: %w", key, err)
 		}
+	}
+	if d.Chat, err = parseChat(row.Chat); err != nil {
+		return d, fmt.Errorf("department %s chat: %w", key, err)
 	}
 	return d, nil
 }
@@ -340,4 +348,24 @@ func (s *Store) Known(ctx context.Context) (catalog.Known, error) {
 		}
 	}
 	return k, nil
+}
+
+// chatJSON is a chat channel as stored ("" for none).
+func chatJSON(c *catalog.Chat) string {
+	if c == nil {
+		return ""
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+func parseChat(s string) (*catalog.Chat, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var c catalog.Chat
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }

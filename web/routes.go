@@ -3,7 +3,7 @@ package web
 import "net/http"
 
 // requesterRoutes: the catalog, a service's page, its form and its live quote, my requests, a
-// request's page and its live part, out-of-office delegations.
+// request's page and its live part, out-of-office delegations, my preferences.
 func (p *Portal) requesterRoutes(mux *http.ServeMux) {
 	mux.Handle("GET "+Base+"/catalog", p.authed(p.catalog))
 	mux.Handle("GET "+Base+"/services/{key}", p.authed(p.service))
@@ -17,4 +17,6 @@ func (p *Portal) requesterRoutes(mux *http.ServeMux) {
 	mux.Handle("GET "+Base+"/delegations", p.authed(p.delegations))
 	mux.Handle("POST "+Base+"/delegations", p.authed(p.delegate))
 	mux.Handle("POST "+Base+"/delegations/{id}/end", p.authed(p.endDelegation))
+	mux.Handle("GET "+Base+"/preferences", p.authed(p.preferences))
+	mux.Handle("POST "+Base+"/preferences", p.authed(p.setPreferences))
 }

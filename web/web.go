@@ -77,6 +77,7 @@ type Portal struct {
 	sessions *sessions
 	pages    map[string]*template.Template
 	assets   *assets
+	links    limiter // the approval links' pages, per client address
 }
 
 // New parses the templates and hashes the assets. Errors: a Secret too short for the mode
@@ -124,16 +125,18 @@ func New(cfg Config) (*Portal, error) {
 func (p *Portal) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+Base+"/static/", http.StripPrefix(Base+"/static/", p.assets))
-	if !p.dev && p.oidc == nil {
-		mux.HandleFunc(Base+"/", p.notConfigured)
-		return securityHeaders(mux)
-	}
-	p.routes(mux)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.renderStatus(w, r, http.StatusForbidden, "That form was sent from another site",
 			"For your safety the portal only takes forms sent from its own pages. Go back, reload the page and try again.")
 	}))
+	// An approval mail's links need no sign-in: their token is the credential (links.go).
+	p.linkRoutes(mux)
+	if !p.dev && p.oidc == nil {
+		mux.HandleFunc(Base+"/", p.notConfigured)
+		return securityHeaders(cop.Handler(mux))
+	}
+	p.routes(mux)
 	return securityHeaders(cop.Handler(mux))
 }
 

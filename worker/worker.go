@@ -3,6 +3,7 @@ package worker
 
 import (
 	"cmp"
+	"log/slog"
 
 	"github.com/esmhq/esm/activities"
 	"github.com/esmhq/esm/store"
@@ -21,8 +22,12 @@ type Options struct {
 	// is busy waits in the server's backlog, and the tail latency of a submit grows to seconds;
 	// scaled polls fall to one when idle and meet a burst the same way (docs/BENCHMARKS.md).
 	Pollers int
-	// Notifier delivers notifications; nil logs them.
+	// Notifier delivers notifications when there is no Mail; nil logs them.
 	Notifier activities.Notifier
+	// Mail sends notifications by email (ESM_SMTP_URL; nil: no mail), with the sent-log in the
+	// store; Log is the operators' log, where a recipient without an address is reported.
+	Mail activities.Mailer
+	Log  *slog.Logger
 }
 
 // DefaultPollers is how many polls a worker keeps open per kind of task queue unless told.
@@ -46,21 +51,33 @@ func (o Options) SDK() worker.Options {
 // New returns a worker on workflows.TaskQueue with every ESM workflow and activity registered.
 func New(c client.Client, s *store.Store, opts Options) worker.Worker {
 	w := worker.New(c, workflows.TaskQueue, opts.SDK())
-	Register(w, s, opts.Notifier)
+	RegisterWith(w, s, opts)
 	return w
 }
 
-// Register adds every workflow and activity to a registry (a worker, or a test environment).
+// Register adds every workflow and activity to a registry (a worker, or a test environment),
+// notifying through n (nil: the log).
 func Register(r worker.Registry, s *store.Store, n activities.Notifier) {
+	RegisterWith(r, s, Options{Notifier: n})
+}
+
+// RegisterWith is Register with the notification options of opts (Notifier, Mail, Log).
+func RegisterWith(r worker.Registry, s *store.Store, opts Options) {
+	n := opts.Notifier
 	if n == nil {
-		n = activities.LogNotifier{}
+		n = activities.LogNotifier{Log: opts.Log}
+	}
+	// The store is there for chat channels (docs/NOTIFICATIONS.md) even without a mail server.
+	notes := &activities.Notifications{Notifier: n, Log: opts.Log, Store: s}
+	if opts.Mail != nil {
+		notes.Mail, notes.Store = opts.Mail, s
 	}
 	RegisterWorkflows(r)
 	r.RegisterActivity(&activities.Catalog{Store: s})
 	r.RegisterActivity(&activities.Fulfilment{})
 	r.RegisterActivity(&activities.Directory{Store: s})
 	r.RegisterActivity(&activities.Projection{Store: s})
-	r.RegisterActivity(&activities.Notifications{Notifier: n})
+	r.RegisterActivity(notes)
 }
 
 // RegisterWorkflows adds every workflow to a registry: a worker, a test environment, or a
@@ -69,4 +86,5 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.ServiceRequest)
 	r.RegisterWorkflow(workflows.FulfilmentTask)
 	r.RegisterWorkflow(workflows.ServiceLifecycle)
+	r.RegisterWorkflow(workflows.Digest)
 }

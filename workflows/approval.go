@@ -165,7 +165,13 @@ func (w *requestWorkflow) fill(ctx workflow.Context, step catalog.ApprovalStep, 
 		if w.revision >= 4 {
 			// Revision 4: the operators are told, so that a step nobody may decide is not
 			// found only by reading the audit trail.
-			w.notify(ctx, out.Operators, "Nobody may decide: "+w.state.Title(), fmt.Sprintf("%s: %s.", w.state.ID, detail))
+			if w.revision >= 5 {
+				w.tell(ctx, activities.Notification{Kind: "approval.understaffed", Category: activities.CategoryAction, To: out.Operators,
+					Subject: "Nobody may decide: " + w.state.Title(), Text: fmt.Sprintf("%s: %s.", w.state.ID, detail),
+					Why: "you operate the service desk"})
+			} else {
+				w.notify(ctx, out.Operators, "Nobody may decide: "+w.state.Title(), fmt.Sprintf("%s: %s.", w.state.ID, detail))
+			}
 		}
 	} else {
 		w.event(ctx, "approval.topped_up", "", detail)
@@ -221,7 +227,15 @@ func (w *requestWorkflow) runStep(ctx workflow.Context, i int, step catalog.Appr
 		detail += fmt.Sprintf("; %s excluded: %s", x.ID, x.Why)
 	}
 	w.event(ctx, "approval.requested", "", detail)
-	w.notify(ctx, pendingIDs(&a), "Approval needed: "+w.state.Title(), fmt.Sprintf("Please decide step %q of %s.", step.Name, w.state.ID))
+	if w.revision >= 5 {
+		// Revision 5: the approvers' delegates are told too (the activity finds them).
+		w.tell(ctx, activities.Notification{Kind: "approval.requested", Category: activities.CategoryAction, To: pendingIDs(&a), Delegates: true,
+			Subject: "Approval needed: " + w.state.Title(),
+			Text:    fmt.Sprintf("%s asks for %s. Please decide step %q of %s.", w.state.Requester.Name, w.state.Service.Name, step.Name, w.state.ID),
+			Facts:   w.requestFacts(), Why: fmt.Sprintf("you approve step %q of %s", step.Name, w.state.ID)})
+	} else {
+		w.notify(ctx, pendingIDs(&a), "Approval needed: "+w.state.Title(), fmt.Sprintf("Please decide step %q of %s.", step.Name, w.state.ID))
+	}
 	return w.awaitStep(ctx, step)
 }
 
@@ -238,7 +252,14 @@ func (w *requestWorkflow) awaitStep(ctx workflow.Context, step catalog.ApprovalS
 				// Revision 4: the notice says why (an operator's cancel, a retiring service).
 				text = fmt.Sprintf("%s is cancelled (%s); no decision is needed.", w.state.ID, w.cancelReason)
 			}
-			w.notify(ctx, pendingIDs(s), "Withdrawn: "+w.state.Title(), text)
+			if w.revision >= 5 {
+				// Revision 5: the subject says the true cause too (a retirement is a retirement).
+				w.tell(ctx, activities.Notification{Kind: "approval.cancelled", Category: activities.CategoryOutcome, To: pendingIDs(s),
+					Subject: cancelSubject(w.cancelCause) + w.state.Title(), Text: text,
+					Why: fmt.Sprintf("you approve step %q of %s", step.Name, w.state.ID)})
+			} else {
+				w.notify(ctx, pendingIDs(s), "Withdrawn: "+w.state.Title(), text)
+			}
 			return cancelled, nil
 		}
 		if s.Status == catalog.ApprovalApproved {
@@ -300,7 +321,14 @@ func (w *requestWorkflow) fire(ctx workflow.Context, step catalog.ApprovalStep, 
 	case "reminder":
 		s.Reminded = true
 		w.event(ctx, "approval.reminded", "", fmt.Sprintf("step %q: reminded %s", step.Name, strings.Join(pendingIDs(s), ", ")))
-		w.notify(ctx, pendingIDs(s), "Reminder: approval needed: "+w.state.Title(), fmt.Sprintf("Step %q of %s is waiting for you.", step.Name, w.state.ID))
+		if w.revision >= 5 {
+			w.tell(ctx, activities.Notification{Kind: "approval.reminded", Category: activities.CategoryReminder, To: pendingIDs(s), Delegates: true,
+				Urgent: step.RemindUrgent, Step: len(w.state.Approvals),
+				Subject: "Reminder: approval needed: " + w.state.Title(), Text: fmt.Sprintf("Step %q of %s is waiting for you.", step.Name, w.state.ID),
+				Facts: w.requestFacts(), Why: fmt.Sprintf("you approve step %q of %s", step.Name, w.state.ID)})
+		} else {
+			w.notify(ctx, pendingIDs(s), "Reminder: approval needed: "+w.state.Title(), fmt.Sprintf("Step %q of %s is waiting for you.", step.Name, w.state.ID))
+		}
 	case "escalation":
 		s.Escalated = true
 		in := activities.ResolveApproversInput{Requester: w.in.Requester, Owner: w.in.Definition.Owner, Department: w.in.Definition.Department}
@@ -336,7 +364,14 @@ func (w *requestWorkflow) fire(ctx workflow.Context, step catalog.ApprovalStep, 
 			added = append(added, p.ID)
 		}
 		w.event(ctx, "approval.escalated", "", fmt.Sprintf("step %q escalated to %s: added %s", step.Name, escalationTarget(step.Escalate), strings.Join(added, ", ")))
-		w.notify(ctx, added, "Escalated to you: "+w.state.Title(), fmt.Sprintf("Step %q of %s was escalated to you.", step.Name, w.state.ID))
+		if w.revision >= 5 {
+			w.tell(ctx, activities.Notification{Kind: "approval.escalated", Category: activities.CategoryReminder, To: added, Delegates: true,
+				Urgent: step.Escalate.Urgent, Step: len(w.state.Approvals),
+				Subject: "Escalated to you: " + w.state.Title(), Text: fmt.Sprintf("Step %q of %s was escalated to you.", step.Name, w.state.ID),
+				Facts: w.requestFacts(), Why: fmt.Sprintf("step %q of %s was escalated to %s", step.Name, w.state.ID, escalationTarget(step.Escalate))})
+		} else {
+			w.notify(ctx, added, "Escalated to you: "+w.state.Title(), fmt.Sprintf("Step %q of %s was escalated to you.", step.Name, w.state.ID))
+		}
 	case "expiry":
 		now := workflow.Now(ctx).UTC()
 		outcome := step.Expire.Outcome
@@ -352,9 +387,16 @@ func (w *requestWorkflow) fire(ctx workflow.Context, step catalog.ApprovalStep, 
 			s.Status = catalog.ApprovalRejected
 			w.cancelRequested = true
 			w.cancelReason = fmt.Sprintf("approval step %q expired undecided and its default is to cancel", step.Name)
+			w.cancelCause = causeExpired
 		}
 		w.event(ctx, "approval.expired", "", fmt.Sprintf("step %q expired: %s", step.Name, outcome))
-		w.notify(ctx, pendingIDs(s), "Expired: "+w.state.Title(), fmt.Sprintf("Step %q of %s expired: %s.", step.Name, w.state.ID, outcome))
+		if w.revision >= 5 {
+			w.tell(ctx, activities.Notification{Kind: "approval.expired", Category: activities.CategoryOutcome, To: pendingIDs(s),
+				Subject: "Expired: " + w.state.Title(), Text: fmt.Sprintf("Step %q of %s expired undecided; its default applies: %s.", step.Name, w.state.ID, outcome),
+				Why: fmt.Sprintf("you approve step %q of %s", step.Name, w.state.ID)})
+		} else {
+			w.notify(ctx, pendingIDs(s), "Expired: "+w.state.Title(), fmt.Sprintf("Step %q of %s expired: %s.", step.Name, w.state.ID, outcome))
+		}
 	}
 }
 
@@ -386,34 +428,117 @@ func pendingIDs(s *catalog.ApprovalState) []string {
 }
 
 // notify sends a notification in the background of the workflow; a notification never holds up
-// a request.
+// a request (revision 4 and before; revision 5 calls tell).
 func (w *requestWorkflow) notify(ctx workflow.Context, to []string, subject, text string) {
 	w.notifyWith(ctx, to, subject, text, nil, "")
 }
 
 // notifyWith notifies through the log and, when given, a webhook.
 func (w *requestWorkflow) notifyWith(ctx workflow.Context, to []string, subject, text string, hook *catalog.Webhook, kind string) {
-	if len(to) == 0 {
+	w.send(ctx, activities.Notification{To: to, Subject: subject, Text: text, Kind: kind}, hook)
+}
+
+// tell sends a notification of revision 5: its kind, category, recipients (people, their
+// delegates, groups), texts and facts (docs/NOTIFICATIONS.md has the table).
+func (w *requestWorkflow) tell(ctx workflow.Context, n activities.Notification) {
+	w.send(ctx, n, nil)
+}
+
+// send runs the notify activity in the background of the workflow: the request moves on at
+// once; only closing (and continuing as new) waits for notifications in flight (pending), so
+// that a mail server that is down delays mail, never a request. Revision 5 gives the
+// notification its stable id (the request, its number in the request, its kind) and retries
+// with backoff for up to a day; before, ten attempts.
+func (w *requestWorkflow) send(ctx workflow.Context, n activities.Notification, hook *catalog.Webhook) {
+	if len(n.To) == 0 && len(n.Groups) == 0 {
 		return
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10},
-		Summary:             "notify " + strings.Join(to, ", "),
-	})
-	var n *activities.Notifications
+		Summary:             "notify " + strings.Join(slices.Concat(n.To, n.Groups), ", "),
+	}
 	w.pending++
 	w.notices++
-	f := workflow.ExecuteActivity(actx, n.Notify, activities.NotifyInput{Notification: activities.Notification{
-		Request: w.state.ID, To: to, Subject: subject, Text: text, Kind: kind, Seq: w.notices,
-		At: workflow.Now(ctx).UTC(), Department: w.state.Service.Department}, Webhook: hook})
+	n.Request, n.Seq, n.At, n.Department = w.state.ID, w.notices, workflow.Now(ctx).UTC(), w.state.Service.Department
+	if w.revision >= 5 {
+		n.ID = activities.NotificationID(w.state.ID, w.notices, n.Kind)
+		if n.Category == "" {
+			n.Category = activities.CategoryReminder // the SLA notices
+		}
+		opts.RetryPolicy = notifyRetry
+		opts.ScheduleToCloseTimeout = notifyBudget
+	}
+	to := slices.Concat(n.To, n.Groups)
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), (*activities.Notifications).Notify, activities.NotifyInput{Notification: n, Webhook: hook})
 	workflow.Go(ctx, func(ctx workflow.Context) {
-		if err := f.Get(ctx, nil); err != nil {
+		var res activities.NotifyResult
+		err := f.Get(ctx, &res)
+		if err != nil {
 			workflow.GetLogger(ctx).Warn("notification failed", "to", to, "error", err)
 		}
 		w.pending--
+		if err == nil && res.Later != nil && w.revision >= 5 {
+			w.deferNote(ctx, n, *res.Later)
+		}
 	})
 }
+
+// deferNote sends a notification the notify activity held back for its recipients' working
+// hours (revision 5): it sleeps on a durable timer until at, then calls the activity again
+// with the workflow's time (recipients mailed already are in the sent-log), as often as it
+// answers a later opening. It never holds up the request: a waiting notification is not
+// pending (closing and continuing as new do not wait for it); the request closing drops it,
+// continuing as new hands it to the next run (Continued.Deferred); a reminder about an
+// approval step settled meanwhile is dropped.
+func (w *requestWorkflow) deferNote(ctx workflow.Context, n activities.Notification, at time.Time) {
+	if w.deferred == nil {
+		w.deferred = map[string]DeferredNote{}
+	}
+	defer delete(w.deferred, n.ID)
+	for {
+		w.deferred[n.ID] = DeferredNote{Notification: n, At: at}
+		if d := at.Sub(workflow.Now(ctx)); d > 0 {
+			aw := workflow.AwaitOptions{Timeout: d, TimerOptions: workflow.TimerOptions{Summary: "working hours: " + n.ID}}
+			if closed, _ := workflow.AwaitWithOptions(ctx, aw, func() bool { return w.closed }); closed {
+				return
+			}
+		}
+		if w.closed || w.settled(n) {
+			return
+		}
+		opts := workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: notifyRetry, ScheduleToCloseTimeout: notifyBudget,
+			Summary: "notify in working hours " + strings.Join(slices.Concat(n.To, n.Groups), ", ")}
+		w.pending++
+		var res activities.NotifyResult
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), (*activities.Notifications).Notify,
+			activities.NotifyInput{Notification: n, Now: workflow.Now(ctx).UTC()}).Get(ctx, &res)
+		w.pending--
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("notification failed", "id", n.ID, "error", err)
+			return
+		}
+		if res.Later == nil {
+			return
+		}
+		at = *res.Later
+	}
+}
+
+// settled says a reminder or escalation is about an approval step no longer open.
+func (w *requestWorkflow) settled(n activities.Notification) bool {
+	if n.Step < 1 || n.Step > len(w.state.Approvals) {
+		return false
+	}
+	return w.state.Approvals[n.Step-1].Status != catalog.ApprovalPending
+}
+
+// notifyRetry and notifyBudget: a revision 5 notification is retried with backoff (2s, 4s, ...
+// at most 5 minutes apart) for up to a day: a mail server that is down for hours still gets
+// the mail once it is back.
+var notifyRetry = &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute}
+
+const notifyBudget = 24 * time.Hour
 
 // --- decisions ---
 
@@ -528,7 +653,7 @@ func (w *requestWorkflow) decide(ctx workflow.Context, in DecisionInput) (Decisi
 		w.responded(ctx, catalog.StopQuestion)
 		w.slaPause(ctx)
 		w.event(ctx, "approval.info_requested", in.Actor.ID, fmt.Sprintf("step %q%s asks: %s", step.Name, onBehalf, in.Comment))
-		w.notify(ctx, []string{w.state.Requester.ID}, "Question about "+w.state.ID, in.Comment)
+		w.question(ctx, fmt.Sprintf("%s%s, who approves step %q, asks", in.Actor.Name, onBehalf, step.Name), in.Comment)
 		w.awaitRest(ctx)
 		return DecisionResult{Status: w.state.Status, Step: step.Step}, nil
 	}

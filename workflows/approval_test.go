@@ -266,7 +266,7 @@ func (s *requestSuite) TestCancelWhilePending() {
 	s.Equal(ErrForbidden, errType(notMine.rejected))
 	var told []string
 	for _, n := range s.notified {
-		if strings.HasPrefix(n.Subject, "Withdrawn") {
+		if strings.HasPrefix(n.Subject, "Withdrawn by the requester: ") && n.Kind == "approval.cancelled" {
 			told = n.To
 		}
 	}

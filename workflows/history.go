@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/esmhq/esm/catalog"
@@ -93,6 +94,9 @@ func (w *requestWorkflow) continueAsNew(ctx workflow.Context) error {
 	c := &Continued{Revision: int(w.revision), State: w.state.Clone(), PausedAt: w.pausedAt, ResumeTo: w.resumeTo,
 		Completed: slices.Clone(w.completedAutomated), Notices: w.notices, Comments: w.comments, Runs: runs,
 		Updates: slices.Clone(w.updates)}
+	for _, id := range slices.Sorted(maps.Keys(w.deferred)) {
+		c.Deferred = append(c.Deferred, w.deferred[id])
+	}
 	for id := range w.undos {
 		c.Undos = append(c.Undos, id)
 	}

@@ -48,10 +48,14 @@ const (
 //     run inside the request (activities and state, no child workflow per task); an operator's
 //     cancel ends the request as cancelled, compensated and projected; SLA levels keep their
 //     instants and approval deadlines move by business time; the history stays bounded.
+//  5. Issue 19, who is told what (each site checks w.revision >= 5): the requester on every
+//     outcome, the fulfiller group when a task enters its queue, the approvers' delegates when
+//     a step opens; texts that say the true cause; every notification with a stable id, retried
+//     with backoff for up to a day (docs/NOTIFICATIONS.md).
 const RequestRevision = "request-revision"
 
 // requestRevision is the version new requests run.
-const requestRevision = 4
+const requestRevision = 5
 
 // RequestWorkflowID is the workflow id of a request: request/REQ-000042.
 func RequestWorkflowID(requestID string) string { return "request/" + requestID }

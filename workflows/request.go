@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +73,16 @@ type Continued struct {
 	Updates []string `json:",omitempty"`
 	// Runs counts the runs before this one.
 	Runs int
+	// Deferred are the reminders waiting for their recipients' working hours (revision 5),
+	// ordered by id: the next run sends them at their instants.
+	Deferred []DeferredNote `json:",omitempty"`
+}
+
+// DeferredNote is a notification the notify activity held back until At, the opening of a
+// recipient's department (activities.NotifyResult.Later).
+type DeferredNote struct {
+	Notification activities.Notification
+	At           time.Time
 }
 
 // RequestResult is how a request ended.
@@ -167,6 +178,11 @@ func ServiceRequest(ctx workflow.Context, in RequestInput) (RequestResult, error
 	if err := w.setup(ctx); err != nil {
 		return RequestResult{}, err
 	}
+	if c := in.Continued; c != nil {
+		for _, d := range c.Deferred {
+			workflow.Go(ctx, func(ctx workflow.Context) { w.deferNote(ctx, d.Notification, d.At) })
+		}
+	}
 	if w.revision >= 4 {
 		return w.runToTheEnd(ctx)
 	}
@@ -193,7 +209,7 @@ func (w *requestWorkflow) runToTheEnd(ctx workflow.Context) (RequestResult, erro
 		if w.closed || w.cancelRequested {
 			return // closing already, or withdrawn: that reason stands
 		}
-		w.cancelRequested, w.cancelReason, w.operatorCancel = true, OperatorCancelReason, true
+		w.cancelRequested, w.cancelReason, w.operatorCancel, w.cancelCause = true, OperatorCancelReason, true, causeOperator
 		w.event(gctx, "cancel.operator", "", OperatorCancelReason+" (Temporal UI or CLI)")
 	})
 	res, err := w.run(dctx)
@@ -221,6 +237,9 @@ type requestWorkflow struct {
 
 	cancelRequested bool
 	cancelReason    string
+	// cancelCause says who or what cancelled the request (the cause constants), for the texts
+	// of revision 5's notifications.
+	cancelCause string
 	// operatorCancel says the cancel came from an operator (revision 4): the workflow closes as
 	// cancelled once the request is.
 	operatorCancel bool
@@ -266,6 +285,8 @@ type requestWorkflow struct {
 	slaChanges int
 	closed     bool
 	notices    int
+	// deferred are the notifications waiting for working hours (revision 5), by id.
+	deferred map[string]DeferredNote
 }
 
 func newRequest(ctx workflow.Context, in RequestInput) *requestWorkflow {
@@ -426,7 +447,7 @@ func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 		var why string
 		workflow.GetSignalChannel(ctx, RetireSignal).Receive(ctx, &why)
 		if !w.cancelRequested && !w.closed {
-			w.cancelRequested, w.cancelReason = true, why
+			w.cancelRequested, w.cancelReason, w.cancelCause = true, why, causeRetired
 			w.event(ctx, "cancel.retired", "", why)
 		}
 	})
@@ -458,6 +479,11 @@ func (w *requestWorkflow) run(ctx workflow.Context) (RequestResult, error) {
 	}
 	if !fulfilling {
 		w.state.Status = catalog.StatusInFulfilment
+		if w.revision >= 5 && len(w.state.Approvals) > 0 {
+			w.tell(ctx, activities.Notification{Kind: "request.approved", Category: activities.CategoryOutcome, To: []string{w.state.Requester.ID},
+				Subject: "Approved: " + w.state.Title(), Text: fmt.Sprintf("%s is approved; its fulfilment begins.", w.state.ID),
+				Why: "you requested " + w.state.ID})
+		}
 	}
 	status, reason := w.fulfilPlan(ctx)
 	if status == continuing {
@@ -476,6 +502,9 @@ func (w *requestWorkflow) finish(ctx workflow.Context, status, reason string) (R
 	w.state.Reason = reason
 	w.state.ClosedAt = &now
 	w.event(ctx, status, "", reason)
+	if w.revision >= 5 {
+		w.tellOutcome(ctx, status, reason)
+	}
 	w.resting = true
 	// Revision 1: a request tells its service's lifecycle that it closed only when the lifecycle
 	// waits for it (the service is retiring, as the projection of the closed state finds), not
@@ -546,6 +575,7 @@ func (w *requestWorkflow) validateCancel(in CancelInput) error {
 func (w *requestWorkflow) cancel(ctx workflow.Context, in CancelInput) (ChangeResult, error) {
 	w.cancelRequested = true
 	w.cancelReason = "withdrawn by the requester"
+	w.cancelCause = causeRequester
 	if !isBlank(in.Reason) {
 		w.cancelReason += ": " + in.Reason
 	}
@@ -678,7 +708,7 @@ func (w *requestWorkflow) openedOnRetired(ctx workflow.Context, stage string) {
 		return
 	}
 	why := "the service " + w.state.Service.Key + " retired before the request was recorded"
-	w.cancelRequested, w.cancelReason = true, why
+	w.cancelRequested, w.cancelReason, w.cancelCause = true, why, causeRetired
 	w.event(ctx, "cancel.retired", "", why)
 }
 
@@ -720,4 +750,109 @@ func (w *requestWorkflow) upsertSearchAttributes(ctx workflow.Context) {
 	if err != nil {
 		workflow.GetLogger(ctx).Error("upsert search attributes", "error", err)
 	}
+}
+
+// Causes of a cancel (requestWorkflow.cancelCause).
+const (
+	causeRequester = "requester"
+	causeOperator  = "operator"
+	causeRetired   = "retired"
+	causeExpired   = "expired"
+)
+
+// cancelSubject begins the subject of a cancel's notification with its true cause.
+func cancelSubject(cause string) string {
+	switch cause {
+	case causeRetired:
+		return "Cancelled, the service retired: "
+	case causeRequester:
+		return "Withdrawn by the requester: "
+	case causeOperator:
+		return "Cancelled by an operator: "
+	}
+	return "Cancelled: "
+}
+
+// tellOutcome tells the requester how the request ended (revision 5): rejected with the
+// reason, resolved with the tasks' outputs, cancelled with who or what cancelled it and why,
+// failed with the error.
+func (w *requestWorkflow) tellOutcome(ctx workflow.Context, status, reason string) {
+	n := activities.Notification{Kind: "request." + status, Category: activities.CategoryOutcome, To: []string{w.state.Requester.ID},
+		Why: "you requested " + w.state.ID}
+	title := w.state.Title()
+	switch status {
+	case catalog.StatusResolved:
+		n.Subject = "Resolved: " + title
+		n.Text = fmt.Sprintf("%s is resolved: everything it needed is done.", w.state.ID)
+		n.Facts = w.outputFacts()
+	case catalog.StatusRejected:
+		n.Subject = "Rejected: " + title
+		n.Text = fmt.Sprintf("%s is rejected.", w.state.ID)
+		n.Facts = []activities.Fact{{Label: "Reason", Value: reason}}
+	case catalog.StatusCancelled:
+		n.Subject = cancelSubject(w.cancelCause) + title
+		switch w.cancelCause {
+		case causeRetired:
+			n.Text = fmt.Sprintf("%s is cancelled because its service %s retired; nothing more will be done for it.", w.state.ID, w.state.Service.Name)
+		case causeRequester:
+			n.Text = fmt.Sprintf("You withdrew %s.", w.state.ID)
+		case causeOperator:
+			n.Text = fmt.Sprintf("%s was cancelled by an operator of the service desk.", w.state.ID)
+		default:
+			n.Text = fmt.Sprintf("%s is cancelled.", w.state.ID)
+		}
+		n.Facts = []activities.Fact{{Label: "Why", Value: reason}}
+	case catalog.StatusFailed:
+		n.Subject = "Failed: " + title
+		n.Text = fmt.Sprintf("%s could not be fulfilled; the service desk has the details.", w.state.ID)
+		n.Facts = []activities.Fact{{Label: "Reason", Value: reason}}
+	default:
+		return
+	}
+	w.tell(ctx, n)
+}
+
+// question tells the requester that someone asked them a question; the request waits on them.
+func (w *requestWorkflow) question(ctx workflow.Context, who, text string) {
+	if w.revision < 5 {
+		w.notify(ctx, []string{w.state.Requester.ID}, "Question about "+w.state.ID, text)
+		return
+	}
+	w.tell(ctx, activities.Notification{Kind: "request.question", Category: activities.CategoryAction, To: []string{w.state.Requester.ID},
+		Subject: "Question about " + w.state.ID + ": " + w.state.Title(), Text: who + ": " + text,
+		Facts: []activities.Fact{{Label: "To answer", Value: "comment on the request; it waits on you until you do"}},
+		Why:   "you requested " + w.state.ID})
+}
+
+// requestFacts are what an approver sees of the request in a mail: who asks for what.
+func (w *requestWorkflow) requestFacts() []activities.Fact {
+	facts := []activities.Fact{
+		{Label: "Requester", Value: w.state.Requester.Name},
+		{Label: "Service", Value: w.state.Service.Name},
+		{Label: "Priority", Value: w.state.Priority},
+	}
+	if q := w.state.Quote; q != nil {
+		facts = append(facts, activities.Fact{Label: "Cost", Value: strings.TrimSpace(q.Total.String() + " " + q.Currency)})
+	}
+	return facts
+}
+
+// outputFacts are the outputs of the request's done tasks (what the requester sees on the
+// request's page), in task order and key order (deterministic: never a map's order).
+func (w *requestWorkflow) outputFacts() []activities.Fact {
+	var facts []activities.Fact
+	for _, t := range w.state.Tasks {
+		if t.State != catalog.TaskDone || len(t.Outputs) == 0 {
+			continue
+		}
+		keys := make([]string, 0, len(t.Outputs))
+		for k := range t.Outputs {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			facts = append(facts, activities.Fact{Label: t.Name + ": " + k, Value: fmt.Sprint(t.Outputs[k])})
+		}
+	}
+	return facts
 }

@@ -231,14 +231,14 @@ func (w *requestWorkflow) fireSLA(ctx workflow.Context, e slaEvent) {
 	case "warning":
 		c.Warned = append(c.Warned, e.value)
 		w.event(ctx, "sla.warning", "", fmt.Sprintf("%s clock at %d%% of %s", e.clock, e.value, c.Target))
-		w.notifyDept(ctx, w.watchers(), fmt.Sprintf("SLA warning: %s %s at %d%%", w.state.ID, e.clock, e.value), "sla.warning")
+		w.notifyDept(ctx, w.watchers(), fmt.Sprintf("SLA warning: %s %s at %d%%", w.state.ID, e.clock, e.value), "sla.warning", false)
 	case "breach":
 		c.Breached = true
 		if e.clock == catalog.ClockResolution {
 			w.state.Breached = true
 		}
 		w.event(ctx, "sla.breached", "", fmt.Sprintf("%s target of %s missed", e.clock, c.Target))
-		w.notifyDept(ctx, w.watchers(), fmt.Sprintf("SLA breached: %s %s target missed", w.state.ID, e.clock), "sla.breached")
+		w.notifyDept(ctx, w.watchers(), fmt.Sprintf("SLA breached: %s %s target missed", w.state.ID, e.clock), "sla.breached", false)
 	case "escalation":
 		w.escalate(ctx, e.value)
 	}
@@ -294,7 +294,7 @@ func (w *requestWorkflow) escalate(ctx workflow.Context, i int) {
 		slices.Sort(to)
 		to = slices.Compact(to)
 		w.event(ctx, "sla.escalation.notify", "", fmt.Sprintf("level %d told %s", i+1, strings.Join(to, ", ")))
-		w.notifyDept(ctx, to, fmt.Sprintf("Escalation level %d: %s (%s)", i+1, w.state.ID, w.state.Title()), "sla.escalation")
+		w.notifyDept(ctx, to, fmt.Sprintf("Escalation level %d: %s (%s)", i+1, w.state.ID, w.state.Title()), "sla.escalation", lvl.Urgent)
 	}
 	if g := lvl.Reassign; g != "" {
 		var moved []string
@@ -305,7 +305,7 @@ func (w *requestWorkflow) escalate(ctx workflow.Context, i int) {
 			}
 		}
 		w.event(ctx, "sla.escalation.reassign", "", fmt.Sprintf("level %d moved %s to %s", i+1, strings.Join(moved, ", "), g))
-		w.notifyDept(ctx, []string{g}, fmt.Sprintf("Escalation level %d: %s is now in the queue of %s", i+1, w.state.ID, g), "sla.escalation")
+		w.notifyDept(ctx, []string{g}, fmt.Sprintf("Escalation level %d: %s is now in the queue of %s", i+1, w.state.ID, g), "sla.escalation", lvl.Urgent)
 	}
 	if lvl.RaisePriority {
 		from := w.state.Priority
@@ -333,7 +333,8 @@ func (w *requestWorkflow) setPriority(ctx workflow.Context, p string) {
 	w.slaRetarget()
 }
 
-// notifyDept notifies people through the log and the providing department's webhook.
-func (w *requestWorkflow) notifyDept(ctx workflow.Context, to []string, subject, kind string) {
-	w.notifyWith(ctx, to, subject, fmt.Sprintf("%s: %s", kind, w.state.Title()), w.in.Webhook, kind)
+// notifyDept notifies people through the log and the providing department's webhook; urgent
+// (an escalation level's urgent) sends outside the people's working hours too (revision 5).
+func (w *requestWorkflow) notifyDept(ctx workflow.Context, to []string, subject, kind string, urgent bool) {
+	w.send(ctx, activities.Notification{To: to, Subject: subject, Text: fmt.Sprintf("%s: %s", kind, w.state.Title()), Kind: kind, Urgent: urgent}, w.in.Webhook)
 }

@@ -326,6 +326,7 @@ func (w *requestWorkflow) openTask(ctx workflow.Context, i int) {
 	if spec.Kind != catalog.TaskAutomated || spec.HTTP == nil {
 		t.State = catalog.TaskOpen
 		w.event(ctx, "task.opened", "", fmt.Sprintf("%s for group %s", t.Name, t.Group))
+		w.tellQueued(ctx, t, "")
 		return
 	}
 	call, err := spec.HTTP.Render(w.templateVars())
@@ -355,6 +356,7 @@ func (w *requestWorkflow) openTask(ctx workflow.Context, i int) {
 			t.State, t.Fallback, t.Reason = catalog.TaskOpen, true, err.Error()
 			w.event(ctx, "task.fallback", "automation", fmt.Sprintf("%s: the automation failed (%s); the task is now in the queue of %s", t.Name, err, t.Group))
 			w.mayHaveHappened(id, err)
+			w.tellQueued(ctx, t, "its automation failed: "+err.Error())
 		default:
 			t.State, t.Reason, t.ClosedAt = catalog.TaskFailed, err.Error(), &now
 			w.event(ctx, "task.failed", "automation", fmt.Sprintf("%s: %s", t.Name, t.Reason))
@@ -440,6 +442,7 @@ func (w *requestWorkflow) undoByHand(ctx workflow.Context, t *catalog.TaskState,
 	}
 	w.undos[id] = true
 	w.event(ctx, "task.opened", "", fmt.Sprintf("%s for group %s: %s", name, group, reason))
+	w.tellQueued(ctx, w.task(id), reason)
 	w.taskChanges++
 }
 
@@ -694,7 +697,7 @@ func (w *requestWorkflow) ask(ctx workflow.Context, in TaskInput) (TaskResult, e
 	w.responded(ctx, catalog.StopQuestion)
 	w.slaPause(ctx)
 	w.event(ctx, "task.info_requested", in.Actor.ID, fmt.Sprintf("%s asks: %s", t.Name, in.Reason))
-	w.notify(ctx, []string{w.state.Requester.ID}, "Question about "+w.state.ID, in.Reason)
+	w.question(ctx, fmt.Sprintf("%s, working on %q, asks", in.Actor.Name, t.Name), in.Reason)
 	w.awaitRest(ctx)
 	return w.result(in), nil
 }
@@ -740,4 +743,20 @@ func (w *requestWorkflow) board() string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(t.Name), cell(t.Group), t.State, cell(t.Assignee), due)
 	}
 	return b.String()
+}
+
+// tellQueued tells a fulfiller group that a task entered its queue (revision 5): at the group's
+// own address when the directory has one, else each member (the notify activity decides).
+func (w *requestWorkflow) tellQueued(ctx workflow.Context, t *catalog.TaskState, why string) {
+	if w.revision < 5 || t == nil || t.Group == "" {
+		return
+	}
+	text := fmt.Sprintf("Task %q of %s (%s for %s) is in your queue.", t.Name, w.state.ID, w.state.Service.Name, w.state.Requester.Name)
+	facts := w.requestFacts()
+	if why != "" {
+		facts = append(facts, activities.Fact{Label: "Why", Value: why})
+	}
+	w.tell(ctx, activities.Notification{Kind: "task.queued", Category: activities.CategoryAction, Groups: []string{t.Group},
+		Subject: "In your queue: " + t.Name + " (" + w.state.ID + ")", Text: text, Facts: facts,
+		Why: fmt.Sprintf("you fulfil the tasks of group %s", t.Group)})
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strings"
 	"time"
 
 	"github.com/esmhq/esm/catalog"
@@ -47,7 +48,7 @@ func (s *requestSuite) TestOperatorCancelWhilePendingApproval() {
 	s.Equal(catalog.TaskWaiting, last.Tasks[0].State)
 	withdrawn := false
 	for _, n := range s.notified {
-		withdrawn = withdrawn || (len(n.To) == 1 && n.To[0] == "bob" && n.Subject == "Withdrawn: "+last.Title())
+		withdrawn = withdrawn || (len(n.To) == 1 && n.To[0] == "bob" && n.Subject == "Cancelled by an operator: "+last.Title())
 	}
 	s.True(withdrawn, "the approver is told no decision is needed: %v", s.notified)
 }
@@ -80,4 +81,25 @@ func (s *requestSuite) TestOperatorCancelAfterTheRequesterWithdrew() {
 	last := s.projected[len(s.projected)-1]
 	s.Equal(catalog.StatusCancelled, last.Status)
 	s.Contains(last.Reason, "withdrawn by the requester")
+}
+
+// A request cancelled by its service's retirement tells the approvers and the requester that
+// the service retired (revision 5), never that the requester withdrew it.
+func (s *requestSuite) TestRetirementSaysRetirement() {
+	s.approvers(bob)
+	s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(RetireSignal, "the service laptop retired") }, time.Hour)
+	s.env.ExecuteWorkflow(ServiceRequest, input(definition(catalog.ModeAny, bob)))
+	s.Equal(catalog.StatusCancelled, s.result().Status)
+	approver, requester := false, false
+	for _, n := range s.notified {
+		s.NotContains(n.Subject+n.Text, "withdrawn", "a retirement is not a withdrawal: %+v", n)
+		if n.Kind == "approval.cancelled" && n.To[0] == "bob" {
+			approver = strings.HasPrefix(n.Subject, "Cancelled, the service retired: ") && strings.Contains(n.Text, "the service laptop retired")
+		}
+		if n.Kind == "request.cancelled" && n.To[0] == "alice" {
+			requester = strings.Contains(n.Text, "because its service") && strings.Contains(n.Text, "retired")
+		}
+	}
+	s.True(approver, "the approver is told the service retired: %+v", s.notified)
+	s.True(requester, "the requester is told the service retired: %+v", s.notified)
 }

@@ -47,6 +47,7 @@ type devProcess struct {
 	api    string
 	portal string // the portal's address, printed first
 	ui     string
+	mail   string // the mail catcher's UI, when esm dev started one
 	out    *bytes.Buffer
 }
 
@@ -86,6 +87,9 @@ func startDev(t *testing.T, dir string, env []string) *devProcess {
 			}
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Portal" {
 				p.portal = f[1]
+			}
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Mail" {
+				p.mail = f[1]
 			}
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "API" {
 				p.api = f[1]

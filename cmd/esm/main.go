@@ -64,6 +64,11 @@ environment (defaults work for make run):
   ESM_METRICS_ADDR    where esm worker serves /metrics (the API serves it on its own address)
   ESM_TEMPORAL_GZIP   on or off: gzip the gRPC calls to Temporal (default on, the SDK's default)
   OTEL_EXPORTER_OTLP_ENDPOINT  export traces over OTLP/HTTP when set
+  ESM_SMTP_URL        mail server: smtp://user:pass@host:port?starttls=mandatory|opportunistic|none,
+                      or smtps:// (implicit TLS); unset: notifications go to the log (esm dev
+                      starts bin/mailpit and sets it)
+  ESM_MAIL_FROM       sender of the mails (default "ESM Service Desk <esm@esm.localhost>")
+  ESM_PORTAL_URL      the portal's base URL in mails (default http://<ESM_ADDR>/portal)
 `
 
 func main() {
@@ -229,6 +234,17 @@ func loadConfig() config {
 	default:
 		die(log, "ESM_TEMPORAL_GZIP", fmt.Errorf("want on or off, got %q", v))
 	}
+	addr := env("ESM_ADDR", ":8080")
+	// A malformed ESM_SMTP_URL (or ESM_MAIL_FROM) stops every command at start, esm api,
+	// worker and dev included; without it, notifications go to the log.
+	m, err := mailer(addr)
+	if err != nil {
+		die(log, "mail", err)
+	}
+	if m != nil {
+		wopts.Mail = m
+	}
+	wopts.Log = log
 	return config{
 		Connection:  connection(gzip),
 		Worker:      wopts,
@@ -238,7 +254,7 @@ func loadConfig() config {
 		DatabaseURL: os.Getenv("DATABASE_URL"),
 		Temporal:    env("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
 		Namespace:   env("TEMPORAL_NAMESPACE", "default"),
-		Addr:        env("ESM_ADDR", ":8080"),
+		Addr:        addr,
 		Secret:      []byte(env("ESM_JWT_SECRET", DevSecret)),
 		Log:         log,
 	}

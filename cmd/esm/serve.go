@@ -153,6 +153,15 @@ func workLoop(ctx context.Context, tc client.Client, s *store.Store, opts worker
 	// Requests whose workflow closed without writing its final state (terminated, timed out)
 	// are closed in the read model (docs/DESIGN-NOTES.md, "Every way out").
 	go func() { _ = (&worker.Reconciler{Temporal: tc, Store: s}).Run(ctx) }()
+	// The daily digest runs from a Temporal Schedule (docs/NOTIFICATIONS.md); a worker that
+	// cannot create it still runs everything else, and says why.
+	if err := worker.EnsureDigestSchedule(ctx, tc); err != nil {
+		if opts.Log != nil {
+			opts.Log.Warn("the digest schedule", "error", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "esm: the digest schedule:", err)
+		}
+	}
 	<-ctx.Done()
 	w.Stop()
 	return nil
@@ -184,6 +193,20 @@ func runDev(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	defer stopTemporal()
+	stopMail, err := ensureMailpit(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer stopMail()
+	if cfg.Worker.Mail == nil {
+		m, err := mailer(cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("mail: %w", err)
+		}
+		if m != nil {
+			cfg.Worker.Mail = m
+		}
+	}
 
 	tc, err := dialTemporal(ctx, cfg)
 	if err != nil {
@@ -341,8 +364,12 @@ func temporalUp(ctx context.Context, cfg config) bool {
 func printBanner(ctx context.Context, cfg config, s *store.Store, addr string, out io.Writer) {
 	addr = localAddr(addr)
 	host, _, _ := net.SplitHostPort(cfg.Temporal)
-	fmt.Fprintf(out, "\nESM is up.\n  Portal       http://%s%s/  (sign in as anyone in the directory)\n  API          http://%s  (OpenAPI at /openapi.yaml)\n  Temporal UI  http://%s/namespaces/%s/workflows\n\nDemo tokens (24h):\n",
+	fmt.Fprintf(out, "\nESM is up.\n  Portal       http://%s%s/  (sign in as anyone in the directory)\n  API          http://%s  (OpenAPI at /openapi.yaml)\n  Temporal UI  http://%s/namespaces/%s/workflows\n",
 		addr, web.Base, addr, uiHostPort(host, env("ESM_UI_PORT", "8233")), cfg.Namespace)
+	if mailUI != "" {
+		fmt.Fprintf(out, "  Mail         %s  (every mail ESM sends, caught)\n", mailUI)
+	}
+	fmt.Fprintf(out, "\nDemo tokens (24h):\n")
 	for _, who := range []struct{ id, role string }{{"alice", "requester"}, {"bob", "her manager, approver"}, {"dave", "IT service desk, fulfiller"}} {
 		if _, err := s.Person(ctx, who.id); err != nil {
 			continue

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/esmhq/esm/notify"
+	"github.com/esmhq/esm/web"
+)
+
+// DefaultMailFrom is the sender when ESM_MAIL_FROM is not set.
+const DefaultMailFrom = "ESM Service Desk <esm@esm.localhost>"
+
+// mailer reads ESM_SMTP_URL, ESM_MAIL_FROM and ESM_PORTAL_URL: nil without ESM_SMTP_URL (the
+// log notifier stays), an error naming the variable when one is malformed.
+func mailer(addr string) (*notify.Mailer, error) {
+	raw := os.Getenv("ESM_SMTP_URL")
+	if raw == "" {
+		return nil, nil
+	}
+	portal := env("ESM_PORTAL_URL", "http://"+localAddr(addr)+web.Base)
+	return notify.NewMailer(raw, env("ESM_MAIL_FROM", DefaultMailFrom), portal)
+}
+
+// mailUI is the mail catcher's web UI that esm dev started ("" when none), for the banner.
+var mailUI string
+
+// ensureMailpit starts bin/mailpit (make build builds it) on free loopback ports for esm dev,
+// unless ESM_SMTP_URL is set already (a real or another server) or there is no bin/mailpit.
+// It sets ESM_SMTP_URL to the catcher's SMTP port; the returned func stops it.
+func ensureMailpit(ctx context.Context, out io.Writer) (func(), error) {
+	if os.Getenv("ESM_SMTP_URL") != "" {
+		return func() {}, nil
+	}
+	bin := env("ESM_MAILPIT_BIN", filepath.Join("bin", "mailpit"))
+	if _, err := os.Stat(bin); err != nil {
+		fmt.Fprintf(out, "no %s (make build builds it): notifications go to the log\n", bin)
+		return func() {}, nil
+	}
+	smtpAddr, err := freeAddr(env("ESM_MAIL_SMTP_ADDR", ""))
+	if err != nil {
+		return nil, err
+	}
+	uiAddr, err := freeAddr(env("ESM_MAIL_UI_ADDR", ""))
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(".data", "mailpit.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--smtp", smtpAddr, "--listen", uiAddr, "--database", filepath.Join(".data", "mailpit.db"),
+		"--disable-version-check", "--smtp-disable-rdns")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches esm, which stops it
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + uiAddr + "/livez")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return nil, errors.New("the mail catcher did not come up in 20s: see .data/mailpit.log")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	os.Setenv("ESM_SMTP_URL", "smtp://"+smtpAddr+"?starttls=none")
+	mailUI = "http://" + uiAddr
+	return stop, nil
+}
+
+// freeAddr is addr, or a free port on the loopback interface when addr is empty.
+func freeAddr(addr string) (string, error) {
+	if addr != "" {
+		return addr, nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}

@@ -1,0 +1,103 @@
+package workflows
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/esmhq/esm/activities"
+	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/notify"
+	"github.com/esmhq/esm/notify/mailtest"
+	"github.com/esmhq/esm/store"
+	"github.com/esmhq/esm/store/storetest"
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// A reminder due at night waits for the approver's department to open (IT: 08:00-18:00,
+// Europe/London); an urgent one goes when due. Time-skipping test environment, the real notify
+// and directory activities on a real store, mail through a real SMTP server in the test.
+func TestReminderWaitsForWorkingHours(t *testing.T) {
+	for _, urgent := range []bool{false, true} {
+		name := "at opening"
+		if urgent {
+			name = "urgent at once"
+		}
+		t.Run(name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, s *store.Store) {
+				reminders := runNightReminder(t, s, urgent)
+				// Monday 2 March 2026, 00:30 GMT: the step opens; its reminder is due at 01:30.
+				if urgent {
+					if reminders["01:31"] != 1 {
+						t.Fatalf("urgent: want the reminder by 01:31, saw %v", reminders)
+					}
+					return
+				}
+				if reminders["01:31"] != 0 || reminders["07:59"] != 0 || reminders["08:01"] != 1 || reminders["09:00"] != 1 {
+					t.Fatalf("want the reminder at 08:00 (opening) and once, saw by time %v", reminders)
+				}
+			})
+		})
+	}
+}
+
+func runNightReminder(t *testing.T, s *store.Store, urgent bool) map[string]int {
+	ctx := context.Background()
+	b, err := catalog.Load("../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyBundle(ctx, b, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	srv := mailtest.Start(t)
+	m, err := notify.NewMailer(srv.URL(), "ESM <desk@esm.example.org>", "http://esm.test/portal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dave, err := s.Person(ctx, "dave") // IT; his manager tara approves, in IT too
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	start := time.Date(2026, 3, 2, 0, 30, 0, 0, time.UTC)
+	env.SetStartTime(start)
+	env.RegisterActivity(&activities.Directory{Store: s})
+	env.RegisterActivity(&activities.Notifications{Mail: m, Store: s})
+	env.RegisterWorkflow(FulfilmentTask)
+	var proj *activities.Projection
+	env.RegisterActivity(proj.Project)
+	env.OnActivity(proj.Project, mock.Anything, mock.Anything).Return(activities.ProjectResult{Wrote: true, ServiceStage: catalog.StagePublished}, nil)
+	var ful *activities.Fulfilment
+	env.RegisterActivity(ful.Call)
+
+	d := catalog.Definition{Key: "laptop", Name: "Laptop", Department: "it", Owner: "ivan",
+		Approval: catalog.ApprovalPolicy{Steps: []catalog.ApprovalStep{{Name: "manager", Mode: catalog.ModeAny,
+			Approvers: catalog.Approvers{Manager: true}, RemindAfter: catalog.Duration(time.Hour), RemindUrgent: urgent}}},
+		Fulfilment: catalog.Fulfilment{Tasks: []catalog.TaskSpec{{ID: "prepare", Name: "Prepare", Group: "it-service-desk", Kind: catalog.TaskManual}}}}
+
+	seen := map[string]int{}
+	for _, at := range []string{"01:31", "07:59", "08:01", "09:00"} {
+		hm, _ := time.Parse("15:04", at)
+		when := time.Date(2026, 3, 2, hm.Hour(), hm.Minute(), 0, 0, time.UTC)
+		env.RegisterDelayedCallback(func() {
+			n := 0
+			for _, msg := range srv.Messages() {
+				if strings.HasPrefix(msg.Header.Get("Subject"), "Reminder:") && msg.To == "tara@example.com" {
+					n++
+				}
+			}
+			seen[at] = n
+		}, when.Sub(start))
+	}
+	env.RegisterDelayedCallback(env.CancelWorkflow, 9*time.Hour)
+	env.ExecuteWorkflow(ServiceRequest, RequestInput{Number: 42, Version: 1, Definition: d, Requester: dave,
+		Form: map[string]any{}, Quantity: 1, Priority: "normal"})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("the workflow did not end")
+	}
+	return seen
+}
