@@ -414,7 +414,7 @@ func TestInboxClosedRequest(t *testing.T) {
 	})
 }
 
-// TestAwaitingMigration: migration 00012 derives awaiting for the rows written before it: the
+// TestAwaitingMigration: migration 00015 derives awaiting for the rows written before it: the
 // open request's and the one waiting on its requester stay in the inbox, the withdrawn one's
 // pending row does not come back.
 func TestAwaitingMigration(t *testing.T) {
@@ -428,7 +428,7 @@ func TestAwaitingMigration(t *testing.T) {
 		asking := pendingOf(3, "alice", "bob", t0.Add(2*time.Minute))
 		asking.Seq, asking.Status, asking.UpdatedAt = 2, catalog.StatusWaitingOnRequester, t0.Add(2*time.Minute)
 		project(t, s, asking)
-		if err := s.MigrateDownTo(ctx, 11); err != nil {
+		if err := s.MigrateDownTo(ctx, 14); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Migrate(ctx); err != nil {
