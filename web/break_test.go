@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store"
@@ -99,4 +100,72 @@ func TestDelegateNamesake(t *testing.T) {
 	if id != "" || !strings.Contains(problem, "sam.lee, sam.lee2") {
 		t.Fatalf("a shared name: %q %q, want no one and the user names to choose from", id, problem)
 	}
+}
+
+// TestKeptOnEveryForm: the answers of any form sent as the session lapsed come back after the
+// sign-in, not only the service's form: a requester's comment (or answer to a question) and an
+// approver's decision comment on the request's page. Before, they were kept in the cookie and
+// never shown: lost, though the notes said "nothing typed is lost". On a real ESM, on each database.
+func TestKeptOnEveryForm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal dev server")
+	}
+	for _, d := range storetest.Dialects() {
+		t.Run(d, func(t *testing.T) { keptOnEveryForm(t, d) })
+	}
+}
+
+func keptOnEveryForm(t *testing.T, dialect string) {
+	c := &clock{t: time.Now()}
+	base := startESMOn(t, dialect, func(cfg *Config) { cfg.Now = c.now })
+	alice, bob := newBrowser(t, base), newBrowser(t, base)
+	alice.signIn("alice")
+	id := submitLaptop(t, alice)
+	bob.signIn("bob")
+	mustContain(t, bob.get(Base+"/requests/"+id), `name="decision"`)
+
+	// lapsed sends form from the page after the session's idle bound, signs in again as who
+	// (following next), and answers the page it lands on.
+	lapsed := func(b *browser, who, page, action string, form url.Values) string {
+		t.Helper()
+		c.t = c.t.Add(3 * time.Hour) // the idle bound is 2 hours
+		req, _ := http.NewRequest("POST", base+action, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
+		req.Header.Set("Referer", base+page)
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		next := resp.Request.URL.Query().Get("next")
+		if resp.Request.URL.Path != Base+"/signin" || next != page {
+			t.Fatalf("a form sent after the session lapsed landed on %s", resp.Request.URL)
+		}
+		code, body := b.do("POST", Base+"/signin", url.Values{"person": {who}, "next": {next}})
+		if code != http.StatusOK {
+			t.Fatalf("sign in again: %d\n%s", code, body)
+		}
+		return body
+	}
+	page := Base + "/requests/" + id
+	got := lapsed(alice, "alice", page, page+"/comment", url.Values{"key": {"k1"}, "text": {"the charger is USB-C, please"}})
+	mustContain(t, got, keptNotice, `>the charger is USB-C, please</textarea>`)
+	mustLack(t, got, "Your comment is added")
+
+	got = lapsed(bob, "bob", page, page+"/decide", url.Values{"key": {"k2"}, "decision": {"reject"}, "comment": {"we have spares in the cupboard"}})
+	mustContain(t, got, keptNotice, `>we have spares in the cupboard</textarea>`)
+	mustLack(t, got, "Your decision is recorded")
+	if again := bob.get(page); strings.Contains(again, "spares in the cupboard") {
+		t.Fatal("kept answers came back twice")
+	}
+
+	// A service owner's draft, typed as YAML on the lifecycle page.
+	nina := newBrowser(t, base)
+	nina.signIn("nina")
+	page = Base + "/services/vpn-access/lifecycle"
+	mustContain(t, nina.get(page), `name="definition"`)
+	got = lapsed(nina, "nina", page, Base+"/services/vpn-access/draft", url.Values{"key": {"k3"}, "definition": {"key: vpn-access\nname: VPN access, reworded after an hour of typing\n"}})
+	mustContain(t, got, keptNotice, "name: VPN access, reworded after an hour of typing")
+	mustLack(t, got, "The draft is saved")
 }

@@ -134,6 +134,12 @@ func (p *Portal) lifecycle(w http.ResponseWriter, r *http.Request) {
 	}
 	pg := lifecyclePage{LifecycleForm: lf, FormKey: newKey(), YAML: definitionYAML(lf.Definition),
 		Notice: lifecycleNotices[r.URL.Query().Get("done")]}
+	if k := p.keptForm(w, r); k != nil { // a draft or comment sent as the session ended (kept.go)
+		if k.Has("definition") {
+			pg.YAML = k.Get("definition")
+		}
+		pg.Comment, pg.Notice = k.Get("comment"), keptNotice
+	}
 	p.render(w, r, http.StatusOK, "lifecycle", map[string]any{"Page": pg})
 }
 

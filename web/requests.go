@@ -42,6 +42,8 @@ type requestPage struct {
 	CommentError string
 	Error        string
 	Notice       string
+	// DecisionComment: what was typed in the decision form (kept across a sign-in).
+	DecisionComment string
 }
 
 // request: a request's page: status, approvals, tasks, SLA clocks, timeline; comment, withdraw.
@@ -59,6 +61,9 @@ func (p *Portal) request(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Query().Has("withdrawn"):
 		pg.Notice = "Your request is withdrawn."
 	}
+	if k := p.keptForm(w, r); k != nil { // a comment or decision sent as the session ended (kept.go)
+		pg.Comment, pg.DecisionComment, pg.Notice = k.Get("text"), k.Get("comment"), keptNotice
+	}
 	p.showRequest(w, r, http.StatusOK, pg)
 }
 
@@ -68,7 +73,11 @@ func (p *Portal) showRequest(w http.ResponseWriter, r *http.Request, status int,
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, status, "request", map[string]any{"R": v.State, "V": v, "Stale": v.Stale, "P": pg, "Key": newKey(), "Decide": p.decisionFor(r, v.State.ID)})
+	decide := p.decisionFor(r, v.State.ID)
+	if decide != nil {
+		decide.Comment = pg.DecisionComment
+	}
+	p.render(w, r, status, "request", map[string]any{"R": v.State, "V": v, "Stale": v.Stale, "P": pg, "Key": newKey(), "Decide": decide})
 }
 
 // live answers the live part of a request's page (the "request-live" partial), which asks for

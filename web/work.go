@@ -187,8 +187,15 @@ func (p *Portal) task(w http.ResponseWriter, r *http.Request) {
 			said = v
 		}
 	}
-	p.render(w, r, http.StatusOK, "task", map[string]any{"Notice": said,
-		"Page": taskPage{TaskForm: tf, Ref: r.PathValue("ref"), Key: newKey(), Fields: outputFields(tf.Outputs)}})
+	pg := taskPage{TaskForm: tf, Ref: r.PathValue("ref"), Key: newKey(), Fields: outputFields(tf.Outputs)}
+	if k := p.keptForm(w, r); k != nil { // a form sent as the session ended (kept.go)
+		readForm(pg.Fields, k)
+		for i := range pg.Fields {
+			pg.Fields[i].Error = "" // shown as typed, checked when sent again
+		}
+		pg.Reason, pg.Question, pg.Assignee, said = k.Get("reason"), k.Get("question"), k.Get("assignee"), keptNotice
+	}
+	p.render(w, r, http.StatusOK, "task", map[string]any{"Notice": said, "Page": pg})
 }
 
 func (p *Portal) claim(w http.ResponseWriter, r *http.Request) {
