@@ -4,16 +4,23 @@ package web
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/desk"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
+	"github.com/esmhq/esm/workflows"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
 )
 
 // TestOIDCRefusalLinkNeedsState: a link anyone can craft to the callback with a refusal and
@@ -168,4 +175,56 @@ func keptOnEveryForm(t *testing.T, dialect string) {
 	got = lapsed(nina, "nina", page, Base+"/services/vpn-access/draft", url.Values{"key": {"k3"}, "definition": {"key: vpn-access\nname: VPN access, reworded after an hour of typing\n"}})
 	mustContain(t, got, keptNotice, "name: VPN access, reworded after an hour of typing")
 	mustLack(t, got, "The draft is saved")
+}
+
+// TestWorkerDownPages: with ESM's worker down (none runs here), a request sent from the portal
+// answers within the desk's wait with a page in the portal's words, what was typed still in the
+// form: not the API's "retry with the same Idempotency-Key", and never a 500. On a real Temporal,
+// on each database.
+func TestWorkerDownPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal dev server")
+	}
+	bin, _ := filepath.Abs(filepath.Join("..", "bin", "temporal"))
+	ctx := context.Background()
+	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{ExistingPath: bin, ClientOptions: &client.Options{Namespace: "default"},
+		LogLevel: "error", ExtraArgs: workflows.SearchAttributeFlags(), Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dev.Stop() })
+	for _, d := range storetest.Dialects() {
+		t.Run(d, func(t *testing.T) { workerDownPages(t, d, dev.Client()) })
+	}
+}
+
+func workerDownPages(t *testing.T, dialect string, tc client.Client) {
+	ctx := context.Background()
+	s := storetest.Open(t, dialect)
+	b, err := catalog.Load("../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyBundle(ctx, b, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p, err := New(Config{Desk: desk.New(desk.Config{Store: s, Temporal: tc, Logger: log, WorkflowWait: 2 * time.Second}),
+		Directory: s, Secret: []byte("a test secret of 32 bytes or so!"), Dev: true, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p.Handler())
+	t.Cleanup(srv.Close)
+
+	alice := newBrowser(t, srv.URL)
+	alice.signIn("alice")
+	page := alice.get(Base + "/services/laptop")
+	code, page := alice.do("POST", Base+"/services/laptop", url.Values{"idempotency_key": {hidden(t, page, "idempotency_key")},
+		"f.model": {"standard-14"}, "f.reason": {"typed while the worker was down"}})
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("submit with the worker down: %d\n%s", code, page)
+	}
+	mustContain(t, page, "ESM did not answer in time", "will not do it twice", ">typed while the worker was down</textarea>")
+	mustLack(t, page, "Idempotency-Key")
 }

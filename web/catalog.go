@@ -249,7 +249,7 @@ func (p *Portal) submit(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, r, err)
 			return
 		}
-		f.Errors = []string{err.Error()}
+		f.Errors = []string{said(r, err)}
 		p.showService(w, r, status, f)
 		return
 	}

@@ -165,7 +165,28 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if dep := desk.Unavailable(err); dep != "" {
 		detail = dep + " did not answer. Try again in a moment."
 	}
+	if errors.Is(err, desk.ErrUnavailable) {
+		detail = said(r, err)
+	}
 	p.renderStatus(w, r, status, title, detail)
+}
+
+// notAnswered is what the portal says when a workflow did not answer in time (desk's
+// ErrUnavailable, whose own words speak of the API's Idempotency-Key): what was sent is with
+// Temporal and takes effect once ESM's worker answers; the same form sent again is the same
+// call (its key), never a second.
+const notAnswered = "ESM did not answer in time (it may be busy or restarting). What you sent is kept and takes effect as soon as it answers; sending the same form again will not do it twice."
+
+// said is a desk error in the portal's words: for ErrUnavailable, notAnswered after a form was
+// sent, and only "try again" for a page read (nothing was sent); else the error's own.
+func said(r *http.Request, err error) string {
+	switch {
+	case errors.Is(err, desk.ErrUnavailable) && r.Method == http.MethodPost:
+		return notAnswered
+	case errors.Is(err, desk.ErrUnavailable):
+		return "ESM did not answer in time (it may be busy or restarting). Try again in a moment."
+	}
+	return err.Error()
 }
 
 func statusOf(err error) (int, string) {

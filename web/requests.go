@@ -182,7 +182,7 @@ func (p *Portal) afterChange(w http.ResponseWriter, r *http.Request, err error, 
 			pg.CommentError = sentence(ve.Fields[0].Detail)
 		}
 	} else {
-		pg.Error = err.Error()
+		pg.Error = said(r, err)
 	}
 	p.showRequest(w, r, status, pg)
 }
