@@ -34,7 +34,8 @@ usage:
   esm migrate                    apply database migrations
   esm catalog apply -f PATH...   validate and load catalog YAML (files or directories)
   esm token [-ttl 24h] PERSON    print a bearer token for a person in the directory
-  esm setup                      register ESM's search attributes on a Temporal cluster
+  esm setup [-retention 168h]    register the namespace (TEMPORAL_NAMESPACE) and ESM's search
+                                 attributes on a Temporal cluster (what is there is left alone)
   esm keygen                     print a new payload encryption key (for ESM_PAYLOAD_KEYS)
   esm requests [-status S] [-service S]   list requests (everyone's; --as PERSON: their own)
   esm show REQ-000042            a request's state, SLA clocks and audit trail (--as PERSON:
@@ -155,7 +156,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case "token":
 		return tokenCmd(ctx, cfg, args[1:], out)
 	case "setup":
-		return setupCmd(ctx, cfg, out)
+		return setupCmd(ctx, cfg, args[1:], out)
 	case "requests":
 		return requestsCmd(ctx, cfg, args[1:], out)
 	case "show":
