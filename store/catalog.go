@@ -220,32 +220,66 @@ type personRow struct {
 
 // Person returns someone from the directory with their groups, or ErrNotFound.
 func (s *Store) Person(ctx context.Context, id string) (catalog.Person, error) {
-	// One query, the person's row once per group (every API call reads its caller here).
+	p, _, err := s.person(ctx, id)
+	return p, err
+}
+
+// SignedIn returns someone from the directory with their groups, as Person does, and the
+// instant from which their portal sessions count (sessions issued before it ended: they signed
+// out since; zero when they never did), in the same one query. ErrNotFound when the person is
+// not in the directory (any session of theirs ends too).
+func (s *Store) SignedIn(ctx context.Context, id string) (catalog.Person, time.Time, error) {
+	p, after, err := s.person(ctx, id)
+	if err != nil || after == 0 {
+		return p, time.Time{}, err
+	}
+	return p, time.UnixMicro(after).UTC(), nil
+}
+
+// EndSessions ends every portal session of the person issued before at (store.SignedIn then
+// answers at, or a later instant already recorded: it never moves back). ErrNotFound when the
+// person is not in the directory.
+func (s *Store) EndSessions(ctx context.Context, id string, at time.Time) error {
+	us := at.UnixMicro()
+	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE people SET sessions_after = CASE WHEN sessions_after > ? THEN sessions_after ELSE ? END WHERE id = ?`), us, us, id)
+	if err != nil {
+		return fmt.Errorf("end sessions of %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *Store) person(ctx context.Context, id string) (catalog.Person, int64, error) {
+	// One query, the person's row once per group (every API call and portal page reads its
+	// caller here).
 	var rows []struct {
 		personRow
-		Group sql.NullString `db:"group_key"`
+		SessionsAfter int64          `db:"sessions_after"`
+		Group         sql.NullString `db:"group_key"`
 	}
-	if err := s.DB.SelectContext(ctx, &rows, s.DB.Rebind(`SELECT p.id, p.name, p.email, p.department, p.manager, p.roles, p.attributes, m.group_key
+	if err := s.DB.SelectContext(ctx, &rows, s.DB.Rebind(`SELECT p.id, p.name, p.email, p.department, p.manager, p.roles, p.attributes, p.sessions_after, m.group_key
 		FROM people p LEFT JOIN group_members m ON m.person_id = p.id WHERE p.id = ? ORDER BY m.group_key`), id); err != nil {
-		return catalog.Person{}, fmt.Errorf("person %s: %w", id, err)
+		return catalog.Person{}, 0, fmt.Errorf("person %s: %w", id, err)
 	}
 	if len(rows) == 0 {
-		return catalog.Person{}, ErrNotFound
+		return catalog.Person{}, 0, ErrNotFound
 	}
 	r := rows[0].personRow
 	p := catalog.Person{ID: r.ID, Name: r.Name, Email: r.Email, Department: r.Department, Manager: r.Manager}
 	if err := json.Unmarshal([]byte(r.Roles), &p.Roles); err != nil {
-		return p, fmt.Errorf("person %s roles: %w", id, err)
+		return p, 0, fmt.Errorf("person %s roles: %w", id, err)
 	}
 	if err := json.Unmarshal([]byte(r.Attributes), &p.Attributes); err != nil {
-		return p, fmt.Errorf("person %s attributes: %w", id, err)
+		return p, 0, fmt.Errorf("person %s attributes: %w", id, err)
 	}
 	for _, row := range rows {
 		if row.Group.Valid {
 			p.Groups = append(p.Groups, row.Group.String)
 		}
 	}
-	return p, nil
+	return p, rows[0].SessionsAfter, nil
 }
 
 // GroupMembers returns the ids and names of a group's members, ordered by id.

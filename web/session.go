@@ -26,11 +26,21 @@ const (
 	keptName   = "esm_kept"    // a form's answers kept across a sign-in (kept.go)
 )
 
-// session is what the cookie carries: who signed in, when, and when they were last seen.
+// session is what the cookie carries: who signed in, when (IssuedAt in Unix seconds, IssuedUs
+// the same instant in microseconds, to compare with a sign-out), and when they were last seen.
 type session struct {
 	Person   string `json:"p"`
 	IssuedAt int64  `json:"i"`
+	IssuedUs int64  `json:"u,omitempty"`
 	SeenAt   int64  `json:"s"`
+}
+
+// issued is when the session was issued (a cookie sealed before IssuedUs existed: its second).
+func (v session) issued() time.Time {
+	if v.IssuedUs != 0 {
+		return time.UnixMicro(v.IssuedUs)
+	}
+	return time.Unix(v.IssuedAt, 0)
 }
 
 // sessions seals sessions (and the portal's other cookies) with AES-256-GCM, encrypted and
@@ -155,8 +165,8 @@ func (s *sessions) write(w http.ResponseWriter, v session) {
 }
 
 func (s *sessions) start(w http.ResponseWriter, person string) {
-	now := s.now().Unix()
-	s.write(w, session{Person: person, IssuedAt: now, SeenAt: now})
+	now := s.now()
+	s.write(w, session{Person: person, IssuedAt: now.Unix(), IssuedUs: now.UnixMicro(), SeenAt: now.Unix()})
 }
 
 func (s *sessions) clear(w http.ResponseWriter) { s.setCookie(w, cookieName, "", -1) }
@@ -171,8 +181,9 @@ func actor(r *http.Request) catalog.Person {
 
 // authed runs h for a signed-in person, loaded from the directory; anyone else is sent to sign
 // in, and comes back to where they were going (a form sent without a session keeps its answers
-// for that: kept.go). A session seen more than a minute ago is renewed (its idle clock
-// restarts).
+// for that: kept.go). A session of someone no longer in the directory, or issued before they
+// last signed out (Directory.SignedIn, read with the person: no extra query), is no session. A
+// session seen more than a minute ago is renewed (its idle clock restarts).
 func (p *Portal) authed(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := p.sessions.open(r)
@@ -180,10 +191,16 @@ func (p *Portal) authed(h http.HandlerFunc) http.Handler {
 			p.toSignIn(w, r)
 			return
 		}
-		person, err := p.dir.Person(r.Context(), v.Person)
+		person, after, err := p.dir.SignedIn(r.Context(), v.Person)
 		if err != nil {
 			// Gone from the directory (or the directory is down): no session.
 			p.log.WarnContext(r.Context(), "portal session's person not loaded", "person", v.Person, "error", err)
+			p.sessions.clear(w)
+			p.toSignIn(w, r)
+			return
+		}
+		if v.issued().Before(after) {
+			// They signed out since (elsewhere, or this is a copy of the cookie).
 			p.sessions.clear(w)
 			p.toSignIn(w, r)
 			return

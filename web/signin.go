@@ -1,9 +1,12 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/esmhq/esm/store"
 )
 
 // The sign-in of `esm dev`: "sign in as" anyone in the directory. Production sign-in is OpenID
@@ -28,7 +31,21 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
+// signOut ends the session and every other session of the same person issued before now (a
+// copied cookie, another browser): Directory.EndSessions records the instant, which every page
+// checks (authed). A cookie that no longer opens as a session but is still the person's (past
+// its bounds, kept.go) signs them out too. When the instant cannot be recorded the cookie is
+// kept and the page says to try again: a sign-out that ended only this browser's session would
+// say it did more than it did.
 func (p *Portal) signOut(w http.ResponseWriter, r *http.Request) {
+	if v, ok := p.sessions.lapsed(r); ok {
+		if err := p.dir.EndSessions(r.Context(), v.Person, p.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+			p.log.ErrorContext(r.Context(), "portal: sign out", "person", v.Person, "error", err)
+			p.renderStatus(w, r, http.StatusServiceUnavailable, "You are not signed out yet",
+				"ESM could not record the sign-out just now, so your sessions are still open. Try again in a moment.")
+			return
+		}
+	}
 	p.sessions.clear(w)
 	to := Base + "/signin"
 	if p.oidc != nil {

@@ -41,6 +41,11 @@ var staticFS embed.FS
 type Directory interface {
 	Person(ctx context.Context, id string) (catalog.Person, error)
 	People(ctx context.Context) ([]catalog.PersonRef, error)
+	// SignedIn is Person, with the instant before which the person's sessions ended (they
+	// signed out then; zero if never), read in the same query: every page asks it.
+	SignedIn(ctx context.Context, id string) (catalog.Person, time.Time, error)
+	// EndSessions ends every session of the person issued before at (sign out).
+	EndSessions(ctx context.Context, id string, at time.Time) error
 }
 
 // Config holds what the portal needs.

@@ -29,6 +29,13 @@ func (fakeDirectory) Person(_ context.Context, id string) (catalog.Person, error
 	return catalog.Person{}, store.ErrNotFound
 }
 
+func (d fakeDirectory) SignedIn(ctx context.Context, id string) (catalog.Person, time.Time, error) {
+	p, err := d.Person(ctx, id)
+	return p, time.Time{}, err
+}
+
+func (fakeDirectory) EndSessions(context.Context, string, time.Time) error { return nil }
+
 func (fakeDirectory) People(context.Context) ([]catalog.PersonRef, error) {
 	return []catalog.PersonRef{{ID: "alice", Name: "Alice Chen"}, {ID: "bob", Name: "Bob Diaz"}}, nil
 }
