@@ -84,31 +84,6 @@ func TestUnreadableForm(t *testing.T) {
 	}
 }
 
-// namesakes is a directory where two people share a name (as any large organisation has).
-type namesakes struct{ fakeDirectory }
-
-func (namesakes) People(context.Context) ([]catalog.PersonRef, error) {
-	return []catalog.PersonRef{{ID: "alice", Name: "Alice Chen"}, {ID: "sam.lee", Name: "Sam Lee"}, {ID: "sam.lee2", Name: "Sam Lee"}, {ID: "bob", Name: "Bob Diaz"}}, nil
-}
-
-// TestDelegateNamesake: out of office takes the delegate by user name or by name; a name two
-// people share names neither (the page asks for the user name, listing theirs), never the first
-// of them in the directory: approvals must not go to a namesake.
-func TestDelegateNamesake(t *testing.T) {
-	p, _ := newTestPortal(t, true)
-	p.dir = namesakes{}
-	r := httptest.NewRequest("POST", Base+"/delegations", nil)
-	for typed, want := range map[string]string{"bob": "bob", "bob diaz": "bob", "sam.lee2": "sam.lee2", "nobody": "nobody", "": ""} {
-		if id, problem := p.personID(r, typed); id != want || problem != "" {
-			t.Errorf("%q: %q %q, want %q", typed, id, problem, want)
-		}
-	}
-	id, problem := p.personID(r, "Sam Lee")
-	if id != "" || !strings.Contains(problem, "sam.lee, sam.lee2") {
-		t.Fatalf("a shared name: %q %q, want no one and the user names to choose from", id, problem)
-	}
-}
-
 // TestKeptOnEveryForm: the answers of any form sent as the session lapsed come back after the
 // sign-in, not only the service's form: a requester's comment (or answer to a question) and an
 // approver's decision comment on the request's page. Before, they were kept in the cookie and

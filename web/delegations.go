@@ -36,40 +36,23 @@ func (p *Portal) delegations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Portal) showDelegations(w http.ResponseWriter, r *http.Request, status int, f delegationForm, notice string) {
-	me := actor(r)
-	list, err := p.desk.Delegations(r.Context(), me)
+	page, err := p.desk.OutOfOffice(r.Context(), actor(r))
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	var gave, hold []desk.Delegation
-	for _, d := range list {
-		if d.Person == me.ID {
-			gave = append(gave, d)
-		} else {
-			hold = append(hold, d)
-		}
-	}
-	// Names for the ids, and the people one may name (the directory; ids when it does not
-	// answer).
-	people, _ := p.dir.People(r.Context())
-	names := map[string]string{}
-	for _, who := range people {
-		names[who.ID] = who.Name
-	}
-	p.render(w, r, status, "delegations", map[string]any{"Gave": gave, "Hold": hold, "Names": names,
-		"People": people, "F": f, "Notice": notice, "Key": newKey()})
+	p.render(w, r, status, "delegations", map[string]any{"Gave": page.Gave, "Hold": page.Hold, "Names": page.Names,
+		"People": page.People, "F": f, "Notice": notice, "Key": newKey()})
 }
 
-// delegate gives a delegation: the delegate (an id, or a name as the directory spells it), from
-// (empty: now) and until, in UTC.
+// delegate gives a delegation: the delegate (an id, or a name as the directory spells it, which
+// the desk resolves: desk.DelegateInput), from (empty: now) and until, in UTC.
 func (p *Portal) delegate(w http.ResponseWriter, r *http.Request) {
 	if !p.parse(w, r) {
 		return
 	}
 	f := delegationForm{Delegate: strings.TrimSpace(r.PostForm.Get("delegate")), From: r.PostForm.Get("from"), Until: r.PostForm.Get("until")}
-	in := desk.DelegateInput{}
-	in.Delegate, f.DelegateError = p.personID(r, f.Delegate)
+	in := desk.DelegateInput{Delegate: f.Delegate}
 	var ok bool
 	if in.StartsAt, ok = parseLocal(f.From); !ok {
 		f.FromError = "Enter a date and time, or leave it empty for now."
@@ -77,7 +60,7 @@ func (p *Portal) delegate(w http.ResponseWriter, r *http.Request) {
 	if in.EndsAt, ok = parseLocal(f.Until); !ok {
 		f.UntilError = "Enter a date and time."
 	}
-	if f.DelegateError != "" || f.FromError != "" || f.UntilError != "" {
+	if f.FromError != "" || f.UntilError != "" {
 		p.showDelegations(w, r, http.StatusUnprocessableEntity, f, "")
 		return
 	}
@@ -112,37 +95,6 @@ func (p *Portal) endDelegation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, Base+"/delegations?ended=1", http.StatusSeeOther)
-}
-
-// personID reads whom a person named: an id, or a name as the directory spells it (any case).
-// A name several people share names none of them (the second answer says so, with their ids to
-// choose from): a delegation must never go to a namesake.
-func (p *Portal) personID(r *http.Request, typed string) (string, string) {
-	if typed == "" {
-		return "", ""
-	}
-	people, err := p.dir.People(r.Context())
-	if err != nil {
-		return typed, ""
-	}
-	for _, who := range people {
-		if who.ID == typed {
-			return typed, ""
-		}
-	}
-	var ids []string
-	for _, who := range people {
-		if strings.EqualFold(who.Name, typed) {
-			ids = append(ids, who.ID)
-		}
-	}
-	switch len(ids) {
-	case 0:
-		return typed, ""
-	case 1:
-		return ids[0], ""
-	}
-	return "", "Several people are called " + typed + ": type the user name of the one you mean (" + strings.Join(ids, ", ") + ")."
 }
 
 // parseLocal reads a datetime-local input (or a date: its midnight) as UTC; "" is the zero time.
