@@ -1,7 +1,7 @@
 package web
 
-// The production sign-in against a real OpenID provider in process: zitadel/oidc's example
-// provider (its op package, its in-memory storage, its login form), over real HTTP. The portal
+// The production sign-in against a real OpenID provider in process: internal/devidp, the
+// development provider on zitadel/oidc's op package that `esm idp` serves, over real HTTP. The portal
 // is served over TLS (its cookies are Secure and __Host- named); a cookie-jar client plays the
 // browser.
 
@@ -21,12 +21,10 @@ import (
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/desk"
+	"github.com/esmhq/esm/internal/devidp"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
-	"github.com/zitadel/oidc/v3/example/server/exampleop"
-	"github.com/zitadel/oidc/v3/example/server/storage"
 	"golang.org/x/oauth2"
-	"golang.org/x/text/language"
 )
 
 const (
@@ -34,19 +32,15 @@ const (
 	testClientSecret = "portal-client-secret"
 )
 
-// idpUsers are the provider's accounts: alice is in ESM's directory, mallory is not.
-type idpUsers struct{}
-
-var idpAccounts = map[string]*storage.User{
-	"alice":   {ID: "alice", Username: "alice", Password: "alice-pw", FirstName: "Alice", LastName: "Chen", Email: "alice@example.com", EmailVerified: true, PreferredLanguage: language.English},
-	"mallory": {ID: "mallory", Username: "mallory", Password: "mallory-pw", FirstName: "Mal", LastName: "Lory", Email: "mallory@example.com", EmailVerified: true, PreferredLanguage: language.English},
+// idpPeople are the provider's accounts (each signs in with their id as password): alice is in
+// ESM's directory, mallory is not.
+func idpPeople(_ context.Context, id string) (devidp.Person, bool, error) {
+	p, ok := map[string]devidp.Person{
+		"alice":   {ID: "alice", Name: "Alice Chen", Email: "alice@example.com"},
+		"mallory": {ID: "mallory", Name: "Mal Lory", Email: "mallory@example.com"},
+	}[id]
+	return p, ok, nil
 }
-
-func (idpUsers) GetUserByID(id string) *storage.User { return idpAccounts[id] }
-func (idpUsers) GetUserByUsername(name string) *storage.User {
-	return idpAccounts[name]
-}
-func (idpUsers) ExampleClientID() string { return storage.ServiceUserID }
 
 // oidcESM is a portal with OIDC sign-in, its provider, and the store behind it.
 type oidcESM struct {
@@ -73,8 +67,12 @@ func startOIDC(t *testing.T, s *store.Store) *oidcESM {
 
 	idpSrv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + idpSrv.Listener.Addr().String()
-	clients := map[string]*storage.Client{testClientID: storage.WebClient(testClientID, testClientSecret, portalURL+Base+"/auth/callback")}
-	idpSrv.Config.Handler = exampleop.SetupServer(issuer, storage.NewStorageWithClients(idpUsers{}, clients), nil, false)
+	idp, err := devidp.New(devidp.Config{Issuer: issuer, People: idpPeople, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clients: []devidp.Client{{ID: testClientID, Secret: testClientSecret, RedirectURIs: []string{portalURL + Base + "/auth/callback"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idpSrv.Config.Handler = idp
 	idpSrv.Start()
 	t.Cleanup(idpSrv.Close)
 
@@ -213,11 +211,11 @@ func TestOIDCSignIn(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		e := startOIDC(t, s)
 		b := e.browser(t)
-		resp, body := b.signIn(e, Base+"/catalog?q=laptop", "alice", "alice-pw")
+		resp, body := b.signIn(e, Base+"/catalog?q=laptop", "alice", "alice")
 		if resp.StatusCode != 200 || resp.Request.URL.String() != e.portal+Base+"/catalog?q=laptop" || !strings.Contains(body, "Alice Chen") {
 			t.Fatalf("after sign-in: %d at %s\n%s", resp.StatusCode, resp.Request.URL, body)
 		}
-		auth := b.find(func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.issuer+"/auth?") })
+		auth := b.find(func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.issuer+"/authorize?") })
 		if auth == nil {
 			t.Fatal("the browser never went to the provider's authorization endpoint")
 		}
@@ -297,7 +295,7 @@ func TestOIDCRefusals(t *testing.T) {
 
 		t.Run("not in the directory", func(t *testing.T) {
 			b := e.browser(t)
-			resp, body := b.signIn(e, Base+"/", "mallory", "mallory-pw")
+			resp, body := b.signIn(e, Base+"/", "mallory", "mallory")
 			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "not in ESM&#39;s directory") || !strings.Contains(body, "mallory") {
 				t.Fatalf("%d\n%s", resp.StatusCode, body)
 			}
@@ -307,7 +305,7 @@ func TestOIDCRefusals(t *testing.T) {
 		t.Run("wrong state", func(t *testing.T) {
 			b := e.browser(t)
 			b.stopAt = isCallback
-			resp, _ := b.signIn(e, Base+"/", "alice", "alice-pw")
+			resp, _ := b.signIn(e, Base+"/", "alice", "alice")
 			cb, _ := url.Parse(resp.Header.Get("Location"))
 			if resp.StatusCode/100 != 3 || !isCallback(cb) || cb.Query().Get("code") == "" {
 				t.Fatalf("the provider did not send back a code: %d %s", resp.StatusCode, cb)
@@ -327,7 +325,7 @@ func TestOIDCRefusals(t *testing.T) {
 			// state and verifier are right, the ID token's nonce is not this sign-in's.
 			b := e.browser(t)
 			b.stopAt = isCallback
-			resp, _ := b.signIn(e, Base+"/", "alice", "alice-pw")
+			resp, _ := b.signIn(e, Base+"/", "alice", "alice")
 			cb := mustURL(t, resp.Header.Get("Location"))
 			c := b.cookie("__Host-" + signinName)
 			r := httptest.NewRequest("GET", "/", nil)
@@ -362,7 +360,7 @@ func TestOIDCRefusals(t *testing.T) {
 		t.Run("PKCE verifier", func(t *testing.T) {
 			b := e.browser(t)
 			b.stopAt = isCallback
-			resp, _ := b.signIn(e, Base+"/", "alice", "alice-pw")
+			resp, _ := b.signIn(e, Base+"/", "alice", "alice")
 			code := mustURL(t, resp.Header.Get("Location")).Query().Get("code")
 			ctx := context.Background()
 			if _, err := e.provider.Exchange(ctx, code); err == nil || !strings.Contains(err.Error(), "code_verifier") {
@@ -389,7 +387,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 func TestOIDCCrossOriginPOSTRefused(t *testing.T) {
 	e := startOIDC(t, storetest.Open(t, "sqlite"))
 	b := e.browser(t)
-	b.signIn(e, Base+"/", "alice", "alice-pw")
+	b.signIn(e, Base+"/", "alice", "alice")
 	if c := b.cookie("__Host-" + cookieName); c == nil || c.Value == "" {
 		t.Fatal("not signed in")
 	}
@@ -412,7 +410,7 @@ func TestOIDCCrossOriginPOSTRefused(t *testing.T) {
 func TestOIDCKeptAcrossSignIn(t *testing.T) {
 	e := startOIDC(t, storetest.Open(t, "sqlite"))
 	b := e.browser(t)
-	b.signIn(e, Base+"/", "alice", "alice-pw")
+	b.signIn(e, Base+"/", "alice", "alice")
 	_, page := b.get(e.portal + Base + "/services/laptop")
 	key := hidden(t, page, "idempotency_key")
 
@@ -433,7 +431,7 @@ func TestOIDCKeptAcrossSignIn(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no login form:\n%s", body)
 	}
-	resp, page = b.post(e.issuer+"/login/username", url.Values{"id": {m[1]}, "username": {"alice"}, "password": {"alice-pw"}}, "")
+	resp, page = b.post(e.issuer+"/login/username", url.Values{"id": {m[1]}, "username": {"alice"}, "password": {"alice"}}, "")
 	if resp.Request.URL.String() != e.portal+Base+"/services/laptop" {
 		t.Fatalf("after sign-in: %s", resp.Request.URL)
 	}

@@ -42,12 +42,17 @@ usage:
                                  as that person may see it, as the API would answer them)
   esm breaches                   open requests that missed their resolution target
   esm bench [-n 200] [-c 10]     ESM end to end against bare-SDK baselines on a fresh dev server
+  esm idp -ui URL | -portal URL  a development identity provider (not for production) over the
+                                 directory's people (password: the person id) for the Temporal
+                                 UI's and the portal's sign-in; ESM_JWKS=<it>/keys for the API
 
 environment (defaults work for make run):
   DATABASE_URL        postgres://... or a SQLite path (default .data/esm.db)
   TEMPORAL_ADDRESS    Temporal frontend (default 127.0.0.1:7233)
   TEMPORAL_NAMESPACE  (default default)
   ESM_ADDR            API listen address (default :8080)
+  ESM_TLS_CERT        with ESM_TLS_KEY: esm api serves HTTPS with this PEM certificate (chain)
+  ESM_TLS_KEY         and key (the Temporal UI passes its token only to an https codec)
   ESM_JWT_SECRET      HS256 secret for bearer tokens (esm dev has a dev default)
   ESM_JWKS            a JWKS file or URL: RS256/ES256 tokens of an identity provider
   ESM_JWT_ISSUER      the iss and aud tokens must carry (default esm, esm)
@@ -165,6 +170,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return breachesCmd(ctx, cfg, args[1:], out)
 	case "bench":
 		return benchCmd(ctx, args[1:], out)
+	case "idp":
+		return idpCmd(ctx, cfg, args[1:], out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

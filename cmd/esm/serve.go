@@ -115,7 +115,18 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 	}
 	cfg.Log.Info("API listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	cert, key := os.Getenv("ESM_TLS_CERT"), os.Getenv("ESM_TLS_KEY")
+	if (cert == "") != (key == "") {
+		ln.Close()
+		return errors.New("set both ESM_TLS_CERT and ESM_TLS_KEY (PEM files) to serve HTTPS, or neither")
+	}
+	go func() {
+		if cert != "" {
+			errc <- srv.ServeTLS(ln, cert, key)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
