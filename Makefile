@@ -17,6 +17,17 @@ bin/temporal: tools/temporal/go.mod tools/temporal/go.sum
 	cd tools/temporal && $(GO) build -o ../../bin/temporal github.com/temporalio/cli/cmd/temporal
 	@touch bin/temporal
 
+# The Temporal server and its SQL schema tool (v1.29.1), for `make topology`: the real server on
+# Postgres rather than the dev server. Pinned in their own module like the CLI; about seven minutes
+# the first time, cached after.
+bin/temporal-server: tools/temporal-server/go.mod tools/temporal-server/go.sum
+	cd tools/temporal-server && $(GO) build -o ../../bin/temporal-server go.temporal.io/server/cmd/server
+	@touch bin/temporal-server
+
+bin/temporal-sql-tool: tools/temporal-server/go.mod tools/temporal-server/go.sum
+	cd tools/temporal-server && $(GO) build -o ../../bin/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
+	@touch bin/temporal-sql-tool
+
 # Mailpit, the mail catcher esm dev starts for make run (SMTP and a web UI on free ports), built
 # from source and pinned in its own module like the Temporal CLI. About a minute the first time.
 bin/mailpit: tools/mailpit/go.mod tools/mailpit/go.sum
