@@ -8,7 +8,9 @@ package codec
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -29,11 +31,14 @@ const (
 type Codec struct {
 	current string
 	keys    map[string]cipher.AEAD
+	// raw holds the key bytes, from which DeriveKey derives per-object keys (never used as
+	// they are for anything but the payloads' AES-GCM).
+	raw map[string][]byte
 }
 
 // Parse reads keys written "id:base64key,id2:base64key2" (32-byte keys); the first encrypts.
 func Parse(spec string) (*Codec, error) {
-	c := &Codec{keys: map[string]cipher.AEAD{}}
+	c := &Codec{keys: map[string]cipher.AEAD{}, raw: map[string][]byte{}}
 	for _, part := range strings.Split(spec, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -59,6 +64,7 @@ func Parse(spec string) (*Codec, error) {
 			return nil, fmt.Errorf("payload key %s is given twice", id)
 		}
 		c.keys[id] = aead
+		c.raw[id] = key
 		if c.current == "" {
 			c.current = id
 		}
@@ -67,6 +73,21 @@ func Parse(spec string) (*Codec, error) {
 		return nil, errors.New("no payload key")
 	}
 	return c, nil
+}
+
+// CurrentKeyID is the id of the key that encrypts (the first of the spec).
+func (c *Codec) CurrentKeyID() string { return c.current }
+
+// DeriveKey derives a 32-byte key from the payload key id with HKDF-SHA256 over salt, for
+// purpose (a fixed label such as "esm attachment v1"), so that another use of the payload keys
+// (attachments at rest, package files) never encrypts with the payload key itself nor reuses a
+// nonce of it. Errors: no key of that id (kept keys decrypt after a rotation, as for payloads).
+func (c *Codec) DeriveKey(id string, salt []byte, purpose string) ([]byte, error) {
+	raw, ok := c.raw[id]
+	if !ok {
+		return nil, fmt.Errorf("no payload key %q: keep old keys after a rotation", id)
+	}
+	return hkdf.Key(sha256.New, raw, salt, purpose, 32)
 }
 
 // NewKey returns a fresh key spec "id:base64key".
