@@ -146,6 +146,12 @@ type Definition struct {
 	Governance *ApprovalStep     `yaml:"governance,omitempty" json:"governance,omitempty"`
 	Review     *ReviewPolicy     `yaml:"review,omitempty" json:"review,omitempty"`
 	Retirement *RetirementPolicy `yaml:"retirement,omitempty" json:"retirement,omitempty"`
+
+	// Attachments says which files the service takes with a request; nil: none.
+	Attachments *Attachments `yaml:"attachments,omitempty" json:"attachments,omitempty"`
+	// Retention is how long a request's files are kept after it closes (0: as long as the
+	// request is kept); then the request's workflow deletes them (revision 6 on).
+	Retention Duration `yaml:"retention,omitempty" json:"retention,omitempty"`
 }
 
 // ReviewPolicy schedules periodic reviews: Cron (five fields, robfig/cron) gives the next review

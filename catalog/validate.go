@@ -47,6 +47,7 @@ func (d Definition) validate(e *errs) {
 	}
 	d.validateTasks(e)
 	d.validateLife(e)
+	d.validateAttachments(e)
 }
 
 func (d Definition) validateLife(e *errs) {
