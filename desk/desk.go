@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/workflows"
 	"go.temporal.io/api/serviceerror"
@@ -63,6 +64,10 @@ type Config struct {
 	// Draining, when set, ends every wait for a request to close once it is done (a front door
 	// that shuts down): each answers with the request's state as it is.
 	Draining context.Context
+	// Files keeps attachments (nil: this desk takes none, ErrUnavailable); Clamd, when set,
+	// scans each before it is accepted.
+	Files *files.Store
+	Clamd *files.Clamd
 }
 
 // Desk is the service desk. Its methods are safe for concurrent use.
@@ -76,11 +81,13 @@ type Desk struct {
 	// draining ends when the front door stops (Config.Draining): waits for a request to close
 	// end at once, so that they do not hold the shutdown.
 	draining context.Context
+	files    *files.Store
+	clamd    *files.Clamd
 }
 
 // New returns a desk.
 func New(cfg Config) *Desk {
-	d := &Desk{store: cfg.Store, temporal: cfg.Temporal, log: cfg.Logger, now: cfg.Now, wait: cfg.WorkflowWait, bounds: cfg.RequestBounds, draining: cfg.Draining}
+	d := &Desk{store: cfg.Store, temporal: cfg.Temporal, log: cfg.Logger, now: cfg.Now, wait: cfg.WorkflowWait, bounds: cfg.RequestBounds, draining: cfg.Draining, files: cfg.Files, clamd: cfg.Clamd}
 	if d.log == nil {
 		d.log = slog.Default()
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/codec"
+	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/examples/hooks"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
@@ -81,6 +83,9 @@ type fixture struct {
 	hooks *hooks.Receiver
 	// worker runs the workflows; a test may stop it (as a crash would).
 	worker sdkworker.Worker
+	// files is the desk's file store, in filesDir (under files/).
+	files    *files.Store
+	filesDir string
 }
 
 // each runs fn once per database, each on a fresh fixture.
@@ -128,7 +133,22 @@ func newFixture(t *testing.T, dialect string, tweaks ...func(*Config)) *fixture 
 	if err := SyncLifecycles(ctx, tc, s); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Store: s, Temporal: tc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	f.filesDir = t.TempDir()
+	fsURL, err := files.DefaultURL(f.filesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := codec.Parse(codec.NewKey("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := files.Open(ctx, fsURL, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fs.Close() })
+	f.files = fs
+	cfg := Config{Store: s, Temporal: tc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Files: fs}
 	for _, tweak := range tweaks {
 		tweak(&cfg)
 	}

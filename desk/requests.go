@@ -43,6 +43,10 @@ type SubmitInput struct {
 	// IdempotencyKey, when set, makes a retry of the submission answer with the request it
 	// made; "" submits anew every time.
 	IdempotencyKey string
+	// Files are the attachments sent with the submission (nil: none), streamed once the rest
+	// was checked; the service's required kinds need one each. A replayed submission does not
+	// read them.
+	Files Uploads
 }
 
 // Submitted is the answer to a submission.
@@ -160,6 +164,50 @@ func (d *Desk) Submit(ctx context.Context, me Actor, in SubmitInput) (Submitted,
 		return Submitted{}, quoteErr(err)
 	}
 
+	// The files stream in once everything else is known to be right, before anything starts:
+	// a submission without a required file starts nothing.
+	next := in.Files
+	if next == nil {
+		next = NoUploads
+	}
+	var staged []Attachment
+	if def.Attachments != nil || in.Files != nil {
+		if def.Attachments != nil {
+			if err := d.filesReady(); err != nil {
+				return Submitted{}, err
+			}
+		}
+		staged, err = d.stageAll(ctx, def.Attachments, next, def.Attachments.Files(), me, func(i int, up *Upload) error {
+			if up.Task != "" {
+				return uploadErr(i, "task", "a submission's files belong to no task")
+			}
+			return nil
+		})
+		if err != nil {
+			return Submitted{}, err
+		}
+		var missing []catalog.FieldError
+		var required []string
+		if def.Attachments != nil {
+			required = def.Attachments.Required
+		}
+		for _, k := range required {
+			if !slices.ContainsFunc(staged, func(a Attachment) bool { return a.Kind == k }) {
+				missing = append(missing, catalog.FieldError{Field: "/attachments", Rule: "required", Detail: fmt.Sprintf("attach the %s (the service requires one)", k)})
+			}
+		}
+		if len(missing) > 0 {
+			d.discard(ctx, staged)
+			return Submitted{}, invalid("the request is not valid", missing...)
+		}
+	}
+	recorded := false
+	defer func() {
+		if !recorded {
+			d.discard(ctx, staged)
+		}
+	}()
+
 	if key == "" {
 		key = randomKey()
 	}
@@ -241,6 +289,15 @@ func (d *Desk) Submit(ctx context.Context, me Actor, in SubmitInput) (Submitted,
 		if err != nil {
 			return Submitted{}, d.workflowErr(ctx, id, fmt.Errorf("submit %s: %w", id, err))
 		}
+	}
+	if len(staged) > 0 {
+		for i := range staged {
+			staged[i].Request = out.ID
+		}
+		if err := d.store.AddAttachments(ctx, staged); err != nil {
+			return Submitted{}, fmt.Errorf("record the files of %s: %w", out.ID, err)
+		}
+		recorded = true
 	}
 	return Submitted{ID: out.ID, Status: out.Status, Service: out.Service, Version: out.Version, Quote: out.Quote, Replayed: !created}, nil
 }
