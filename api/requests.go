@@ -40,6 +40,10 @@ func idempotencyKey(c *gin.Context) (string, *Problem) {
 // submit creates a request (desk.Submit); the Idempotency-Key makes a retry answer with the
 // request it made (200, Idempotent-Replayed).
 func (s *Server) submit(c *gin.Context) {
+	if boundary, ok := isMultipart(c); ok {
+		s.submitMultipart(c, boundary) // attachments.go
+		return
+	}
 	var body submitBody
 	if p := decodeBody(c, &body); p != nil {
 		writeProblem(c, p)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/desk"
+	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/workflows"
 	"github.com/gin-gonic/gin"
@@ -72,10 +73,16 @@ type Config struct {
 	// RequestBounds, when set, bound the history of the requests submitted (tests lower them;
 	// nil: the workflow's defaults, workflows.Bounds).
 	RequestBounds *workflows.Bounds
+	// Files keeps attachments (nil: calls that send or read files answer 503); Clamd, when
+	// set, scans each upload (desk.Config).
+	Files *files.Store
+	Clamd *files.Clamd
 }
 
 // Server serves the ESM API.
 type Server struct {
+	files       *files.Store
+	clamd       *files.Clamd
 	codec       converter.PayloadCodec
 	codecOrigin string
 	devUI       *DevUI
@@ -111,7 +118,7 @@ func (s *Server) StopWaiting() { s.stopWaiting() }
 func New(cfg Config) *Server {
 	s := &Server{store: cfg.Store, temporal: cfg.Temporal, secret: cfg.JWTSecret, log: cfg.Logger, now: cfg.Now,
 		codec: cfg.Codec, codecOrigin: cfg.CodecOrigin, devUI: cfg.DevUI, jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience,
-		bounds: cfg.RequestBounds}
+		bounds: cfg.RequestBounds, files: cfg.Files, clamd: cfg.Clamd}
 	s.draining, s.stopWaiting = context.WithCancel(context.Background())
 	s.tracer, s.registry = cfg.Tracer, cfg.Registry
 	if s.tracer == nil {
@@ -150,7 +157,7 @@ func New(cfg Config) *Server {
 // newDesk makes the desk the handlers call, from the server's dependencies.
 func (s *Server) newDesk() {
 	s.desk = desk.New(desk.Config{Store: s.store, Temporal: s.temporal, Logger: s.log, Now: s.now,
-		WorkflowWait: s.wait, RequestBounds: s.bounds, Draining: s.draining})
+		WorkflowWait: s.wait, RequestBounds: s.bounds, Draining: s.draining, Files: s.files, Clamd: s.clamd})
 }
 
 // Handler returns the router.
@@ -191,6 +198,9 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/requests/:id/decision", s.decide)
 	v1.POST("/requests/:id/cancel", s.cancelRequest)
 	v1.POST("/requests/:id/comments", s.comment)
+	v1.POST("/requests/:id/attachments", s.attach)
+	v1.GET("/requests/:id/attachments", s.listAttachments)
+	v1.GET("/requests/:id/attachments/:file", s.downloadAttachment)
 	v1.GET("/delegations", s.listDelegations)
 	v1.POST("/delegations", s.createDelegation)
 	v1.DELETE("/delegations/:id", s.deleteDelegation)
@@ -215,7 +225,8 @@ func (s *Server) recovered(c *gin.Context, v any) {
 // idempotentExceptSubmit applies the generic Idempotency-Key handling to every state-changing
 // call but submission, which reserves a request number under the key itself.
 func (s *Server) idempotentExceptSubmit(c *gin.Context) {
-	if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/requests" {
+	// Uploads stream: their bodies are never read whole to be fingerprinted (attachments.go).
+	if c.Request.Method == http.MethodPost && (c.FullPath() == "/v1/requests" || c.FullPath() == "/v1/requests/:id/attachments") {
 		c.Next()
 		return
 	}

@@ -162,12 +162,12 @@ func TestDelegationCancelAndQuestions(t *testing.T) {
 // Finance above a threshold, as the example catalog defines them.
 func TestApprovalPolicies(t *testing.T) {
 	e := newEnv(t, "sqlite")
-	small := e.call("POST", "/v1/requests", "alice", map[string]any{"service": "expense-reimbursement",
+	small := e.submitExpense("alice", map[string]any{"service": "expense-reimbursement",
 		"form": map[string]any{"amount": 12.5, "category": "meals", "description": "team lunch"}})
 	if small.Status != http.StatusCreated || small.Body["status"] != "in_fulfilment" {
 		t.Errorf("a small expense is auto-approved: %d %s", small.Status, small.Raw)
 	}
-	big := e.call("POST", "/v1/requests", "alice", map[string]any{"service": "expense-reimbursement",
+	big := e.submitExpense("alice", map[string]any{"service": "expense-reimbursement",
 		"form": map[string]any{"amount": 450, "category": "travel", "description": "train to Berlin"}})
 	if big.Body["status"] != "pending_approval" {
 		t.Errorf("a larger expense waits for the manager: %s", big.Raw)

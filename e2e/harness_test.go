@@ -15,6 +15,7 @@ import (
 
 	"github.com/esmhq/esm/api"
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/codec"
 	"github.com/esmhq/esm/examples/hooks"
 	"github.com/esmhq/esm/store"
@@ -59,6 +60,8 @@ type env struct {
 	worker sdkworker.Worker
 	// wopts are the worker's options (a mail server: newMailEnv).
 	wopts worker.Options
+	// filesDir holds the file store (files/ under it).
+	filesDir string
 	// stop stops the worker and the API, as a crash or a restart would.
 	stop func()
 }
@@ -128,6 +131,15 @@ func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telem
 		DataConverter: payloadCodec.DataConverter()}
 	cfg := api.Config{Store: s, JWTSecret: secret, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Codec: payloadCodec, CodecOrigin: "http://ui.test"}
+	e.filesDir = t.TempDir()
+	fsURL, err := files.DefaultURL(e.filesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Files, err = files.Open(ctx, fsURL, payloadCodec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cfg.Files.Close() })
 	if tel != nil {
 		opts = tel.ClientOptions(opts)
 		cfg.Registry, cfg.Tracer = tel.Registry, tel.Tracer

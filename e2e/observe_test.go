@@ -37,7 +37,7 @@ func TestMetricsAndTraces(t *testing.T) {
 	e := newObservedEnv(t, spans)
 	a := submitLaptop(t, e, "alice")
 	submitLaptop(t, e, "erin")
-	e.call("POST", "/v1/requests", "alice", map[string]any{"service": "expense-reimbursement",
+	e.submitExpense("alice", map[string]any{"service": "expense-reimbursement",
 		"form": map[string]any{"amount": 10, "category": "meals", "description": "coffee run"}}) // auto-approved
 	e.call("POST", "/v1/requests/"+a+"/decision", "bob", map[string]any{"decision": "approve"})
 	// A get, and a get that waits (its wait runs out: the task is open): apart in the histogram.

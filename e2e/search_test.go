@@ -42,7 +42,7 @@ func TestSearchAttributes(t *testing.T) {
 			t.Errorf("%s: no EsmDueAt in %v", id, sa)
 		}
 	}
-	small := e.call("POST", "/v1/requests", "alice", map[string]any{"service": "expense-reimbursement",
+	small := e.submitExpense("alice", map[string]any{"service": "expense-reimbursement",
 		"form": map[string]any{"amount": 12.5, "category": "meals", "description": "team lunch"}})
 	if small.Status != http.StatusCreated || small.Body["status"] != "in_fulfilment" {
 		t.Fatalf("a small expense is auto-approved: %d %s", small.Status, small.Raw)
@@ -50,7 +50,7 @@ func TestSearchAttributes(t *testing.T) {
 	id := small.Body["id"].(string)
 	want(id, "in_fulfilment", "fulfilment: pay")
 
-	big := e.call("POST", "/v1/requests", "alice", map[string]any{"service": "expense-reimbursement",
+	big := e.submitExpense("alice", map[string]any{"service": "expense-reimbursement",
 		"form": map[string]any{"amount": 450, "category": "travel", "description": "train to Berlin"}})
 	want(big.Body["id"].(string), "pending_approval", "approval: manager")
 

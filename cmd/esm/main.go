@@ -73,6 +73,11 @@ environment (defaults work for make run):
   ESM_SMTP_URL        mail server: smtp://user:pass@host:port?starttls=mandatory|opportunistic|none,
                       or smtps:// (implicit TLS); unset: notifications go to the log (esm dev
                       starts bin/mailpit and sets it)
+  ESM_BLOB_URL        where attachments are kept, encrypted with ESM_PAYLOAD_KEYS: a gocloud.dev/blob URL,
+                      s3://bucket?endpoint=http://minio:9000&region=us-east-1&use_path_style=true
+                      (credentials from the AWS environment); default a directory .data/files
+  ESM_CLAMD_ADDR      scan every upload with ClamAV's daemon: host:port or a Unix socket path
+                      (its StreamMaxLength at least the catalog's largest attachments.max_bytes)
   ESM_MAIL_FROM       sender of the mails (default "ESM Service Desk <esm@esm.localhost>")
   ESM_PORTAL_URL      the portal's base URL in mails (default http://<ESM_ADDR>/portal)
 `

@@ -17,6 +17,7 @@ import (
 
 	"github.com/esmhq/esm/api"
 	"github.com/esmhq/esm/desk"
+	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/examples/hooks"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/web"
@@ -52,6 +53,27 @@ func serveAPI(ctx context.Context, cfg config, s *store.Store) error {
 	return listenAndServe(ctx, cfg, s, tc, nil, false, nil)
 }
 
+// openFiles opens the attachments' store (ESM_BLOB_URL, default .data/files) with the payload
+// keys, and the virus scanner when ESM_CLAMD_ADDR names one.
+func openFiles(ctx context.Context, cfg config) (*files.Store, *files.Clamd, error) {
+	url := os.Getenv("ESM_BLOB_URL")
+	if url == "" {
+		var err error
+		if url, err = files.DefaultURL(".data"); err != nil {
+			return nil, nil, fmt.Errorf("ESM_BLOB_URL: %w", err)
+		}
+	}
+	fs, err := files.Open(ctx, url, cfg.Codec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ESM_BLOB_URL: %w", err)
+	}
+	var clamd *files.Clamd
+	if addr := os.Getenv("ESM_CLAMD_ADDR"); addr != "" {
+		clamd = &files.Clamd{Addr: addr}
+	}
+	return fs, clamd, nil
+}
+
 // apiConfig is the API's configuration. devUI is the Temporal UI esm dev started: only runDev
 // passes it (esm api passes nil, whatever the environment says).
 func apiConfig(cfg config, s *store.Store, tc client.Client, jwks *api.JWKS, devUI *api.DevUI) api.Config {
@@ -76,11 +98,18 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 			return err
 		}
 	}
-	a := api.New(apiConfig(cfg, s, tc, jwks, devUI))
+	fs, clamd, err := openFiles(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer fs.Close()
+	acfg := apiConfig(cfg, s, tc, jwks, devUI)
+	acfg.Files, acfg.Clamd = fs, clamd
+	a := api.New(acfg)
 	// The portal's desk stops its waits when the server begins to shut down, as the API's does.
 	portalDraining, stopPortalWaits := context.WithCancel(context.Background())
 	defer stopPortalWaits()
-	portalDesk := desk.New(desk.Config{Store: s, Temporal: tc, Logger: cfg.Log, Draining: portalDraining})
+	portalDesk := desk.New(desk.Config{Store: s, Temporal: tc, Logger: cfg.Log, Draining: portalDraining, Files: fs, Clamd: clamd})
 	secret, signIn := cfg.Secret, (*web.OIDC)(nil)
 	if !dev {
 		var err error
