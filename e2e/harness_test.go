@@ -15,9 +15,9 @@ import (
 
 	"github.com/esmhq/esm/api"
 	"github.com/esmhq/esm/catalog"
-	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/codec"
 	"github.com/esmhq/esm/examples/hooks"
+	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
 	"github.com/esmhq/esm/telemetry"

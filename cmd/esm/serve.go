@@ -17,8 +17,8 @@ import (
 
 	"github.com/esmhq/esm/api"
 	"github.com/esmhq/esm/desk"
-	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/examples/hooks"
+	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/web"
 	"github.com/esmhq/esm/worker"
