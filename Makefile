@@ -50,7 +50,7 @@ test-race:
 # Every fuzz target for a minute each (FUZZTIME=10s for a quick pass): JSON bodies, forms,
 # definition YAML and JSON, CEL.
 FUZZTIME ?= 60s
-FUZZ_TARGETS := ./api:FuzzBodies ./api:FuzzForm ./catalog:FuzzParse ./catalog:FuzzDefinitionJSON ./catalog:FuzzCEL
+FUZZ_TARGETS := ./api:FuzzBodies ./api:FuzzForm ./api:FuzzMultipart ./catalog:FuzzParse ./catalog:FuzzDefinitionJSON ./catalog:FuzzCEL
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
