@@ -27,19 +27,85 @@ func keys(t testing.TB, spec string) *codec.Codec {
 	return c
 }
 
-func open(t testing.TB, c *codec.Codec) (*files.Store, string) {
+// backend is where a test's store keeps its objects, with a way around ESM to the bytes at rest.
+type backend struct {
+	url    string                                    // the gocloud.dev/blob URL files.Open takes
+	raw    func(t testing.TB, name string) []byte    // the object as stored
+	setRaw func(t testing.TB, name string, b []byte) // replace the object, bypassing ESM
+}
+
+// dirBackend is a local directory, the default store (file://).
+func dirBackend(t testing.TB) backend {
 	t.Helper()
-	dir := t.TempDir()
-	url, err := files.DefaultURL(dir)
+	data := t.TempDir()
+	url, err := files.DefaultURL(data)
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := filepath.Join(data, "files")
+	return backend{
+		url: url,
+		raw: func(t testing.TB, name string) []byte {
+			t.Helper()
+			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+		setRaw: func(t testing.TB, name string, b []byte) {
+			t.Helper()
+			if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+}
+
+// s3Backend is a new bucket on a real MinIO, through the s3:// URL ESM_BLOB_URL takes; the bytes
+// at rest are read and written with the AWS SDK's own client.
+func s3Backend(t testing.TB, m *filestest.MinIO) backend {
+	t.Helper()
+	bucket, url := m.Bucket(t)
+	return backend{
+		url:    url,
+		raw:    func(t testing.TB, name string) []byte { return m.ReadRaw(t, bucket, name) },
+		setRaw: func(t testing.TB, name string, b []byte) { m.WriteRaw(t, bucket, name, b) },
+	}
+}
+
+func openAt(t testing.TB, url string, c *codec.Codec) *files.Store {
+	t.Helper()
 	s, err := files.Open(context.Background(), url, c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s, filepath.Join(dir, "files")
+	return s
+}
+
+// storeTests run on every backend: TestX on the directory, TestS3/X on MinIO.
+var storeTests = map[string]func(*testing.T, backend){
+	"RoundTripAndAtRest": testRoundTripAndAtRest,
+	"Tamper":             testTamper,
+	"Rotation":           testRotation,
+	"Abort":              testAbort,
+	"LargeFileStreams":   testLargeFileStreams,
+}
+
+func TestRoundTripAndAtRest(t *testing.T) { testRoundTripAndAtRest(t, dirBackend(t)) }
+func TestTamper(t *testing.T)             { testTamper(t, dirBackend(t)) }
+func TestRotation(t *testing.T)           { testRotation(t, dirBackend(t)) }
+func TestAbort(t *testing.T)              { testAbort(t, dirBackend(t)) }
+func TestLargeFileStreams(t *testing.T)   { testLargeFileStreams(t, dirBackend(t)) }
+
+// TestS3 runs the store tests against a real S3-compatible server: bin/minio, started here
+// (skipped without it, failing under CI=true), one bucket per test.
+func TestS3(t *testing.T) {
+	m := filestest.StartMinIO(t)
+	for _, name := range []string{"RoundTripAndAtRest", "Tamper", "Rotation", "Abort", "LargeFileStreams"} {
+		t.Run(name, func(t *testing.T) { storeTests[name](t, s3Backend(t, m)) })
+	}
 }
 
 func put(t testing.TB, s *files.Store, name string, data []byte) {
@@ -66,9 +132,9 @@ func get(s *files.Store, name string) ([]byte, error) {
 }
 
 // Every size around the segment boundaries comes back as it went in; at rest it is not there.
-func TestRoundTripAndAtRest(t *testing.T) {
+func testRoundTripAndAtRest(t *testing.T, b backend) {
 	c := keys(t, codec.NewKey("k1"))
-	s, dir := open(t, c)
+	s := openAt(t, b.url, c)
 	for _, n := range []int{0, 1, 100, files.SegmentSize - 1, files.SegmentSize, files.SegmentSize + 1, 3 * files.SegmentSize, 3*files.SegmentSize + 7} {
 		data := bytes.Repeat([]byte("receipt 42.50 EUR "), n/18+1)[:n]
 		name := "req/REQ-000001/" + strings.Repeat("x", n%7+1)
@@ -77,10 +143,7 @@ func TestRoundTripAndAtRest(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("size %d: got %d bytes, %v", n, len(got), err)
 		}
-		raw, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := b.raw(t, name)
 		if n > 20 && bytes.Contains(raw, data[:20]) {
 			t.Fatalf("size %d: the file is readable at rest", n)
 		}
@@ -91,37 +154,32 @@ func TestRoundTripAndAtRest(t *testing.T) {
 }
 
 // Altered, truncated, extended or renamed objects, or a store without the key, do not decrypt.
-func TestTamper(t *testing.T) {
+func testTamper(t *testing.T, b backend) {
 	c := keys(t, codec.NewKey("k1"))
-	s, dir := open(t, c)
+	s := openAt(t, b.url, c)
 	data := make([]byte, 2*files.SegmentSize+10)
 	_, _ = rand.Read(data)
 	put(t, s, "a", data)
-	raw, _ := os.ReadFile(filepath.Join(dir, "a"))
+	raw := b.raw(t, "a")
 	cases := map[string][]byte{
 		"flipped":          flip(raw, len(raw)/2),
 		"truncated":        raw[:len(raw)-5],
 		"last segment cut": raw[:len(raw)-(10+16)],
 		"extended":         append(append([]byte{}, raw...), raw[60:200]...),
 	}
-	for what, b := range cases {
-		if err := os.WriteFile(filepath.Join(dir, "b"), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	for what, bad := range cases {
+		b.setRaw(t, "b", bad)
 		if _, err := get(s, "b"); !errors.Is(err, files.ErrCorrupt) {
 			t.Errorf("%s: want ErrCorrupt, got %v", what, err)
 		}
 	}
 	// The same bytes under another name: the name is bound to them.
-	_ = os.WriteFile(filepath.Join(dir, "b"), raw, 0o600)
+	b.setRaw(t, "b", raw)
 	if _, err := get(s, "b"); !errors.Is(err, files.ErrCorrupt) {
 		t.Errorf("renamed: want ErrCorrupt, got %v", err)
 	}
 	// Another key of the same id.
-	other, err := files.Open(context.Background(), "file://"+filepath.ToSlash(dir), keys(t, codec.NewKey("k1")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := openAt(t, b.url, keys(t, codec.NewKey("k1")))
 	if _, err := get(other, "a"); !errors.Is(err, files.ErrCorrupt) {
 		t.Errorf("wrong key: want ErrCorrupt, got %v", err)
 	}
@@ -134,21 +192,18 @@ func flip(b []byte, i int) []byte {
 }
 
 // After a rotation the new key encrypts and the old one still decrypts what it encrypted.
-func TestRotation(t *testing.T) {
+func testRotation(t *testing.T, b backend) {
 	old := codec.NewKey("k1")
-	s1, dir := open(t, keys(t, old))
+	s1 := openAt(t, b.url, keys(t, old))
 	put(t, s1, "old", []byte("signed before the rotation"))
-	s2, err := files.Open(context.Background(), "file://"+filepath.ToSlash(dir), keys(t, codec.NewKey("k2")+","+old))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := openAt(t, b.url, keys(t, codec.NewKey("k2")+","+old))
 	put(t, s2, "new", []byte("after"))
 	for name, want := range map[string]string{"old": "signed before the rotation", "new": "after"} {
 		if got, err := get(s2, name); err != nil || string(got) != want {
 			t.Fatalf("%s: %q %v", name, got, err)
 		}
 	}
-	raw, _ := os.ReadFile(filepath.Join(dir, "new"))
+	raw := b.raw(t, "new")
 	if !bytes.HasPrefix(raw, []byte("ESMF\x01\x02k2")) {
 		t.Fatalf("the new key does not encrypt: %q", raw[:8])
 	}
@@ -158,8 +213,8 @@ func TestRotation(t *testing.T) {
 }
 
 // An aborted write leaves nothing.
-func TestAbort(t *testing.T) {
-	s, _ := open(t, keys(t, codec.NewKey("k1")))
+func testAbort(t *testing.T, b backend) {
+	s := openAt(t, b.url, keys(t, codec.NewKey("k1")))
 	w, err := s.Create(context.Background(), "gone")
 	if err != nil {
 		t.Fatal(err)
@@ -176,12 +231,12 @@ func TestAbort(t *testing.T) {
 
 // A file far larger than the memory the test allows streams in and out through pipes; the heap
 // never holds more than a few segments of it.
-func TestLargeFileStreams(t *testing.T) {
+func testLargeFileStreams(t *testing.T, b backend) {
 	size := int64(1 << 30)
 	if testing.Short() {
 		size = 64 << 20
 	}
-	s, _ := open(t, keys(t, codec.NewKey("k1")))
+	s := openAt(t, b.url, keys(t, codec.NewKey("k1")))
 	src := io.LimitReader(pattern{}, size)
 	in := sha256.New()
 	w, err := s.Create(context.Background(), "big")
