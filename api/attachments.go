@@ -9,7 +9,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"strconv"
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/desk"
@@ -32,39 +31,24 @@ func isMultipart(c *gin.Context) (string, bool) {
 	return params["boundary"], err == nil && mt == "multipart/form-data" && params["boundary"] != ""
 }
 
-// partUploads gives the file parts of mr to the desk one at a time. A field part named "task"
-// makes the files after it outputs of that task (when allowTask); any other field part, or a
-// malformed body, stops the call with a problem.
+// partUploads gives the file parts of mr to the desk one at a time (desk.Parts, the reader the
+// portal shares): a "task" field part makes the files after it outputs of that task (when
+// allowTask); a malformed body is a 400 problem, any other field part a 422.
 func partUploads(mr *multipart.Reader, allowTask bool) desk.Uploads {
-	task := ""
-	var current *multipart.Part
+	return problemUploads(desk.NewParts(mr).Uploads(allowTask))
+}
+
+// problemUploads answers next's refusals as problems.
+func problemUploads(next desk.Uploads) desk.Uploads {
 	return func() (*desk.Upload, error) {
-		if current != nil {
-			_ = current.Close()
+		up, err := next()
+		if errors.Is(err, desk.ErrMalformed) {
+			return nil, errBadRequest(err.Error())
 		}
-		for {
-			part, err := mr.NextPart()
-			if err == io.EOF {
-				return nil, nil
-			}
-			if err != nil {
-				return nil, errBadRequest("malformed multipart body: " + err.Error())
-			}
-			if part.FileName() == "" {
-				if part.FormName() == "task" && allowTask {
-					b, err := io.ReadAll(io.LimitReader(part, 200))
-					if err != nil {
-						return nil, errBadRequest("malformed multipart body: " + err.Error())
-					}
-					task = string(bytes.TrimSpace(b))
-					continue
-				}
-				return nil, errValidation("the body has a part this call does not take", catalog.FieldError{
-					Field: part.FormName(), Rule: "unknown", Detail: "send files (parts with a filename) named by their kind" + map[bool]string{true: ", and optionally a task part before them", false: ""}[allowTask]})
-			}
-			current = part
-			return &desk.Upload{Kind: part.FormName(), Name: part.FileName(), Task: task, Body: part}, nil
+		if p := deskProblem(err); p != nil {
+			return nil, p
 		}
+		return up, err
 	}
 }
 
@@ -153,13 +137,7 @@ func (s *Server) downloadAttachment(c *gin.Context) {
 		return
 	}
 	defer r.Close()
-	h := c.Writer.Header()
-	h.Set("Content-Type", a.ContentType)
-	h.Set("Content-Length", strconv.FormatInt(a.Size, 10))
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": a.Name}))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("Cache-Control", "private, no-store")
+	desk.DownloadHeaders(c.Writer.Header(), a)
 	c.Status(http.StatusOK)
 	if _, err := io.Copy(c.Writer, r); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 		// The status is sent: the client sees a short body against Content-Length.

@@ -410,7 +410,7 @@ func (d Definition) Customer() CustomerView {
 	v := CustomerView{
 		Key: d.Key, Name: d.Name, Department: d.Department, Category: d.Category,
 		Summary: d.Summary, Description: d.Description, Tags: d.Tags,
-		Limits: d.Limits, Cost: d.Cost, Request: d.Request, Help: d.Help,
+		Limits: d.Limits, Cost: d.Cost, Request: d.Request, Help: d.Help, Attachments: d.Attachments,
 	}
 	if v.Limits.MaxQuantity == 0 {
 		v.Limits.MaxQuantity = 1
@@ -439,6 +439,8 @@ type CustomerView struct {
 	Cost        Cost        `json:"cost"`
 	Request     RequestSpec `json:"request"`
 	Help        Help        `json:"help"`
+	// Attachments: the files a request takes (nil: none), so that a form can offer them.
+	Attachments *Attachments `json:"attachments,omitempty"`
 }
 
 // Processes are a definition's internal processes.

@@ -317,3 +317,34 @@ func (d *Desk) OpenAttachment(ctx context.Context, me Actor, requestID, id strin
 	}
 	return a, r, err
 }
+
+// filesOf answers a request's files and, when me may add one now by Attach's rule (one who
+// may add: canAdd with their delegators; the request open; a file store; the service taking
+// files with room left under its max_files), the service version's attachments block; nil
+// when not.
+func (d *Desk) filesOf(ctx context.Context, me Actor, delegators []string, st catalog.RequestState) ([]Attachment, *catalog.Attachments, error) {
+	have, err := d.store.Attachments(ctx, st.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if catalog.Terminal(st.Status) || d.files == nil {
+		return have, nil, nil
+	}
+	if delegators == nil && !canAdd(me, nil, st) {
+		if delegators, err = d.store.Delegators(ctx, me.ID, d.now()); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !canAdd(me, delegators, st) {
+		return have, nil, nil
+	}
+	sv, err := d.store.ServiceAt(ctx, st.Service.Key, st.Service.Version)
+	if err != nil {
+		return nil, nil, fmt.Errorf("service %s v%d: %w", st.Service.Key, st.Service.Version, err)
+	}
+	spec := sv.Definition.Attachments
+	if spec == nil || len(have) >= spec.Files() {
+		return have, nil, nil
+	}
+	return have, spec, nil
+}

@@ -422,6 +422,9 @@ const MaxWait = 30 * time.Second
 type RequestInput struct {
 	ID   string
 	Wait time.Duration
+	// Files: answer the request's files too, and whether the actor may add one (a page showing
+	// them asks; a poll does not).
+	Files bool
 }
 
 // RequestView is a request as the actor may see it.
@@ -432,6 +435,14 @@ type RequestView struct {
 	// Stale: the request's workflow did not answer, and the state is the read model's, which may
 	// be a little behind.
 	Stale bool
+	// Files are the request's files, deleted ones with their DeletedAt (only when asked:
+	// RequestInput.Files).
+	Files []Attachment
+	// MayAttach, when the actor may add files to it now (Attach's rule: who, the request open,
+	// the service taking files, room left under max_files), is the service version's
+	// attachments block (the kinds, types and sizes an added file must have); nil when not, or
+	// not asked.
+	MayAttach *catalog.Attachments
 }
 
 // Request answers a request the actor may see: a running one from its workflow (never stale),
@@ -441,11 +452,16 @@ type RequestView struct {
 //
 // Errors: ErrNotFound (no such request, or one the actor may not see).
 func (d *Desk) Request(ctx context.Context, me Actor, in RequestInput) (RequestView, error) {
-	st, _, err := d.visible(ctx, me, in.ID)
+	st, delegators, err := d.visible(ctx, me, in.ID)
 	if err != nil {
 		return RequestView{}, err
 	}
 	var v RequestView
+	if in.Files {
+		if v.Files, v.MayAttach, err = d.filesOf(ctx, me, delegators, st); err != nil {
+			return RequestView{}, err
+		}
+	}
 	if in.Wait > 0 && !catalog.Terminal(st.Status) {
 		v.Waited = true
 		if d.awaitClose(ctx, st.ID, min(in.Wait, MaxWait)) {

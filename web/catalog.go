@@ -83,6 +83,10 @@ type serviceForm struct {
 	IdempotencyKey string
 	Notice         string // above the form: why it is filled (keptNotice)
 	Quote          quoteView
+	// Files are the file inputs (the service's kinds of file); FilesAgain says the files must be
+	// chosen again (the form comes back, and a browser cannot keep a chosen file).
+	Files      []fileInput
+	FilesAgain bool
 }
 
 // quoteView is the price of the form as filled in so far, or why it cannot be given yet, in
@@ -100,10 +104,13 @@ func (p *Portal) service(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	f := serviceForm{Service: sv, Fields: formFields(sv.Request.Form), Quantity: "1"}
+	f := serviceForm{Service: sv, Fields: formFields(sv.Request.Form), Quantity: "1", Files: fileInputs(sv.Attachments, true)}
 	if k := p.keptForm(w, r); k != nil { // answers sent as the session ended (kept.go)
 		readForm(f.Fields, k)
 		f.Quantity, f.Priority, f.IdempotencyKey, f.Notice = k.Get("quantity"), k.Get("priority"), k.Get("idempotency_key"), keptNotice
+		if k.Has(keptFiles) {
+			f.Notice, f.FilesAgain = keptFilesNotice, true
+		}
 	}
 	// Priced as shown: the defaults, or what was kept.
 	form, _ := readForm(slices.Clone(f.Fields), shownValues(f.Fields))
@@ -213,7 +220,23 @@ func (p *Portal) showService(w http.ResponseWriter, r *http.Request, status int,
 // what was typed.
 func (p *Portal) submit(w http.ResponseWriter, r *http.Request) {
 	me := actor(r)
-	if !p.parse(w, r) {
+	// A form with file inputs is multipart: its fields are read first, its files stream to the
+	// desk after (desk.Parts).
+	var parts *desk.Parts
+	if mr, ok := multipartBody(r); ok {
+		parts = desk.NewParts(mr)
+		values, err := parts.Fields(maxForm)
+		var ve *desk.ValidationError
+		switch {
+		case errors.As(err, &ve):
+			p.renderStatus(w, r, http.StatusRequestEntityTooLarge, "The form is too large", "Shorten what you typed and send it again.")
+			return
+		case err != nil:
+			p.formUnread(w, r, err)
+			return
+		}
+		r.PostForm = values
+	} else if !p.parse(w, r) {
 		return
 	}
 	sv, err := p.desk.Service(r.Context(), me, r.PathValue("key"))
@@ -221,9 +244,14 @@ func (p *Portal) submit(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	f := serviceForm{Service: sv, Fields: formFields(sv.Request.Form), Quantity: r.PostForm.Get("quantity"), Priority: r.PostForm.Get("priority")}
+	f := serviceForm{Service: sv, Fields: formFields(sv.Request.Form), Quantity: r.PostForm.Get("quantity"), Priority: r.PostForm.Get("priority"),
+		Files: fileInputs(sv.Attachments, true), FilesAgain: sv.Attachments != nil}
 	form, readable := readForm(f.Fields, r.PostForm)
 	in := desk.SubmitInput{Service: sv.Key, Form: form, Priority: f.Priority, IdempotencyKey: r.PostForm.Get("idempotency_key")}
+	var sent sentKinds
+	if parts != nil {
+		in.Files = sent.track(parts.Uploads(false))
+	}
 	if f.Quantity != "" {
 		n, ok := atoi(f.Quantity)
 		if !ok {
@@ -239,8 +267,12 @@ func (p *Portal) submit(w http.ResponseWriter, r *http.Request) {
 	out, err := p.desk.Submit(r.Context(), me, in)
 	var ve *desk.ValidationError
 	switch {
+	case errors.Is(err, desk.ErrMalformed):
+		p.formUnread(w, r, err)
+		return
 	case errors.As(err, &ve):
-		f.Errors = placeErrors(f.Fields, ve.Fields, map[string]*string{"quantity": &f.QuantityError, "priority": &f.PriorityError})
+		rest := placeFileErrors(f.Files, sent.kinds, ve.Fields)
+		f.Errors = placeErrors(f.Fields, rest, map[string]*string{"quantity": &f.QuantityError, "priority": &f.PriorityError})
 		p.showService(w, r, http.StatusUnprocessableEntity, f)
 		return
 	case err != nil:

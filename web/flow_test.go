@@ -21,8 +21,10 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/codec"
 	"github.com/esmhq/esm/desk"
 	"github.com/esmhq/esm/examples/hooks"
+	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/store/storetest"
 	"github.com/esmhq/esm/worker"
 	"github.com/esmhq/esm/workflows"
@@ -76,7 +78,21 @@ func startESMOn(t *testing.T, dialect string, opts ...func(*Config)) string {
 	}
 	t.Cleanup(w.Stop)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := Config{Desk: desk.New(desk.Config{Store: s, Temporal: tc, Logger: log}), Directory: s,
+	// Files go to a local directory, encrypted, as `esm dev` keeps them.
+	fsURL, err := files.DefaultURL(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := codec.Parse(codec.NewKey("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := files.Open(ctx, fsURL, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fs.Close() })
+	cfg := Config{Desk: desk.New(desk.Config{Store: s, Temporal: tc, Logger: log, Files: fs}), Directory: s,
 		Secret: []byte("a test secret of 32 bytes or so!"), Dev: true, Logger: log}
 	for _, o := range opts {
 		o(&cfg)

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/esmhq/esm/desk"
 )
 
 // Nothing typed is lost when a session ends while a form is open (issue 18): a form sent
@@ -17,6 +19,13 @@ import (
 
 // keptNotice is what a page says above a form filled with kept answers.
 const keptNotice = "You were signed out; your answers are kept, check them and send again."
+
+// keptFiles marks kept answers whose form had files: a file cannot be kept (nor put back in a
+// file input), and the page says so (keptFilesNotice).
+const keptFiles = "_files"
+
+// keptFilesNotice is keptNotice for a form that had files.
+const keptFilesNotice = "You were signed out; your answers are kept, but the files you chose are not: choose them again, check the answers and send again."
 
 // keptFor is how long kept answers wait for the sign-in (an identity provider's sign-in, with
 // a second factor, takes minutes).
@@ -49,15 +58,18 @@ func (p *Portal) keepForm(w http.ResponseWriter, r *http.Request) string {
 	if !ok {
 		return page
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
+	posted, hadFiles, ok := p.keptFields(w, r)
+	if !ok {
 		return page
 	}
 	form := url.Values{}
-	for name, values := range r.PostForm {
-		if !secretField(name) {
+	for name, values := range posted {
+		if !secretField(name) && name != keptFiles {
 			form[name] = values
 		}
+	}
+	if hadFiles {
+		form.Set(keptFiles, "1")
 	}
 	path, _, _ := strings.Cut(page, "?")
 	value := p.sessions.sealAs(keptName, kept{Person: lapsed.Person, Path: path, At: p.now().Unix(), Form: form})
@@ -118,4 +130,24 @@ func secretField(name string) bool {
 		return true
 	}
 	return false
+}
+
+// keptFields reads the fields of a form sent without a session (at most maxForm bytes) and
+// whether it carried a file: a multipart form's fields before its files (desk.Parts), whose
+// files are read no further.
+func (p *Portal) keptFields(w http.ResponseWriter, r *http.Request) (url.Values, bool, bool) {
+	if mr, ok := multipartBody(r); ok {
+		parts := desk.NewParts(mr)
+		values, err := parts.Fields(maxForm)
+		if err != nil {
+			return nil, false, false
+		}
+		up, _ := parts.Uploads(false)()
+		return values, up != nil, true
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return nil, false, false
+	}
+	return r.PostForm, false, true
 }

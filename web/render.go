@@ -61,6 +61,16 @@ func (p *Portal) funcs() template.FuncMap {
 			}
 			return ""
 		},
+		// bytes: a size in words (1.2 MB, 340 KB, 12 bytes).
+		"bytes": func(n int64) string {
+			switch {
+			case n >= 1<<20:
+				return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+			case n >= 1<<10:
+				return fmt.Sprintf("%d KB", (n+1<<9)>>10)
+			}
+			return fmt.Sprintf("%d bytes", n)
+		},
 		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"words": func(s string) string { // pending_approval -> pending approval
 			return strings.ReplaceAll(strings.ReplaceAll(s, "_", " "), "-", " ")

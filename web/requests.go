@@ -44,6 +44,11 @@ type requestPage struct {
 	Notice       string
 	// DecisionComment: what was typed in the decision form (kept across a sign-in).
 	DecisionComment string
+	// FileErrors: the desk's refusal of files added (attach), FilesSent the kinds of the files
+	// it was given, in order; FilesAgain: a kept form had files, which are not kept.
+	FileErrors []catalog.FieldError
+	FilesSent  []string
+	FilesAgain bool
 }
 
 // request: a request's page: status, approvals, tasks, SLA clocks, timeline; comment, withdraw.
@@ -60,24 +65,35 @@ func (p *Portal) request(w http.ResponseWriter, r *http.Request) {
 		pg.Notice = "The task is recorded done."
 	case r.URL.Query().Has("withdrawn"):
 		pg.Notice = "Your request is withdrawn."
+	case r.URL.Query().Has("attached"):
+		pg.Notice = "Your file is added."
 	}
 	if k := p.keptForm(w, r); k != nil { // a comment or decision sent as the session ended (kept.go)
 		pg.Comment, pg.DecisionComment, pg.Notice = k.Get("text"), k.Get("comment"), keptNotice
+		if k.Has(keptFiles) {
+			pg.Notice = keptFilesNotice
+		}
 	}
 	p.showRequest(w, r, http.StatusOK, pg)
 }
 
 func (p *Portal) showRequest(w http.ResponseWriter, r *http.Request, status int, pg requestPage) {
-	v, err := p.desk.Request(r.Context(), actor(r), desk.RequestInput{ID: r.PathValue("id")})
+	v, err := p.desk.Request(r.Context(), actor(r), desk.RequestInput{ID: r.PathValue("id"), Files: true})
 	if err != nil {
 		p.fail(w, r, err)
 		return
+	}
+	add := attachPage{Inputs: fileInputs(v.MayAttach, false)}
+	if len(pg.FileErrors) > 0 {
+		if rest := placeFileErrors(add.Inputs, pg.FilesSent, pg.FileErrors); len(rest) > 0 {
+			add.Error = sentence(rest[0].Detail)
+		}
 	}
 	decide := p.decisionFor(r, v.State.ID)
 	if decide != nil {
 		decide.Comment = pg.DecisionComment
 	}
-	p.render(w, r, status, "request", map[string]any{"R": v.State, "V": v, "Stale": v.Stale, "P": pg, "Key": newKey(), "Decide": decide})
+	p.render(w, r, status, "request", map[string]any{"R": v.State, "V": v, "Stale": v.Stale, "P": pg, "Key": newKey(), "Decide": decide, "Add": add})
 }
 
 // live answers the live part of a request's page (the "request-live" partial), which asks for
