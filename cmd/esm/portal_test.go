@@ -84,6 +84,44 @@ func TestPortal(t *testing.T) {
 	}
 	b.see(id, "pending approval")
 	b.shots("request-submitted")
+
+	// Alice claims an expense with its receipt. A file too large, or of a type the service does
+	// not take, is refused beside its input before anything is sent (static/files.js).
+	dir := t.TempDir()
+	receipt, big, notes := filepath.Join(dir, "receipt.pdf"), filepath.Join(dir, "big.pdf"), filepath.Join(dir, "notes.txt")
+	for path, body := range map[string][]byte{receipt: []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"), notes: []byte("just words")} {
+		if err := os.WriteFile(path, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f, err := os.Create(big); err != nil || f.Truncate(10<<20+1) != nil || f.Close() != nil {
+		t.Fatalf("big.pdf: %v", err)
+	}
+	b.open("/services/expense-reimbursement")
+	b.see("Receipt", "10MiB at most")
+	b.do(chromedp.SetValue(chromedp.CSS("#f-amount"), "32.50"), chromedp.SetValue(chromedp.CSS("#f-category"), "meals"),
+		chromedp.SetValue(chromedp.CSS("#f-description"), "Lunch with the Leeds team"),
+		chromedp.SetUploadFiles(chromedp.CSS("#file-receipt"), []string{big}))
+	b.see("This file is larger than 10MiB")
+	if got := b.eval(`document.querySelector("#file-receipt").getAttribute("aria-invalid") || ""`); got != "true" {
+		t.Errorf("a file too large is not marked invalid: aria-invalid %q", got)
+	}
+	b.shots("service-file-error")
+	// Sending it anyway sends nothing: the page stays, with the error.
+	b.do(chromedp.Click(chromedp.CSS(`form[action="/portal/services/expense-reimbursement"] button[type="submit"]`)))
+	time.Sleep(300 * time.Millisecond)
+	if loc := b.location(); !strings.HasSuffix(loc, "/services/expense-reimbursement") {
+		t.Fatalf("a form with a file too large was sent: now on %s", loc)
+	}
+	b.do(chromedp.SetUploadFiles(chromedp.CSS("#file-receipt"), []string{notes}))
+	b.see("This file is not a PDF, JPEG or PNG file")
+	b.do(chromedp.SetUploadFiles(chromedp.CSS("#file-receipt"), []string{receipt}))
+	if got := b.eval(`document.querySelector("#file-receipt-error").hidden ? "hidden" : document.querySelector("#file-receipt-error").textContent`); got != "hidden" {
+		t.Errorf("a right file still shows an error: %q", got)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`form[action="/portal/services/expense-reimbursement"] button[type="submit"]`)))
+	b.see("Your request is submitted.", "Files", "receipt.pdf", "Receipt", "Add a file")
+	b.shots("request-files")
 	b.signOut()
 
 	// Bob will be away: on his out-of-office page he names Carol until tomorrow. Carol, his
