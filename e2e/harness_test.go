@@ -153,6 +153,7 @@ func startEnvWith(t *testing.T, ns, url string, apply bool, tel *telemetry.Telem
 			f(&e.wopts)
 		}
 	}
+	e.wopts.Files = cfg.Files
 	e.worker = worker.New(tc, s, e.wopts)
 	if err := e.worker.Start(); err != nil {
 		t.Fatal(err)

@@ -2,8 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/esmhq/esm/catalog"
+	"github.com/jmoiron/sqlx"
 )
 
 // Attachment is a file of a request: its metadata (the bytes are in blob storage, encrypted,
@@ -64,4 +69,59 @@ func (s *Store) AttachmentOf(ctx context.Context, requestID, id string) (Attachm
 func (s *Store) MarkAttachmentDeleted(ctx context.Context, id string, at time.Time) error {
 	_, err := s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE attachments SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`), at.UTC(), id)
 	return err
+}
+
+// FilesDeletedEvent is the audit event retention records once a request's files are deleted.
+const FilesDeletedEvent = "files.deleted"
+
+// RecordFilesDeleted appends ev (its Seq is set here) to a request's audit trail and to its
+// stored state's timeline, in one transaction, so GET /v1/requests/{id} and the request page
+// show it: the state's seq moves on and its updated instant becomes ev.At, so an older
+// projection never overwrites it. It is idempotent: a request whose trail already holds an
+// event of ev.Type is left as it is (false). Errors: ErrNotFound (no such request).
+func (s *Store) RecordFilesDeleted(ctx context.Context, requestID string, ev catalog.Event) (bool, error) {
+	wrote := false
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		var n int
+		if err := tx.GetContext(ctx, &n, tx.Rebind(`SELECT COUNT(*) FROM request_events WHERE request_id = ? AND type = ?`), requestID, ev.Type); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		var doc string
+		if err := tx.GetContext(ctx, &doc, tx.Rebind(`SELECT state FROM requests WHERE id = ?`), requestID); err != nil {
+			return notFound(err)
+		}
+		var r catalog.RequestState
+		if err := json.Unmarshal([]byte(doc), &r); err != nil {
+			return fmt.Errorf("decode request %s: %w", requestID, err)
+		}
+		var last sql.NullInt64 // the trail may hold more than the state's kept timeline
+		if err := tx.GetContext(ctx, &last, tx.Rebind(`SELECT MAX(seq) FROM request_events WHERE request_id = ?`), requestID); err != nil {
+			return err
+		}
+		ev.Seq = max(r.NextEventSeq(), int(last.Int64)+1)
+		ev.At = ev.At.UTC()
+		r.Timeline = append(r.Timeline, ev)
+		r.Seq++
+		if ev.At.After(r.UpdatedAt) {
+			r.UpdatedAt = ev.At
+		}
+		out, err := json.Marshal(r.UTC())
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE requests SET seq = ?, updated_at = ?, state = ?, updated_us = ? WHERE id = ?`),
+			r.Seq, r.UpdatedAt.UTC(), string(out), r.UpdatedAt.UnixMicro(), requestID); err != nil {
+			return fmt.Errorf("record %s of %s: %w", ev.Type, requestID, err)
+		}
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO request_events (request_id, seq, at, type, actor, detail) VALUES (?, ?, ?, ?, ?, ?)`),
+			requestID, ev.Seq, ev.At, ev.Type, ev.Actor, ev.Detail); err != nil {
+			return fmt.Errorf("append %s to %s: %w", ev.Type, requestID, err)
+		}
+		wrote = true
+		return nil
+	})
+	return wrote, err
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/esmhq/esm/activities"
+	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/workflows"
 	"go.temporal.io/sdk/client"
@@ -28,6 +29,9 @@ type Options struct {
 	// store; Log is the operators' log, where a recipient without an address is reported.
 	Mail activities.Mailer
 	Log  *slog.Logger
+	// Files is the attachments' store (ESM_BLOB_URL) retention deletes from; nil: a retention
+	// that comes due waits, retrying, for a worker that has one.
+	Files *files.Store
 }
 
 // DefaultPollers is how many polls a worker keeps open per kind of task queue unless told.
@@ -78,6 +82,7 @@ func RegisterWith(r worker.Registry, s *store.Store, opts Options) {
 	r.RegisterActivity(&activities.Directory{Store: s})
 	r.RegisterActivity(&activities.Projection{Store: s})
 	r.RegisterActivity(notes)
+	r.RegisterActivity(&activities.Retention{Store: s, Files: opts.Files})
 }
 
 // RegisterWorkflows adds every workflow to a registry: a worker, a test environment, or a
@@ -87,4 +92,5 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.FulfilmentTask)
 	r.RegisterWorkflow(workflows.ServiceLifecycle)
 	r.RegisterWorkflow(workflows.Digest)
+	r.RegisterWorkflow(workflows.RequestRetention)
 }

@@ -52,10 +52,13 @@ const (
 //     outcome, the fulfiller group when a task enters its queue, the approvers' delegates when
 //     a step opens; texts that say the true cause; every notification with a stable id, retried
 //     with backoff for up to a day (docs/NOTIFICATIONS.md).
+//  6. Issue 21, retention of a request's files (checks w.revision >= 6): a request whose pinned
+//     definition has a retention starts its RequestRetention (retention/<request>) as an
+//     abandoned child when it closes, once the closed state is projected.
 const RequestRevision = "request-revision"
 
 // requestRevision is the version new requests run.
-const requestRevision = 5
+const requestRevision = 6
 
 // RequestWorkflowID is the workflow id of a request: request/REQ-000042.
 func RequestWorkflowID(requestID string) string { return "request/" + requestID }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/esmhq/esm/activities"
 	"github.com/esmhq/esm/catalog"
+	enums "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -518,11 +519,34 @@ func (w *requestWorkflow) finish(ctx workflow.Context, status, reason string) (R
 			w.signalClosed(ctx)
 		}
 	}
+	if w.revision >= 6 {
+		w.startRetention(ctx)
+	}
 	// Every handler, and the last projection, finish before the workflow does.
 	_ = workflow.Await(ctx, func() bool {
 		return w.projected >= w.state.Seq && w.pending == 0 && workflow.AllHandlersFinished(ctx)
 	})
 	return RequestResult{Status: status, Reason: reason}, nil
+}
+
+// startRetention starts the request's RequestRetention (revision 6) when its pinned definition
+// keeps files for a while: an abandoned child, so the request closes now and the retention runs
+// on, on its own (retention/<request>). It waits until the child has started, as a child the
+// parent never saw start would be lost with it; one already started (a retried close) is fine.
+// It runs once the closed state is in the read model, so the deletion's event comes after it.
+func (w *requestWorkflow) startRetention(ctx workflow.Context) {
+	d := w.in.Definition
+	if d.Retention <= 0 || d.Attachments == nil || w.state.ClosedAt == nil {
+		return
+	}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        RetentionWorkflowID(w.state.ID),
+		TaskQueue:         TaskQueue,
+		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
+		StaticSummary:     "files of " + w.state.ID + " deleted " + d.Retention.String() + " after closing",
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, RequestRetention, RetentionInput{Request: w.state.ID, ClosedAt: *w.state.ClosedAt, Retention: d.Retention})
+	_ = child.GetChildWorkflowExecution().Get(ctx, nil) // started, or already there
 }
 
 // signalClosed tells the service's lifecycle, which may be draining, that the request closed;

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/suite"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 )
 
 type requestSuite struct {
@@ -319,4 +320,43 @@ func (s *requestSuite) TestNobodyToApproveGoesUp() {
 	s.Equal(1, s.fills[0].Need)
 	s.Equal(1, s.fills[0].Levels, "a manager step goes up the requester's chain first")
 	s.Equal("it", s.fills[0].Department)
+}
+
+// TestClosingStartsTheRetention (revision 6): a request whose pinned definition keeps files for
+// a while starts retention/<request> when it closes, with the instant it closed and the
+// retention; one without a retention starts nothing.
+func (s *requestSuite) TestClosingStartsTheRetention() {
+	var started []RetentionInput
+	s.env.RegisterWorkflow(RequestRetention)
+	s.env.OnWorkflow(RequestRetention, mock.Anything, mock.Anything).Return(
+		func(ctx workflow.Context, in RetentionInput) (activities.DeleteFilesResult, error) {
+			s.Equal(RetentionWorkflowID("REQ-000042"), workflow.GetInfo(ctx).WorkflowExecution.ID)
+			started = append(started, in)
+			return activities.DeleteFilesResult{}, nil
+		})
+	d := definition("")
+	d.Attachments = &catalog.Attachments{Optional: []string{"photo"}}
+	d.Retention = catalog.Duration(365 * 24 * time.Hour)
+	s.update(time.Minute, CompleteTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "prepare"})
+	s.env.ExecuteWorkflow(ServiceRequest, input(d))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	st := s.state()
+	s.Require().Len(started, 1)
+	s.Equal(RetentionInput{Request: "REQ-000042", ClosedAt: *st.ClosedAt, Retention: d.Retention}, started[0])
+}
+
+func (s *requestSuite) TestClosingWithoutRetentionStartsNothing() {
+	started := 0
+	s.env.RegisterWorkflow(RequestRetention)
+	s.env.OnWorkflow(RequestRetention, mock.Anything, mock.Anything).Return(
+		func(workflow.Context, RetentionInput) (activities.DeleteFilesResult, error) {
+			started++
+			return activities.DeleteFilesResult{}, nil
+		})
+	d := definition("")
+	d.Attachments = &catalog.Attachments{Optional: []string{"photo"}}
+	s.update(time.Minute, CompleteTaskUpdate, TaskInput{Actor: dave, Groups: []string{"it-service-desk"}, Task: "prepare"})
+	s.env.ExecuteWorkflow(ServiceRequest, input(d))
+	s.Equal(catalog.StatusResolved, s.result().Status)
+	s.Zero(started)
 }

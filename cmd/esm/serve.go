@@ -182,6 +182,13 @@ func runWorker(ctx context.Context, cfg config, s *store.Store) error {
 			}
 		}()
 	}
+	// Retention deletes attachments from the same store the API writes them to.
+	fs, _, err := openFiles(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer fs.Close()
+	cfg.Worker.Files = fs
 	return workLoop(ctx, tc, s, cfg.Worker)
 }
 
@@ -267,6 +274,12 @@ func runDev(ctx context.Context, cfg config, out io.Writer) error {
 		g, gctx := errgroup.WithContext(ctx)
 		// The demo automation endpoint the example catalog's automated tasks call.
 		g.Go(func() error { return serveHooks(gctx, hooksAddr, cfg) })
+		fs, _, err := openFiles(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer fs.Close()
+		cfg.Worker.Files = fs
 		g.Go(func() error { return workLoop(gctx, tc, s, cfg.Worker) })
 		// Every service gets its lifecycle workflow (the worker above runs them).
 		g.Go(func() error {
