@@ -34,12 +34,20 @@ bin/mailpit: tools/mailpit/go.mod tools/mailpit/go.sum
 	cd tools/mailpit && $(GO) build -o ../../bin/mailpit github.com/axllent/mailpit
 	@touch bin/mailpit
 
+# MinIO, the S3-compatible server the S3 storage tests start (files/filestest.StartMinIO), built
+# from source and pinned in its own module (a pseudo-version: MinIO tags releases as RELEASE.*, not
+# semver). Not part of `make build` (make run needs no S3); `make test` builds it. About six minutes
+# the first time; cached after.
+bin/minio: tools/minio/go.mod tools/minio/go.sum
+	cd tools/minio && $(GO) build -o ../../bin/minio github.com/minio/minio
+	@touch bin/minio
+
 run: build
 	./bin/esm dev
 
-# Every test. Integration tests start bin/temporal; with DATABASE_URL set, store and end-to-end
-# tests run on Postgres as well as SQLite.
-test: build
+# Every test. Integration tests start bin/temporal, the S3 storage tests bin/minio; with
+# DATABASE_URL set, store and end-to-end tests run on Postgres as well as SQLite.
+test: build bin/minio
 	$(GO) test -count=1 -timeout 20m ./...
 
 # The workflow tests under the race detector: a workflow's coroutines and its local activities
