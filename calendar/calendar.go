@@ -22,7 +22,7 @@ type Calendar struct {
 	TimeZone string `yaml:"timezone,omitempty" json:"timezone,omitempty"`
 	// Hours maps a weekday (mon..sun) to its working hours, "09:00-17:00". A day not listed is
 	// not a working day.
-	Hours    map[string]string `yaml:"hours,omitempty" json:"hours,omitempty"`
+	Hours map[string]string `yaml:"hours,omitempty" json:"hours,omitempty"`
 	// Holidays are the department's own closures on top of the country's (a closure on a
 	// date the country rule already closes changes nothing: the whole day stays closed).
 	Holidays []Holiday `yaml:"holidays,omitempty" json:"holidays,omitempty"`
