@@ -218,7 +218,8 @@ type personRow struct {
 	Attributes string `db:"attributes"`
 }
 
-// Person returns someone from the directory with their groups, or ErrNotFound.
+// Person returns someone from the directory with their groups, or ErrNotFound (also for
+// someone deactivated or removed: they left, issue 22).
 func (s *Store) Person(ctx context.Context, id string) (catalog.Person, error) {
 	p, _, err := s.person(ctx, id)
 	return p, err
@@ -260,7 +261,7 @@ func (s *Store) person(ctx context.Context, id string) (catalog.Person, int64, e
 		Group         sql.NullString `db:"group_key"`
 	}
 	if err := s.DB.SelectContext(ctx, &rows, s.DB.Rebind(`SELECT p.id, p.name, p.email, p.department, p.manager, p.roles, p.attributes, p.sessions_after, m.group_key
-		FROM people p LEFT JOIN group_members m ON m.person_id = p.id WHERE p.id = ? ORDER BY m.group_key`), id); err != nil {
+		FROM people p LEFT JOIN group_members m ON m.person_id = p.id WHERE p.id = ? AND p.active = 1 AND p.left_at = 0 ORDER BY m.group_key`), id); err != nil {
 		return catalog.Person{}, 0, fmt.Errorf("person %s: %w", id, err)
 	}
 	if len(rows) == 0 {
@@ -286,7 +287,7 @@ func (s *Store) person(ctx context.Context, id string) (catalog.Person, int64, e
 func (s *Store) GroupMembers(ctx context.Context, group string) ([]catalog.PersonRef, error) {
 	var out []catalog.PersonRef
 	err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(`SELECT p.id, p.name, p.department FROM group_members m
-		JOIN people p ON p.id = m.person_id WHERE m.group_key = ? ORDER BY p.id`), group)
+		JOIN people p ON p.id = m.person_id WHERE m.group_key = ? AND p.active = 1 AND p.left_at = 0 ORDER BY p.id`), group)
 	if err != nil {
 		return nil, fmt.Errorf("group %s members: %w", group, err)
 	}

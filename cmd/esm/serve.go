@@ -62,7 +62,8 @@ func apiConfig(cfg config, s *store.Store, tc client.Client, jwks *api.JWKS, dev
 	return api.Config{Store: s, Temporal: tc, JWTSecret: secret, Logger: cfg.Log,
 		Codec: cfg.Codec, CodecOrigin: cfg.UIOrigin, DevUI: devUI, JWKS: jwks,
 		Registry: cfg.Telemetry.Registry, Tracer: cfg.Telemetry.Tracer,
-		Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE")}
+		Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE"),
+		SCIMToken: os.Getenv("ESM_SCIM_TOKEN")}
 }
 
 // listenAndServe serves the API and, on the same address under /portal/, the portal. dev is
