@@ -157,6 +157,9 @@ func (d *Directory) ResolveApprovers(ctx context.Context, in ResolveApproversInp
 		// approvals go to their manager).
 		var p catalog.Person
 		mgr, err := d.Store.ManagerOf(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approver %q is not in the directory", id), ErrUnknownPerson, err)
+		}
 		if err != nil {
 			return res, fmt.Errorf("manager of %s: %w", id, err)
 		}
