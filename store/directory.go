@@ -444,3 +444,17 @@ func (s *Store) ManagerOf(ctx context.Context, id string) (string, error) {
 	}
 	return m, err
 }
+
+// PersonEver returns a person whether or not they left or were removed (the names on a
+// leaver's requests); ErrNotFound when the directory never had them.
+func (s *Store) PersonEver(ctx context.Context, id string) (DirPerson, error) {
+	var p DirPerson
+	err := s.DB.GetContext(ctx, &p, s.DB.Rebind(`SELECT `+dirPersonCols+` FROM people WHERE id = ?`), id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, ErrNotFound
+	}
+	if err != nil {
+		return p, fmt.Errorf("person %s: %w", id, err)
+	}
+	return p, nil
+}

@@ -77,6 +77,7 @@ func RegisterWith(r worker.Registry, s *store.Store, opts Options) {
 	r.RegisterActivity(&activities.Fulfilment{})
 	r.RegisterActivity(&activities.Directory{Store: s})
 	r.RegisterActivity(&activities.Projection{Store: s})
+	r.RegisterActivity(&activities.DirectoryChanges{Store: s})
 	r.RegisterActivity(notes)
 }
 
@@ -87,4 +88,5 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.FulfilmentTask)
 	r.RegisterWorkflow(workflows.ServiceLifecycle)
 	r.RegisterWorkflow(workflows.Digest)
+	r.RegisterWorkflow(workflows.DirectoryChange)
 }

@@ -356,6 +356,10 @@ func (w *requestWorkflow) setup(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: validated(w, w.validateComment)}); err != nil {
 		return err
 	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, DirectoryChangeUpdate, handled(w, w.directoryChange, w.directoryChanged),
+		workflow.UpdateHandlerOptions{Validator: validated(w, w.validateDirectoryChange)}); err != nil {
+		return err
+	}
 	for _, u := range []struct {
 		name      string
 		handler   func(workflow.Context, TaskInput) (TaskResult, error)
