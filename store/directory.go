@@ -354,6 +354,35 @@ func (s *Store) RecordChange(ctx context.Context, c DirectoryChange) (created bo
 	return n == 1, nil
 }
 
+// UnstartedChanges answers up to limit recorded changes whose DirectoryChange workflow has not
+// been started (MarkChangeStarted never called), oldest first (by At, then key).
+func (s *Store) UnstartedChanges(ctx context.Context, limit int) ([]DirectoryChange, error) {
+	out := []DirectoryChange{}
+	if err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(`SELECT key, person_id, kind, detail, at FROM directory_changes
+		WHERE started_at = 0 ORDER BY at, key LIMIT ?`), limit); err != nil {
+		return nil, fmt.Errorf("unstarted directory changes: %w", err)
+	}
+	for i := range out {
+		out[i].At = out[i].At.UTC()
+	}
+	return out, nil
+}
+
+// MarkChangeStarted records that the change's DirectoryChange workflow was started (or found
+// started before) at now; a change marked before keeps its first instant. ErrNotFound when no
+// change has the key.
+func (s *Store) MarkChangeStarted(ctx context.Context, key string, now time.Time) error {
+	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE directory_changes SET started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END
+		WHERE key = ?`), now.UnixMicro(), key)
+	if err != nil {
+		return fmt.Errorf("mark directory change %s started: %w", key, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // EndDelegations ends, at now, every delegation the person gave or received that has not
 // ended; it answers how many. Running it again ends nothing more.
 func (s *Store) EndDelegations(ctx context.Context, person string, now time.Time) (int, error) {
