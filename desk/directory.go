@@ -14,7 +14,8 @@ import (
 // through these calls, the same tables the YAML directory writes (store/directory.go). The
 // rules of issue 22 live here: what a person's id may be, and which changes are a leaver or a
 // mover that requests in flight must hear about (recorded once per change, store.RecordChange,
-// and handed to the DirectoryChange workflow when one is wired, d.directoryChanged).
+// and handed to the DirectoryChange workflow when one is wired, d.directoryChanged, or else by
+// the worker's sweep, worker.Reconciler.StartDirectoryChanges).
 
 // idPat is what an id (SCIM userName, group id) may be: it names the person in URLs, tokens
 // and audit trails.
@@ -88,7 +89,8 @@ func (d *Desk) DeprovisionPerson(ctx context.Context, id string) ([]store.Direct
 }
 
 // record keeps the changes not recorded before and hands each to the directory-change
-// process.
+// process (directoryChanged). Only a failure to record is an error: once recorded, a change
+// whose workflow could not be started is started by the worker's sweep.
 func (d *Desk) record(ctx context.Context, changes []store.DirectoryChange) ([]store.DirectoryChange, error) {
 	var out []store.DirectoryChange
 	for _, c := range changes {
@@ -99,9 +101,7 @@ func (d *Desk) record(ctx context.Context, changes []store.DirectoryChange) ([]s
 		if !created {
 			continue
 		}
-		if err := d.directoryChanged(ctx, c); err != nil {
-			return out, err
-		}
+		d.directoryChanged(ctx, c)
 		out = append(out, c)
 	}
 	return out, nil

@@ -2,48 +2,40 @@ package desk
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"time"
 
 	"github.com/esmhq/esm/store"
-	"github.com/esmhq/esm/workflows"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
+	"github.com/esmhq/esm/worker"
 )
+
+// startChangeTimeout bounds how long a provisioning call waits for Temporal to take a change
+// before it answers success and leaves the change to the sweep.
+const startChangeTimeout = 5 * time.Second
 
 // directoryChanged hands a recorded leaver/mover change to the DirectoryChange workflow, which
 // applies it to what is in flight (ends delegations, flags owned services, sends each affected
-// request DirectoryChangeUpdate). The workflow id is the change's key: a change handed over
-// twice (a retried call, the reconciler, StartDirectoryChanges) runs once, and a change applied
-// before is not applied again (the id may not be reused). Without a Temporal client (tests of
-// the store alone) the change is only recorded.
-func (d *Desk) directoryChanged(ctx context.Context, c store.DirectoryChange) error {
+// request DirectoryChangeUpdate), and marks it started (store.MarkChangeStarted). The workflow
+// id is the change's key: a change handed over twice (a retried call, the worker's sweep,
+// worker.Reconciler.StartDirectoryChanges) runs once, and a change applied before is not applied
+// again (the id may not be reused).
+//
+// The change is recorded before this runs, so a start that fails (Temporal down or slow) loses
+// nothing: it is logged, the caller is answered success, and the worker's sweep starts the
+// change on its next round. Without a Temporal client (tests of the store alone) the change is
+// only recorded, for the sweep.
+func (d *Desk) directoryChanged(ctx context.Context, c store.DirectoryChange) {
 	if d.temporal == nil {
-		return nil
+		return
 	}
-	return StartDirectoryChange(ctx, d.temporal, c)
-}
-
-// StartDirectoryChange starts the DirectoryChange workflow of c unless it runs or ran.
-func StartDirectoryChange(ctx context.Context, tc client.Client, c store.DirectoryChange) error {
-	_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.DirectoryChangeWorkflowID(c.Key),
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		StaticSummary:            fmt.Sprintf("%s %s: %s", c.Person, c.Kind, c.Detail),
-	}, workflows.DirectoryChange, workflows.DirectoryChangeIn{Key: c.Key, Person: c.Person, Kind: c.Kind, Detail: c.Detail, At: c.At.UTC()})
-	if isAlreadyStarted(err) {
-		return nil
+	sctx, cancel := context.WithTimeout(ctx, startChangeTimeout)
+	defer cancel()
+	if err := worker.StartDirectoryChange(sctx, d.temporal, c); err != nil {
+		d.log.Warn("directory change recorded; its workflow was not started, the worker's sweep will start it",
+			"change", c.Key, "person", c.Person, "kind", c.Kind, "error", err)
+		return
 	}
-	if err != nil {
-		return fmt.Errorf("start directory change %s: %w", c.Key, err)
+	if err := d.store.MarkChangeStarted(ctx, c.Key, d.now()); err != nil {
+		// The sweep will find it unmarked, find its workflow started, and mark it.
+		d.log.Warn("directory change started but not marked", "change", c.Key, "error", err)
 	}
-	return nil
-}
-
-func isAlreadyStarted(err error) bool {
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	return errors.As(err, &started)
 }
