@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
 )
@@ -56,6 +58,76 @@ func TestDirectoryChangesUnstarted(t *testing.T) {
 		}
 		if err := s.MarkChangeStarted(ctx, "left/nobody/0", t0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("unknown key: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestApplyRecordsLeaversAndMovers (issue 22, both databases): `esm catalog apply` records the
+// changes SCIM would: a new manager or department is a mover, `active: false` a leaver (and
+// deactivates). A person missing from the YAML does not leave. Applying the same YAML again
+// records nothing more; a later move gets a key of its own. Each change waits for the sweep.
+func TestApplyRecordsLeaversAndMovers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		if rep := apply(t, s, bundle(t), t0); len(rep.Changes) != 0 {
+			t.Fatalf("first apply recorded %v", rep.Changes)
+		}
+		b := bundle(t)
+		off := false
+		var kept []catalog.Person
+		for _, p := range b.People {
+			switch p.ID {
+			case "alice":
+				p.Manager = "ivan" // moves
+			case "dave":
+				p.Active = &off // leaves
+			case "bob":
+				continue // missing from the file: stays
+			}
+			kept = append(kept, p)
+		}
+		b.People = kept
+		rep := apply(t, s, b, t0.Add(time.Hour))
+		if want := []string{"moved/alice/0", "left/dave/0"}; len(rep.Changes) != 2 || rep.Changes[0] != want[0] || rep.Changes[1] != want[1] {
+			t.Fatalf("changes = %v, want %v", rep.Changes, want)
+		}
+		got, err := s.UnstartedChanges(ctx, 10)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("unstarted = %+v %v", got, err)
+		}
+		for _, c := range got {
+			switch c.Key {
+			case "moved/alice/0":
+				if c.Kind != store.ChangeMoved || c.Detail != "manager bob -> ivan, department engineering -> engineering in the directory YAML" {
+					t.Errorf("alice: %+v", c)
+				}
+			case "left/dave/0":
+				if c.Kind != store.ChangeLeft || c.Detail != "deactivated in the directory YAML" {
+					t.Errorf("dave: %+v", c)
+				}
+			}
+		}
+		if dave, err := s.DirectoryPerson(ctx, "dave"); err != nil || dave.Active {
+			t.Errorf("dave still active: %+v %v", dave, err)
+		}
+		if _, err := s.Person(ctx, "dave"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("dave still signs in / resolves: %v", err)
+		}
+		if bob, err := s.DirectoryPerson(ctx, "bob"); err != nil || !bob.Active {
+			t.Errorf("bob, missing from the YAML, left: %+v %v", bob, err)
+		}
+		if rep := apply(t, s, b, t0.Add(2*time.Hour)); len(rep.Changes) != 0 {
+			t.Errorf("the same YAML again recorded %v", rep.Changes)
+		}
+		// The next move of someone moved once before gets a key of its own.
+		for i := range b.People {
+			if b.People[i].ID == "alice" {
+				b.People[i].Manager = "dave"
+			}
+		}
+		rep = apply(t, s, b, t0.Add(3*time.Hour))
+		if len(rep.Changes) != 1 || rep.Changes[0] != fmt.Sprintf("moved/alice/%d", t0.Add(time.Hour).UnixMicro()) {
+			t.Errorf("second move: %v", rep.Changes)
 		}
 	})
 }

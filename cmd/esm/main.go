@@ -349,6 +349,10 @@ func applyCatalog(ctx context.Context, s *store.Store, paths []string, out io.Wr
 	}
 	fmt.Fprintf(out, "catalog applied: %d departments, %d groups, %d people; %d services unchanged, %d new versions %v\n",
 		rep.Departments, rep.Groups, rep.People, rep.Unchanged, len(rep.Versions), rep.Versions)
+	if len(rep.Changes) > 0 {
+		// Recorded only: the worker's sweep starts their DirectoryChange workflows (issue 22).
+		fmt.Fprintf(out, "leavers and movers recorded: %v (the worker applies them to requests in flight within a minute)\n", rep.Changes)
+	}
 	return nil
 }
 
