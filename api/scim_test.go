@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -260,6 +261,134 @@ func TestSCIMOktaAndEntra(t *testing.T) {
 		code, e := c.do("POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"has space"}`)
 		if code != http.StatusBadRequest || !strings.Contains(e["detail"].(string), "userName") {
 			t.Errorf("a bad userName: %d %v", code, e)
+		}
+	})
+}
+
+// failChanges makes every insert into directory_changes fail (a trigger raising an error) until
+// the returned function removes it: the database failing between the person's write and the
+// change's record.
+func failChanges(t *testing.T, s *store.Store) (restore func()) {
+	t.Helper()
+	ctx := context.Background()
+	create := []string{`CREATE TRIGGER fail_change BEFORE INSERT ON directory_changes BEGIN SELECT RAISE(ABORT, 'directory_changes is failing'); END`}
+	drop := []string{`DROP TRIGGER fail_change`}
+	if s.Dialect() == "postgres" {
+		create = []string{`CREATE FUNCTION fail_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'directory_changes is failing'; END $$`,
+			`CREATE TRIGGER fail_change BEFORE INSERT ON directory_changes FOR EACH ROW EXECUTE FUNCTION fail_change()`}
+		drop = []string{`DROP TRIGGER fail_change ON directory_changes`, `DROP FUNCTION fail_change()`}
+	}
+	for _, q := range create {
+		if _, err := s.DB.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		t.Helper()
+		for _, q := range drop {
+			if _, err := s.DB.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestSCIMChangeRecordedWithPerson (issue 22, both databases): the person's write and the
+// leaver/mover change's record are one transaction. With the record failing (a trigger on
+// directory_changes), a deactivation (PATCH), a new manager (PUT) and a removal (DELETE) each
+// answer an error and leave the person as they were; the identity provider's retry, once the
+// database is well, changes the person and records the change, once.
+func TestSCIMChangeRecordedWithPerson(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		b, err := catalog.Load("../examples")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ApplyBundle(ctx, b, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(New(Config{Store: s, SCIMToken: "scim-secret", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+		defer srv.Close()
+		c := scimClient{t: t, base: srv.URL + "/scim/v2", token: "scim-secret"}
+		changes := func(person string) []string {
+			t.Helper()
+			var kinds []string
+			if err := s.DB.SelectContext(ctx, &kinds, s.DB.Rebind(`SELECT kind FROM directory_changes WHERE person_id = ? ORDER BY key`), person); err != nil {
+				t.Fatal(err)
+			}
+			return kinds
+		}
+		once := func(person, kind string) {
+			t.Helper()
+			if got := changes(person); len(got) != 1 || got[0] != kind {
+				t.Errorf("%s's changes = %v, want one %s", person, got, kind)
+			}
+		}
+		failed := func(what string, code int) {
+			t.Helper()
+			if code < 500 {
+				t.Errorf("%s with the change's record failing: %d, want a server error for the identity provider to retry", what, code)
+			}
+		}
+
+		deactivate := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`
+		frank := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+			"userName":"frank","displayName":"Frank Osei","active":true,"emails":[{"primary":true,"value":"frank@example.com"}],
+			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"IT","manager":{"value":"nina"}}}`
+
+		restore := failChanges(t, s)
+		code, _ := c.do("PATCH", "/Users/dave", deactivate)
+		failed("deactivating dave", code)
+		if p, err := s.DirectoryPerson(ctx, "dave"); err != nil || !p.Active {
+			t.Errorf("dave after the failed deactivation: %+v %v, want still active", p, err)
+		}
+		code, _ = c.do("PUT", "/Users/frank", frank)
+		failed("moving frank", code)
+		if p, err := s.DirectoryPerson(ctx, "frank"); err != nil || p.Manager != "tara" {
+			t.Errorf("frank after the failed move: %+v %v, want manager tara still", p, err)
+		}
+		code, _ = c.do("DELETE", "/Users/omar", "")
+		failed("removing omar", code)
+		if p, err := s.DirectoryPerson(ctx, "omar"); err != nil || !p.Active {
+			t.Errorf("omar after the failed removal: %+v %v, want still there and active", p, err)
+		}
+		for _, who := range []string{"dave", "frank", "omar"} {
+			if got := changes(who); len(got) != 0 {
+				t.Errorf("%s's changes with the record failing: %v", who, got)
+			}
+		}
+		restore()
+
+		// The identity provider retries; then retries again (a lost answer): one change each.
+		for i := 0; i < 2; i++ {
+			if code, u := c.do("PATCH", "/Users/dave", deactivate); code != http.StatusOK {
+				t.Fatalf("retried deactivation %d: %d %v", i, code, u)
+			}
+			if code, u := c.do("PUT", "/Users/frank", frank); code != http.StatusOK {
+				t.Fatalf("retried move %d: %d %v", i, code, u)
+			}
+		}
+		if code, u := c.do("DELETE", "/Users/omar", ""); code != http.StatusNoContent {
+			t.Fatalf("retried removal: %d %v", code, u)
+		}
+		if code, _ := c.do("DELETE", "/Users/omar", ""); code != http.StatusNotFound {
+			t.Errorf("a second removal: %d, want 404", code)
+		}
+		if p, err := s.DirectoryPerson(ctx, "dave"); err != nil || p.Active {
+			t.Errorf("dave after the retry: %+v %v, want inactive", p, err)
+		}
+		if p, err := s.DirectoryPerson(ctx, "frank"); err != nil || p.Manager != "nina" {
+			t.Errorf("frank after the retry: %+v %v, want manager nina", p, err)
+		}
+		if _, err := s.DirectoryPerson(ctx, "omar"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("omar after the retry: %v, want removed", err)
+		}
+		once("dave", store.ChangeLeft)
+		once("frank", store.ChangeMoved)
+		once("omar", store.ChangeLeft)
+		if got, err := s.UnstartedChanges(ctx, 10); err != nil || len(got) != 3 {
+			t.Errorf("unstarted changes for the sweep: %+v %v, want 3", got, err)
 		}
 	})
 }

@@ -13,9 +13,10 @@ import (
 // Provisioning: the identity provider's front door (SCIM, api/scim.go) writes the directory
 // through these calls, the same tables the YAML directory writes (store/directory.go). The
 // rules of issue 22 live here: what a person's id may be, and which changes are a leaver or a
-// mover that requests in flight must hear about (recorded once per change, store.RecordChange,
-// and handed to the DirectoryChange workflow when one is wired, d.directoryChanged, or else by
-// the worker's sweep, worker.Reconciler.StartDirectoryChanges).
+// mover that requests in flight must hear about (recorded once per change in the transaction
+// that writes the person, store.PutPerson and store.RemovePerson, and handed to the
+// DirectoryChange workflow when one is wired, d.directoryChanged, or else by the worker's
+// sweep, worker.Reconciler.StartDirectoryChanges).
 
 // idPat is what an id (SCIM userName, group id) may be: it names the person in URLs, tokens
 // and audit trails.
@@ -24,7 +25,9 @@ var idPat = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
 // ProvisionPerson creates or replaces a person (SCIM POST, PUT, PATCH). Rules: the id is
 // 1-128 of letters, digits and . _ @ + - (field userName); a name is required (field
 // displayName, or name). A person who was active and is not now has left; a new manager or
-// department has moved them: each is recorded once and answered in Changes.
+// department has moved them: each is recorded once, in the same transaction as the person's
+// write (store.PutPerson), and answered in Changes. A failure to record is an error and leaves
+// the person as they were, so the identity provider's retry records the change.
 func (d *Desk) ProvisionPerson(ctx context.Context, p store.DirPerson) (store.DirPerson, []store.DirectoryChange, error) {
 	if !idPat.MatchString(p.ID) {
 		return p, nil, invalid("userName: 1-128 letters, digits and . _ @ + -, starting with a letter or digit",
@@ -37,25 +40,23 @@ func (d *Desk) ProvisionPerson(ctx context.Context, p store.DirPerson) (store.Di
 		return p, nil, invalid("manager: nobody is their own manager", catalog.FieldError{Field: "manager", Rule: "not-self", Detail: "nobody is their own manager"})
 	}
 	now := d.now()
-	before, err := d.store.PutPerson(ctx, p, now)
-	if err != nil {
-		return p, nil, err
-	}
-	var changes []store.DirectoryChange
-	if before != nil {
+	_, changes, err := d.store.PutPerson(ctx, p, now, func(before *store.DirPerson, after store.DirPerson) []store.DirectoryChange {
 		switch {
-		case before.Active && !p.Active:
-			changes = append(changes, store.DirectoryChange{Key: fmt.Sprintf("left/%s/%d", p.ID, before.Modified), Person: p.ID, Kind: store.ChangeLeft,
-				Detail: "deactivated in the identity provider", At: now})
-		case before.Manager != p.Manager || before.Department != p.Department:
-			changes = append(changes, store.DirectoryChange{Key: fmt.Sprintf("moved/%s/%d", p.ID, before.Modified), Person: p.ID, Kind: store.ChangeMoved,
-				Detail: fmt.Sprintf("manager %s -> %s, department %s -> %s", orNone(before.Manager), orNone(p.Manager), orNone(before.Department), orNone(p.Department)), At: now})
+		case before == nil:
+			return nil
+		case before.Active && !after.Active:
+			return []store.DirectoryChange{{Key: fmt.Sprintf("left/%s/%d", after.ID, before.Modified), Person: after.ID, Kind: store.ChangeLeft,
+				Detail: "deactivated in the identity provider", At: now}}
+		case before.Manager != after.Manager || before.Department != after.Department:
+			return []store.DirectoryChange{{Key: fmt.Sprintf("moved/%s/%d", after.ID, before.Modified), Person: after.ID, Kind: store.ChangeMoved,
+				Detail: fmt.Sprintf("manager %s -> %s, department %s -> %s", orNone(before.Manager), orNone(after.Manager), orNone(before.Department), orNone(after.Department)), At: now}}
 		}
-	}
-	changes, err = d.record(ctx, changes)
+		return nil
+	})
 	if err != nil {
 		return p, nil, err
 	}
+	d.started(ctx, changes)
 	got, err := d.store.DirectoryPerson(ctx, p.ID)
 	return got, changes, err
 }
@@ -67,44 +68,34 @@ func orNone(s string) string {
 	return s
 }
 
-// DeprovisionPerson removes a person (SCIM DELETE): they leave, as a deactivation does.
-// ErrNotFound when there is nobody.
+// DeprovisionPerson removes a person (SCIM DELETE): they leave, as a deactivation does, unless
+// they left when they were deactivated. The change is recorded in the removal's transaction
+// (store.RemovePerson), as for ProvisionPerson. ErrNotFound when there is nobody.
 func (d *Desk) DeprovisionPerson(ctx context.Context, id string) ([]store.DirectoryChange, error) {
-	before, err := d.store.DirectoryPerson(ctx, id)
+	now := d.now()
+	changes, err := d.store.RemovePerson(ctx, id, now, func(before *store.DirPerson, _ store.DirPerson) []store.DirectoryChange {
+		if !before.Active {
+			return nil // they left when they were deactivated
+		}
+		return []store.DirectoryChange{{Key: fmt.Sprintf("left/%s/%d", id, before.Modified), Person: id, Kind: store.ChangeLeft,
+			Detail: "removed from the identity provider", At: now}}
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("no person %s", id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	now := d.now()
-	if err := d.store.RemovePerson(ctx, id, now); err != nil {
-		return nil, err
-	}
-	if !before.Active {
-		return nil, nil // they left when they were deactivated
-	}
-	return d.record(ctx, []store.DirectoryChange{{Key: fmt.Sprintf("left/%s/%d", id, before.Modified), Person: id, Kind: store.ChangeLeft,
-		Detail: "removed from the identity provider", At: now}})
+	d.started(ctx, changes)
+	return changes, nil
 }
 
-// record keeps the changes not recorded before and hands each to the directory-change
-// process (directoryChanged). Only a failure to record is an error: once recorded, a change
-// whose workflow could not be started is started by the worker's sweep.
-func (d *Desk) record(ctx context.Context, changes []store.DirectoryChange) ([]store.DirectoryChange, error) {
-	var out []store.DirectoryChange
+// started hands each change recorded now to the directory-change process (directoryChanged).
+// A change whose workflow could not be started is started by the worker's sweep.
+func (d *Desk) started(ctx context.Context, changes []store.DirectoryChange) {
 	for _, c := range changes {
-		created, err := d.store.RecordChange(ctx, c)
-		if err != nil {
-			return out, err
-		}
-		if !created {
-			continue
-		}
 		d.directoryChanged(ctx, c)
-		out = append(out, c)
 	}
-	return out, nil
 }
 
 // ProvisionedPeople lists the directory for the identity provider (everyone not removed).

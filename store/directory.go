@@ -157,13 +157,25 @@ func (s *Store) DirectoryPerson(ctx context.Context, id string) (DirPerson, erro
 	return p, nil
 }
 
+// ChangeRule answers the leaver and mover changes (DirectoryChange) that a write of a person
+// makes: before is the person as the directory had them (nil for someone new, or removed
+// before), after as written (the department as its key; for a removal, before made inactive).
+// The rule is the caller's (desk.ProvisionPerson and desk.DeprovisionPerson for SCIM); the
+// store records what it answers in the write's own transaction.
+type ChangeRule func(before *DirPerson, after DirPerson) []DirectoryChange
+
 // PutPerson creates or replaces a person's identity, place and active flag (not their roles,
-// attributes or groups, which the YAML or the group endpoints keep) and answers the row as it
-// was before (nil for someone new, or someone removed before: they come back). A department
-// may be given by key or by name (case-insensitive): the key is stored.
-func (s *Store) PutPerson(ctx context.Context, p DirPerson, now time.Time) (*DirPerson, error) {
-	var before *DirPerson
-	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+// attributes or groups, which the YAML or the group endpoints keep) and, in the same
+// transaction, records the changes rule answers (nil: none), each once per key (RecordChange).
+// It answers the row as it was before (nil for someone new, or someone removed before: they
+// come back) and the changes recorded now (not those recorded before under the same key, an
+// identity provider's retry). Either the person is written and the changes recorded, or
+// neither: a failure to record leaves the person as they were, so a retry finds the same
+// change to record. A department may be given by key or by name (case-insensitive): the key is
+// stored, and is what rule sees.
+func (s *Store) PutPerson(ctx context.Context, p DirPerson, now time.Time, rule ChangeRule) (before *DirPerson, recorded []DirectoryChange, err error) {
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
+		before, recorded = nil, nil
 		var old DirPerson
 		err := tx.GetContext(ctx, &old, tx.Rebind(`SELECT `+dirPersonCols+` FROM people WHERE id = ? AND left_at = 0`), p.ID)
 		switch {
@@ -192,16 +204,50 @@ func (s *Store) PutPerson(ctx context.Context, p DirPerson, now time.Time) (*Dir
 		if err != nil {
 			return fmt.Errorf("put person %s: %w", p.ID, err)
 		}
-		return nil
+		recorded, err = recordChanges(ctx, tx, rule, before, p)
+		return err
 	})
-	return before, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return before, recorded, nil
+}
+
+// recordChanges records, in tx, the changes rule answers for before and after; it answers
+// those recorded now.
+func recordChanges(ctx context.Context, tx *sqlx.Tx, rule ChangeRule, before *DirPerson, after DirPerson) ([]DirectoryChange, error) {
+	if rule == nil {
+		return nil, nil
+	}
+	var out []DirectoryChange
+	for _, c := range rule(before, after) {
+		created, err := recordChange(ctx, tx, c)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // RemovePerson marks a person removed (SCIM DELETE): inactive, out of every group, gone from
-// every reader of the directory; the row stays for the names on past requests. ErrNotFound
-// when there is nobody (or they were removed before).
-func (s *Store) RemovePerson(ctx context.Context, id string, now time.Time) error {
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
+// every reader of the directory; the row stays for the names on past requests. In the same
+// transaction it records the changes rule answers (nil: none) for the person as they were and
+// as removed (inactive), each once per key, and answers those recorded now; a failure to
+// record leaves the person as they were. ErrNotFound when there is nobody (or they were
+// removed before).
+func (s *Store) RemovePerson(ctx context.Context, id string, now time.Time, rule ChangeRule) (recorded []DirectoryChange, err error) {
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
+		var before DirPerson
+		err := tx.GetContext(ctx, &before, tx.Rebind(`SELECT `+dirPersonCols+` FROM people WHERE id = ? AND left_at = 0`), id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("person %s: %w", id, err)
+		}
 		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE people SET active = 0, left_at = ?, modified_at = ? WHERE id = ? AND left_at = 0`), now.UnixMicro(), now.UnixMicro(), id)
 		if err != nil {
 			return fmt.Errorf("remove person %s: %w", id, err)
@@ -212,8 +258,15 @@ func (s *Store) RemovePerson(ctx context.Context, id string, now time.Time) erro
 		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM group_members WHERE person_id = ?`), id); err != nil {
 			return fmt.Errorf("remove person %s groups: %w", id, err)
 		}
-		return nil
+		after := before
+		after.Active, after.Modified, after.Groups = false, now.UnixMicro(), nil
+		recorded, err = recordChanges(ctx, tx, rule, &before, after)
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return recorded, nil
 }
 
 // DirGroup is a group as provisioning sees it: key (the SCIM id), name, members' ids.
@@ -345,7 +398,11 @@ type DirectoryChange struct {
 // RecordChange records a directory change once per key; created is false when it was
 // recorded before (an identity provider's retry).
 func (s *Store) RecordChange(ctx context.Context, c DirectoryChange) (created bool, err error) {
-	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(`INSERT INTO directory_changes (key, person_id, kind, detail, at) VALUES (?, ?, ?, ?, ?)
+	return recordChange(ctx, s.DB, c)
+}
+
+func recordChange(ctx context.Context, db sqlx.ExtContext, c DirectoryChange) (created bool, err error) {
+	res, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO directory_changes (key, person_id, kind, detail, at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (key) DO NOTHING`), c.Key, c.Person, c.Kind, c.Detail, c.At.UTC())
 	if err != nil {
 		return false, fmt.Errorf("record directory change %s: %w", c.Key, err)
