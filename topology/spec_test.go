@@ -1,0 +1,74 @@
+package topology
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestPlan: the planned topology names every process O's fault test and the compose test rely
+// on, in an order where each depends only on those before it, with ports that do not clash,
+// Temporal's membership ports below 32768 (a smallint in its schema), and secrets kept in the
+// data directory for the next start.
+func TestPlan(t *testing.T) {
+	data := t.TempDir()
+	s, err := Plan(Options{Root: "..", Data: data, PGBin: "/nonexistent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{PGTemporal, PGESM, TemporalSchema, Temporal, ESMSetup, ESMMigrate, Hooks,
+		WorkerName(1), WorkerName(2), ESMCatalog, APIName(1), APIName(2)}
+	if got := s.Names(); !reflect.DeepEqual(got, want) {
+		t.Errorf("processes %v, want %v", got, want)
+	}
+	temporal, _ := s.Process(Temporal)
+	for role, p := range temporal.Ports {
+		if strings.HasPrefix(role, "membership-") && p > 32767 {
+			t.Errorf("%s port %d does not fit Temporal's smallint", role, p)
+		}
+	}
+	api, _ := s.Process(APIName(2))
+	for _, k := range []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "ESM_ADDR", "ESM_JWT_SECRET", "ESM_PAYLOAD_KEYS"} {
+		if api.Env[k] == "" {
+			t.Errorf("esm api has no %s", k)
+		}
+	}
+	if !strings.Contains(api.Env["TEMPORAL_ADDRESS"], ":") || api.Env["TEMPORAL_ADDRESS"] != temporal.Health.Addr {
+		t.Errorf("the API's Temporal %q is not the server's %q", api.Env["TEMPORAL_ADDRESS"], temporal.Health.Addr)
+	}
+	// The second plan of the same data directory keeps the secrets (the payload key decrypts
+	// what the first one wrote).
+	again, err := Plan(Options{Root: "..", Data: data, PGBin: "/nonexistent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again.Secrets, s.Secrets) {
+		t.Error("a second plan made new secrets")
+	}
+	if fi, err := os.Stat(filepath.Join(data, "secrets.env")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("secrets.env: %v %v", fi, err)
+	}
+	// A test's own sink replaces the hooks process.
+	sink, err := Plan(Options{Root: "..", Data: data, PGBin: "/nonexistent", HooksURL: "http://127.0.0.1:1/sink", APIs: 3, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sink.Process(Hooks); ok {
+		t.Error("a hooks process beside the test's sink")
+	}
+	if w, _ := sink.Process(WorkerName(1)); w.Env["ESM_HOOKS_URL"] != "http://127.0.0.1:1/sink" {
+		t.Errorf("the worker's hooks %q", w.Env["ESM_HOOKS_URL"])
+	}
+	if _, ok := sink.Process(APIName(3)); !ok {
+		t.Error("no third API")
+	}
+	// Add refuses a dependency on a process that is not there.
+	if err := s.Add(Process{Name: "ui", Command: []string{"bin/x"}, DependsOn: []string{"idp"}}); err == nil {
+		t.Error("Add took a dependency on a missing process")
+	}
+	if err := s.Add(Process{Name: "ui", Command: []string{"bin/x"}, DependsOn: []string{Temporal}}); err != nil {
+		t.Error(err)
+	}
+}
