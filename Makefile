@@ -6,7 +6,7 @@ TEMPORAL_CLI_VERSION := v1.5.1
 
 all: build
 
-build: bin/esm bin/temporal bin/mailpit
+build: bin/esm bin/temporal bin/mailpit bin/temporal-ui-server
 
 bin/esm: FORCE
 	$(GO) build -o bin/esm ./cmd/esm
@@ -27,6 +27,12 @@ bin/temporal-server: tools/temporal-server/go.mod tools/temporal-server/go.sum
 bin/temporal-sql-tool: tools/temporal-server/go.mod tools/temporal-server/go.sum
 	cd tools/temporal-server && $(GO) build -o ../../bin/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
 	@touch bin/temporal-sql-tool
+
+# The Temporal UI server (ui-server v2.42.1, the UI of the CLI above) for the UI with sign-in
+# and ESM's codec: deploy/temporal-ui holds its config. Pinned in its own module; about a minute.
+bin/temporal-ui-server: tools/temporal-ui/go.mod tools/temporal-ui/go.sum
+	cd tools/temporal-ui && $(GO) build -o ../../bin/temporal-ui-server github.com/temporalio/ui-server/v2/cmd/server
+	@touch bin/temporal-ui-server
 
 # Mailpit, the mail catcher esm dev starts for make run (SMTP and a web UI on free ports), built
 # from source and pinned in its own module like the Temporal CLI. About a minute the first time.
