@@ -2,7 +2,7 @@
 GO ?= go
 TEMPORAL_CLI_VERSION := v1.5.1
 
-.PHONY: all build run test test-race test-short vet fmt check clean fuzz bench
+.PHONY: all build run test test-race test-short vet fmt check clean fuzz bench topology test-topology
 
 all: build
 
@@ -42,6 +42,17 @@ bin/mailpit: tools/mailpit/go.mod tools/mailpit/go.sum
 
 run: build
 	./bin/esm dev
+
+# The production topology on this machine, without containers (topology/, esm topology): its own
+# Postgres clusters under .data/topology, the Temporal server on Postgres, two esm api and two
+# esm worker processes; prints where each is and its log. Ctrl-C stops all of it.
+topology: bin/esm bin/temporal bin/temporal-server bin/temporal-sql-tool
+	./bin/esm topology
+
+# The topology's tests (build tag topology, not in make test): it starts, requests resolve
+# through both APIs and the workers, single processes are killed and started again.
+test-topology: bin/esm bin/temporal-server bin/temporal-sql-tool
+	$(GO) test -tags topology -count=1 -timeout 30m -v -run . ./topology/
 
 # Every test. Integration tests start bin/temporal; with DATABASE_URL set, store and end-to-end
 # tests run on Postgres as well as SQLite.
