@@ -45,8 +45,10 @@ func needBinaries(t *testing.T, r string) {
 // TestTopology starts the whole topology (its own Postgres clusters, the Temporal server on
 // Postgres, the setup steps, two APIs, two workers), then through each API Alice asks for a
 // software licence, Bob approves it through the other API, and the request resolves through the
-// workers (the licence is assigned by an automated task at the hooks process). A worker killed
-// with SIGKILL and started again, and the topology closed: nothing is left running.
+// workers (the licence is assigned by an automated task at the hooks process). Then a worker is
+// killed with SIGKILL and started again, ESM's database is stopped (the API's /readyz says 503)
+// and started, the Temporal server is restarted, a request resolves after each, and the
+// topology closed leaves nothing running.
 func TestTopology(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the production topology")
@@ -163,6 +165,15 @@ func TestTopology(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	resolve(topology.APIName(1), topology.APIName(2))
+
+	// The Temporal server restarted (stopped, started on the same ports and database): the
+	// workers and APIs reconnect by themselves.
+	began := time.Now()
+	if err := topo.Restart(ctx, topology.Temporal); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Temporal restarted in %s", time.Since(began).Round(time.Millisecond))
+	resolve(topology.APIName(2), topology.APIName(1))
 
 	if err := topo.Close(); err != nil {
 		t.Fatal(err)
