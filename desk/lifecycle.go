@@ -196,7 +196,8 @@ type LifecycleActionInput struct {
 // ApplyLifecycleAction runs a transition of the service's lifecycle and answers its state. Who
 // the person is to the service comes from its stored definition and the directory; the
 // lifecycle refuses (ErrForbidden, ErrConflict) what their part or the stage does not allow.
-// An action that is none of LifecycleActions is a *ValidationError; a service that does not
+// An action that is none of LifecycleActions, or a comment that is not UTF-8 text or is longer
+// than MaxText characters (checkText), is a *ValidationError; a service that does not
 // exist, or was never published and the person may not see (Lifecycle), ErrNotFound; a
 // retired one, whose lifecycle has ended, ErrConflict.
 func (d *Desk) ApplyLifecycleAction(ctx context.Context, me Actor, in LifecycleActionInput) (LifecycleState, error) {
@@ -210,6 +211,9 @@ func (d *Desk) ApplyLifecycleAction(ctx context.Context, me Actor, in LifecycleA
 	if !slices.Contains(LifecycleActions, in.Action) {
 		return LifecycleState{}, invalid("the action is not valid", catalog.FieldError{Field: "/action", Rule: "enum",
 			Detail: "one of submit, approve, reject, publish, deprecate, retire, review"})
+	}
+	if fe := checkText("/comment", in.Comment); fe != nil {
+		return LifecycleState{}, invalid("the comment is not valid", *fe)
 	}
 	a := d.roles(ctx, me, gov)
 	a.Action, a.Comment, a.Outcome, a.Successor = in.Action, in.Comment, in.Outcome, in.Successor
