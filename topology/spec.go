@@ -120,8 +120,9 @@ type Options struct {
 	// HooksURL, when set, is where the example catalog's automated tasks go (a test's own sink):
 	// no hooks process runs. Otherwise the hooks process serves examples/hooks.
 	HooksURL string
-	// Port returns a port to listen on; default FreePort. A test of docker-compose.yml may pass
-	// a fixed sequence.
+	// Port returns a port to listen on; default FreePort (and, for Temporal's membership ports,
+	// a free one below 32768). A test of docker-compose.yml may pass a fixed sequence: then
+	// every port comes from it, and the membership ports must be below 32768.
 	Port func() (int, error)
 	// PGBin is the directory of initdb, postgres and pg_isready (default the newest
 	// /usr/lib/postgresql/*/bin, or the directory of pg_ctl in PATH).
@@ -190,9 +191,9 @@ func Plan(o Options) (*Spec, error) {
 	if o.APIs < 1 || o.Workers < 1 {
 		return nil, fmt.Errorf("topology: at least one API and one worker (APIs %d, Workers %d)", o.APIs, o.Workers)
 	}
-	port := o.Port
+	port, low := o.Port, o.Port
 	if port == nil {
-		port = uniquePorts(FreePort)
+		port, low = uniquePorts(FreePort), lowPort
 	}
 	pgbin := o.PGBin
 	if pgbin == "" {
@@ -269,7 +270,7 @@ func Plan(o Options) (*Spec, error) {
 	// 32767 (where the kernel hands out free ports) stops the server at start
 	// ("value out of range for type smallint").
 	for _, role := range []string{"membership-frontend", "membership-history", "membership-matching", "membership-worker"} {
-		if tp[role], err = lowPort(); err != nil {
+		if tp[role], err = low(); err != nil {
 			return nil, err
 		}
 	}

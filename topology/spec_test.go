@@ -64,6 +64,22 @@ func TestPlan(t *testing.T) {
 	if _, ok := sink.Process(APIName(3)); !ok {
 		t.Error("no third API")
 	}
+	// A fixed sequence of ports gives every port, the same each time.
+	fixed := func() func() (int, error) {
+		n := 20000
+		return func() (int, error) { n++; return n, nil }
+	}
+	a, err := Plan(Options{Root: "..", Data: data, PGBin: "/nonexistent", Port: fixed()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Plan(Options{Root: "..", Data: data, PGBin: "/nonexistent", Port: fixed()})
+	if !reflect.DeepEqual(a.Processes, b.Processes) {
+		t.Error("two plans with the same fixed ports differ")
+	}
+	if tp, _ := a.Process(Temporal); tp.Ports["membership-worker"] > 20100 {
+		t.Errorf("membership port %d not from the fixed sequence", tp.Ports["membership-worker"])
+	}
 	// Add refuses a dependency on a process that is not there.
 	if err := s.Add(Process{Name: "ui", Command: []string{"bin/x"}, DependsOn: []string{"idp"}}); err == nil {
 		t.Error("Add took a dependency on a missing process")
