@@ -50,7 +50,10 @@ topology: bin/esm bin/temporal bin/temporal-server bin/temporal-sql-tool
 	./bin/esm topology
 
 # The topology's tests (build tag topology, not in make test): it starts, requests resolve
-# through both APIs and the workers, single processes are killed and started again.
+# through both APIs and the workers, single processes are killed and started again; the fault
+# test (topology/fault_test.go) runs 200 requests through kills, a Temporal restart, a database
+# outage and a rolling deploy, checks each resolved once and each automated effect applied once,
+# and prints its counts. CI runs it after test-race.
 test-topology: bin/esm bin/temporal-server bin/temporal-sql-tool
 	$(GO) test -tags topology -count=1 -timeout 30m -v -run . ./topology/
 
