@@ -45,8 +45,9 @@ run: build
 
 # The production topology on this machine, without containers (topology/, esm topology): its own
 # Postgres clusters under .data/topology, the Temporal server on Postgres, two esm api and two
-# esm worker processes; prints where each is and its log. Ctrl-C stops all of it.
-topology: bin/esm bin/temporal bin/temporal-server bin/temporal-sql-tool
+# esm worker processes, esm idp, an esm api over https and the Temporal UI server signing in at the
+# idp; prints where each is and its log. Ctrl-C stops all of it.
+topology: bin/esm bin/temporal bin/temporal-server bin/temporal-sql-tool bin/temporal-ui-server
 	./bin/esm topology
 
 # The topology's tests (build tag topology, not in make test): it starts, requests resolve
@@ -54,7 +55,7 @@ topology: bin/esm bin/temporal bin/temporal-server bin/temporal-sql-tool
 # test (topology/fault_test.go) runs 200 requests through kills, a Temporal restart, a database
 # outage and a rolling deploy, checks each resolved once and each automated effect applied once,
 # and prints its counts. CI runs it after test-race.
-test-topology: bin/esm bin/temporal-server bin/temporal-sql-tool
+test-topology: bin/esm bin/temporal-server bin/temporal-sql-tool bin/temporal-ui-server
 	$(GO) test -tags topology -count=1 -timeout 30m -v -run . ./topology/
 
 # Every test. Integration tests start bin/temporal; with DATABASE_URL set, store and end-to-end

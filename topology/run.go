@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -67,9 +68,15 @@ func Start(ctx context.Context, s *Spec, logw io.Writer) (*Topology, error) {
 	if err := os.MkdirAll(t.logDir(), 0o755); err != nil {
 		return nil, err
 	}
-	for _, bin := range []string{"bin/esm", "bin/temporal-server", "bin/temporal-sql-tool"} {
-		if _, err := os.Stat(filepath.Join(s.Root, bin)); err != nil {
-			return nil, fmt.Errorf("topology: %s is missing (make topology builds it): %w", bin, err)
+	for _, p := range s.Processes {
+		for _, argv := range append([][]string{p.Command}, p.Then...) {
+			bin := argv[0]
+			if filepath.IsAbs(bin) || !strings.Contains(bin, "/") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(s.Root, bin)); err != nil {
+				return nil, fmt.Errorf("topology: %s is missing (make topology builds it): %w", bin, err)
+			}
 		}
 	}
 	for _, c := range s.Clusters {
@@ -433,12 +440,22 @@ func (t *Topology) check(ctx context.Context, p Process) error {
 			return fmt.Errorf("%s: %s", h.Service, resp.GetStatus())
 		}
 		return nil
-	case HealthHTTP:
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+h.Addr+h.Path, nil)
+	case HealthHTTP, HealthHTTPS:
+		scheme, client := "http", http.DefaultClient
+		if h.Kind == HealthHTTPS {
+			pool, err := CertPool(h.CA)
+			if err != nil {
+				return err
+			}
+			scheme = "https"
+			client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+			defer client.CloseIdleConnections()
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+h.Addr+h.Path, nil)
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}

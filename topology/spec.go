@@ -2,7 +2,9 @@
 // without containers: Postgres clusters of its own (one for Temporal, one for ESM's read model),
 // the real Temporal server (go.temporal.io/server, Postgres persistence and SQL visibility), the
 // setup steps (schemas, namespace and search attributes, ESM's migrations and catalog), two
-// `esm api` and two `esm worker` processes.
+// `esm api` and two `esm worker` processes, the development identity provider (`esm idp`), an
+// `esm api` serving HTTPS with a certificate the topology makes, and the Temporal UI server signing
+// in through the identity provider and decoding payloads with that API's codec.
 //
 // Plan returns the topology as a list of Process values (name, command, environment, ports,
 // dependencies, health check): `esm topology` (make topology) runs it with Start, the fault test
@@ -12,6 +14,8 @@
 package topology
 
 import (
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -37,6 +41,15 @@ const (
 	ESMMigrate     = "esm-migrate"     // once: esm migrate
 	ESMCatalog     = "esm-catalog"     // once: esm catalog apply -f examples (as make run does)
 	Hooks          = "hooks"           // the example catalog's automation endpoint (esm hooks)
+	IDP            = "idp"             // esm idp: the development OpenID provider (UI, portal)
+	APIHTTPS       = "esm-api-https"   // esm api over HTTPS: the Temporal UI's codec endpoint
+	TemporalUI     = "temporal-ui"     // the Temporal UI server: sign-in at idp, codec at esm-api-https
+)
+
+// Client ids registered at the identity provider.
+const (
+	UIClientID     = "temporal-ui" // the Temporal UI server's client (deploy/temporal-ui)
+	PortalClientID = "esm-portal"  // every API's portal sign-in (ESM_OIDC_CLIENT_ID)
 )
 
 // APIName is the name of the i-th esm api replica (from 1).
@@ -51,6 +64,7 @@ const (
 	HealthPostgres = "postgres" // pg_isready -h Host -p Port answers "accepting connections"
 	HealthGRPC     = "grpc"     // the gRPC health service at Addr says SERVING for Service
 	HealthHTTP     = "http"     // GET http://Addr+Path answers 200
+	HealthHTTPS    = "https"    // GET https://Addr+Path answers 200, the server's certificate signed by CA
 )
 
 // Health is how the runner knows a process is ready for its dependents.
@@ -59,6 +73,7 @@ type Health struct {
 	Addr    string // host:port
 	Path    string // HTTP: the path, e.g. /readyz
 	Service string // gRPC: the service name asked about
+	CA      string // HTTPS: the PEM file of the CA to trust (the topology's own, Spec.TLS.CA)
 }
 
 // Process is one process of the topology, as data.
@@ -106,9 +121,13 @@ type Spec struct {
 	PGBin     string // the directory of initdb, postgres and pg_isready
 	Clusters  []Cluster
 	Processes []Process
-	// Secrets are ESM_JWT_SECRET, ESM_PAYLOAD_KEYS and ESM_WEBHOOK_SECRET, kept in
-	// Data/secrets.env so that a second start decrypts what the first one wrote.
+	// Secrets are ESM_JWT_SECRET, ESM_PAYLOAD_KEYS, ESM_WEBHOOK_SECRET, ESM_SESSION_SECRET (the
+	// portal's cookies), ESM_OIDC_CLIENT_SECRET (the portal's client at the idp) and
+	// ESM_IDP_UI_CLIENT_SECRET (the Temporal UI's), kept in Data/secrets.env so that a second
+	// start decrypts what the first one wrote.
 	Secrets map[string]string
+	// TLS is the certificate esm-api-https serves, made by Plan into Data/tls the first time.
+	TLS TLS
 }
 
 // Options shape Plan.
@@ -205,7 +224,11 @@ func Plan(o Options) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Spec{Root: root, Data: data, PGBin: pgbin, Secrets: secrets}
+	tlsFiles, err := ensureTLS(filepath.Join(data, "tls"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Spec{Root: root, Data: data, PGBin: pgbin, Secrets: secrets, TLS: tlsFiles}
 	ports := func(names ...string) (map[string]int, error) {
 		m := map[string]int{}
 		for _, n := range names {
@@ -363,21 +386,104 @@ func Plan(o Options) (*Spec, error) {
 	}
 	s.Processes = append(s.Processes, Process{Name: ESMCatalog, Command: []string{"bin/esm", "catalog", "apply", "-f", "examples"},
 		Env: esmEnv(nil), DependsOn: catalogDeps, Once: true})
-	for i := 1; i <= o.APIs; i++ {
-		ap, err := ports("http")
-		if err != nil {
+	// The identity provider, the APIs (the idp's tokens and ESM's own HS256 ones, the portal's
+	// sign-in at the idp), the HTTPS API and the Temporal UI server. Their ports first: the idp
+	// registers each redirect URI, and every API names the UI's origin (the codec's CORS).
+	idpPorts, err := ports("http")
+	if err != nil {
+		return nil, err
+	}
+	apiPorts := make([]map[string]int, o.APIs)
+	for i := range apiPorts {
+		if apiPorts[i], err = ports("http"); err != nil {
 			return nil, err
 		}
+	}
+	httpsPorts, err := ports("https")
+	if err != nil {
+		return nil, err
+	}
+	uiPorts, err := ports("http")
+	if err != nil {
+		return nil, err
+	}
+	idpURL := "http://" + addr(idpPorts["http"])
+	uiOrigin := "http://" + addr(uiPorts["http"])
+	httpsURL := "https://" + addr(httpsPorts["https"])
+	var portals []string
+	for _, ap := range apiPorts {
+		portals = append(portals, "http://"+addr(ap["http"]))
+	}
+	portals = append(portals, httpsURL)
+	s.Processes = append(s.Processes, Process{
+		Name: IDP, Command: []string{"bin/esm", "idp", "-addr", addr(idpPorts["http"]), "-ui", uiOrigin, "-portal", strings.Join(portals, ",")},
+		Env: map[string]string{
+			"DATABASE_URL":             databaseURL,
+			"ESM_LOG_FORMAT":           "json",
+			"ESM_JWT_AUDIENCE":         "esm",
+			"ESM_IDP_UI_CLIENT_ID":     UIClientID,
+			"ESM_IDP_UI_CLIENT_SECRET": secrets["ESM_IDP_UI_CLIENT_SECRET"],
+			"ESM_OIDC_CLIENT_ID":       PortalClientID,
+			"ESM_OIDC_CLIENT_SECRET":   secrets["ESM_OIDC_CLIENT_SECRET"],
+		},
+		Ports:     idpPorts,
+		DependsOn: []string{ESMMigrate},
+		Health:    Health{Kind: HealthHTTP, Addr: addr(idpPorts["http"]), Path: "/.well-known/openid-configuration"},
+	})
+	apiEnv := func(portal string, extra map[string]string) map[string]string {
+		m := map[string]string{
+			"ESM_JWKS":               idpURL + "/keys",
+			"ESM_JWT_ISSUER":         idpURL,
+			"ESM_JWT_AUDIENCE":       "esm",
+			"ESM_UI_ORIGIN":          uiOrigin,
+			"ESM_OIDC_CLIENT_ID":     PortalClientID,
+			"ESM_OIDC_CLIENT_SECRET": secrets["ESM_OIDC_CLIENT_SECRET"],
+			"ESM_SESSION_SECRET":     secrets["ESM_SESSION_SECRET"],
+			"ESM_PORTAL_URL":         portal, // the sign-in's redirect: <it>/portal/auth/callback
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return esmEnv(m)
+	}
+	for i, ap := range apiPorts {
 		s.Processes = append(s.Processes, Process{
-			Name: APIName(i), Command: []string{"bin/esm", "api"},
-			Env:       esmEnv(map[string]string{"ESM_ADDR": addr(ap["http"]), "ESM_PORTAL_URL": "http://" + addr(ap["http"]) + "/portal"}),
+			Name: APIName(i + 1), Command: []string{"bin/esm", "api"},
+			Env:       apiEnv("http://"+addr(ap["http"]), map[string]string{"ESM_ADDR": addr(ap["http"])}),
 			Ports:     ap,
-			DependsOn: []string{ESMCatalog},
+			DependsOn: []string{ESMCatalog, IDP},
 			Health:    Health{Kind: HealthHTTP, Addr: addr(ap["http"]), Path: "/readyz"},
 		})
 	}
-	// More processes (the identity provider, the Temporal UI server) are added here, or by a
-	// caller with Spec.Add before Start.
+	// The Temporal UI sends the signed-in person's access token only to an https codec.
+	s.Processes = append(s.Processes, Process{
+		Name: APIHTTPS, Command: []string{"bin/esm", "api"},
+		Env: apiEnv(httpsURL, map[string]string{"ESM_ADDR": addr(httpsPorts["https"]),
+			"ESM_TLS_CERT": tlsFiles.Cert, "ESM_TLS_KEY": tlsFiles.Key}),
+		Ports:     httpsPorts,
+		DependsOn: []string{ESMCatalog, IDP},
+		Health:    Health{Kind: HealthHTTPS, Addr: addr(httpsPorts["https"]), Path: "/readyz", CA: tlsFiles.CA},
+	})
+	s.Processes = append(s.Processes, Process{
+		Name:    TemporalUI,
+		Command: []string{"bin/temporal-ui-server", "--root", "deploy/temporal-ui", "--env", "esm", "start"},
+		Env: map[string]string{
+			"TEMPORAL_ADDRESS":              temporalAddr,
+			"TEMPORAL_NAMESPACE":            "default",
+			"TEMPORAL_UI_HOST":              host,
+			"TEMPORAL_UI_PORT":              strconv.Itoa(uiPorts["http"]),
+			"ESM_UI_ORIGIN":                 uiOrigin,
+			"TEMPORAL_CSRF_COOKIE_INSECURE": "true", // the UI is plain http on the loopback
+			"TEMPORAL_AUTH_PROVIDER_URL":    idpURL,
+			"TEMPORAL_AUTH_CLIENT_ID":       UIClientID,
+			"TEMPORAL_AUTH_CLIENT_SECRET":   secrets["ESM_IDP_UI_CLIENT_SECRET"],
+			"TEMPORAL_CODEC_ENDPOINT":       httpsURL + "/codec",
+		},
+		Ports:     uiPorts,
+		DependsOn: []string{Temporal, IDP, APIHTTPS},
+		Health:    Health{Kind: HealthHTTP, Addr: addr(uiPorts["http"]), Path: "/healthz"},
+	})
+	// More processes are added here, or by a caller with Spec.Add before Start.
 	return s, s.check()
 }
 
@@ -500,6 +606,11 @@ func loadSecrets(path string) (map[string]string, error) {
 		"ESM_PAYLOAD_KEYS":   func() string { return codec.NewKey("topology") },
 		"ESM_JWT_SECRET":     func() string { return randomSecret() },
 		"ESM_WEBHOOK_SECRET": func() string { return randomSecret() },
+		"ESM_SESSION_SECRET": func() string { return randomSecret() },
+		// In deploy/temporal-ui's config, which the UI server renders with html/template: hex,
+		// nothing it would escape.
+		"ESM_IDP_UI_CLIENT_SECRET": func() string { return hexSecret() },
+		"ESM_OIDC_CLIENT_SECRET":   func() string { return hexSecret() },
 	} {
 		if m[k] == "" {
 			m[k] = make()
@@ -523,6 +634,14 @@ func loadSecrets(path string) (map[string]string, error) {
 		fmt.Fprintf(&sb, "%s=%s\n", k, m[k])
 	}
 	return m, os.WriteFile(path, []byte(sb.String()), 0o600)
+}
+
+func hexSecret() string {
+	b := make([]byte, 32)
+	if _, err := crand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 func randomSecret() string {

@@ -31,9 +31,9 @@ func root(t *testing.T) string {
 // needBinaries skips (fails in CI: CI=true) when what make topology builds is missing; the
 // test builds nothing itself.
 func needBinaries(t *testing.T, r string) {
-	for _, b := range []string{"bin/esm", "bin/temporal-server", "bin/temporal-sql-tool"} {
+	for _, b := range []string{"bin/esm", "bin/temporal-server", "bin/temporal-sql-tool", "bin/temporal-ui-server"} {
 		if _, err := os.Stat(filepath.Join(r, b)); err != nil {
-			msg := fmt.Sprintf("%s is missing: run make bin/esm bin/temporal-server bin/temporal-sql-tool (make test-topology does)", b)
+			msg := fmt.Sprintf("%s is missing: run make bin/esm bin/temporal-server bin/temporal-sql-tool bin/temporal-ui-server (make test-topology does)", b)
 			if os.Getenv("CI") != "" {
 				t.Fatal(msg)
 			}

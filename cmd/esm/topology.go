@@ -71,6 +71,8 @@ func printTopology(t *topology.Topology, out io.Writer) {
 		switch p.Health.Kind {
 		case topology.HealthHTTP:
 			where = "http://" + p.Health.Addr
+		case topology.HealthHTTPS:
+			where = "https://" + p.Health.Addr
 		case topology.HealthGRPC:
 			where = "grpc " + p.Health.Addr
 		case topology.HealthPostgres:
@@ -80,12 +82,18 @@ func printTopology(t *topology.Topology, out io.Writer) {
 	}
 	api1, _ := t.Spec.Process(topology.APIName(1))
 	fmt.Fprintf(out, `
-The portal and API: http://%[1]s/portal (no sign-in configured: use the API with a token)
+The identity provider (development only): http://%[5]s; sign in with a person id as user name
+and as password (oscar is an operator, alice is not).
+The Temporal UI: http://%[6]s (signs in at the identity provider; an operator reads payloads
+  decoded by https://%[7]s/codec, whose certificate's CA is %[8]s: trust it in
+  the browser, or the UI shows payloads encoded)
+The portal and API: http://%[1]s/portal (signs in at the identity provider)
 A token for alice, then her requests:
   set -a; . %[2]s; set +a
   TOKEN=$(DATABASE_URL='%[3]s' bin/esm token alice)
   curl -H "Authorization: Bearer $TOKEN" http://%[1]s/v1/requests
 Temporal: TEMPORAL_ADDRESS=%[4]s bin/temporal workflow list
 Ctrl-C stops all of it.
-`, t.Addr(topology.APIName(1), "http"), filepath.Join(t.Spec.Data, "secrets.env"), api1.Env["DATABASE_URL"], t.Addr(topology.Temporal, "grpc"))
+`, t.Addr(topology.APIName(1), "http"), filepath.Join(t.Spec.Data, "secrets.env"), api1.Env["DATABASE_URL"], t.Addr(topology.Temporal, "grpc"),
+		t.Addr(topology.IDP, "http"), t.Addr(topology.TemporalUI, "http"), t.Addr(topology.APIHTTPS, "https"), t.Spec.TLS.CA)
 }
