@@ -79,7 +79,7 @@ environment (defaults work for make run):
                       or smtps:// (implicit TLS); unset: notifications go to the log (esm dev
                       starts bin/mailpit and sets it)
   ESM_MAIL_FROM       sender of the mails (default "ESM Service Desk <esm@esm.localhost>")
-  ESM_PORTAL_URL      the portal's base URL in mails (default http://<ESM_ADDR>/portal)
+  ESM_PORTAL_URL      ESM's public base URL; mails link under <it>/portal (default http://<ESM_ADDR>)
 `
 
 func main() {
