@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/esmhq/esm/calendar"
 
@@ -131,8 +132,13 @@ type ChangeResult struct {
 	Status string
 }
 
-// maxText bounds comments and reasons.
+// maxText bounds comments and reasons, in characters (Unicode code points), as desk.MaxText.
+// The validators that apply it are not in any history: counting characters instead of bytes
+// needs no revision.
 const maxText = 4000
+
+// tooLong says whether text someone typed is past maxText characters.
+func tooLong(s string) bool { return utf8.RuneCountInString(s) > maxText }
 
 // DecisionResult is the request's status once the decision has been applied.
 type DecisionResult struct {
@@ -570,7 +576,7 @@ func (w *requestWorkflow) validateCancel(in CancelInput) error {
 	if catalog.Terminal(w.state.Status) || w.cancelRequested {
 		return temporal.NewApplicationError(fmt.Sprintf("the request is %s", w.state.Status), ErrConflict)
 	}
-	if len(in.Reason) > maxText {
+	if tooLong(in.Reason) {
 		return temporal.NewApplicationError(fmt.Sprintf("the reason may be at most %d characters", maxText), ErrInvalid)
 	}
 	return nil
@@ -592,7 +598,7 @@ func (w *requestWorkflow) validateComment(in CommentInput) error {
 	if isBlank(in.Text) {
 		return temporal.NewApplicationError("a comment needs text", ErrInvalid)
 	}
-	if len(in.Text) > maxText {
+	if tooLong(in.Text) {
 		return temporal.NewApplicationError(fmt.Sprintf("a comment may be at most %d characters", maxText), ErrInvalid)
 	}
 	if catalog.Terminal(w.state.Status) {

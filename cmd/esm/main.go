@@ -42,6 +42,11 @@ usage:
                                  as that person may see it, as the API would answer them)
   esm breaches                   open requests that missed their resolution target
   esm bench [-n 200] [-c 10]     ESM end to end against bare-SDK baselines on a fresh dev server
+  esm topology                   the production topology on this machine, without containers:
+                                 Postgres clusters, the Temporal server, two APIs, two workers
+                                 (make topology builds what it needs); Ctrl-C stops all of it
+  esm hooks                      serve the example catalog's automation endpoint on
+                                 ESM_HOOKS_ADDR (default 127.0.0.1:8091), /healthz beside it
   esm idp -ui URL | -portal URL  a development identity provider (not for production) over the
                                  directory's people (password: the person id) for the Temporal
                                  UI's and the portal's sign-in; ESM_JWKS=<it>/keys for the API
@@ -74,7 +79,7 @@ environment (defaults work for make run):
                       or smtps:// (implicit TLS); unset: notifications go to the log (esm dev
                       starts bin/mailpit and sets it)
   ESM_MAIL_FROM       sender of the mails (default "ESM Service Desk <esm@esm.localhost>")
-  ESM_PORTAL_URL      the portal's base URL in mails (default http://<ESM_ADDR>/portal)
+  ESM_PORTAL_URL      ESM's public base URL; mails link under <it>/portal (default http://<ESM_ADDR>)
 `
 
 func main() {
@@ -170,6 +175,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return breachesCmd(ctx, cfg, args[1:], out)
 	case "bench":
 		return benchCmd(ctx, args[1:], out)
+	case "hooks":
+		// The example catalog's automation endpoint on its own (esm dev serves it itself).
+		return serveHooks(ctx, env("ESM_HOOKS_ADDR", "127.0.0.1:8091"), cfg)
+	case "topology":
+		return topologyCmd(ctx, args[1:], out)
 	case "idp":
 		return idpCmd(ctx, cfg, args[1:], out)
 	case "help", "-h", "--help":

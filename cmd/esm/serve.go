@@ -259,7 +259,10 @@ func serveHooks(ctx context.Context, addr string, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("demo hooks on %s (set ESM_HOOKS_ADDR): %w", addr, err)
 	}
-	srv := &http.Server{Handler: hooks.New(), ReadHeaderTimeout: 5 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/hooks/", hooks.New())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
