@@ -2,11 +2,11 @@
 GO ?= go
 TEMPORAL_CLI_VERSION := v1.5.1
 
-.PHONY: all build run test test-race test-short vet fmt check clean fuzz bench
+.PHONY: all build run test test-race test-short vet fmt check clean fuzz bench topology test-topology
 
 all: build
 
-build: bin/esm bin/temporal bin/mailpit
+build: bin/esm bin/temporal bin/mailpit bin/temporal-ui-server
 
 bin/esm: FORCE
 	$(GO) build -o bin/esm ./cmd/esm
@@ -28,6 +28,12 @@ bin/temporal-sql-tool: tools/temporal-server/go.mod tools/temporal-server/go.sum
 	cd tools/temporal-server && $(GO) build -o ../../bin/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
 	@touch bin/temporal-sql-tool
 
+# The Temporal UI server (ui-server v2.42.1, the UI of the CLI above) for the UI with sign-in
+# and ESM's codec: deploy/temporal-ui holds its config. Pinned in its own module; about a minute.
+bin/temporal-ui-server: tools/temporal-ui/go.mod tools/temporal-ui/go.sum
+	cd tools/temporal-ui && $(GO) build -o ../../bin/temporal-ui-server github.com/temporalio/ui-server/v2/cmd/server
+	@touch bin/temporal-ui-server
+
 # Mailpit, the mail catcher esm dev starts for make run (SMTP and a web UI on free ports), built
 # from source and pinned in its own module like the Temporal CLI. About a minute the first time.
 bin/mailpit: tools/mailpit/go.mod tools/mailpit/go.sum
@@ -44,6 +50,21 @@ bin/minio: tools/minio/go.mod tools/minio/go.sum
 
 run: build
 	./bin/esm dev
+
+# The production topology on this machine, without containers (topology/, esm topology): its own
+# Postgres clusters under .data/topology, the Temporal server on Postgres, two esm api and two
+# esm worker processes, esm idp, an esm api over https and the Temporal UI server signing in at the
+# idp; prints where each is and its log. Ctrl-C stops all of it.
+topology: bin/esm bin/temporal bin/temporal-server bin/temporal-sql-tool bin/temporal-ui-server
+	./bin/esm topology
+
+# The topology's tests (build tag topology, not in make test): it starts, requests resolve
+# through both APIs and the workers, single processes are killed and started again; the fault
+# test (topology/fault_test.go) runs 200 requests through kills, a Temporal restart, a database
+# outage and a rolling deploy, checks each resolved once and each automated effect applied once,
+# and prints its counts. CI runs it after test-race.
+test-topology: bin/esm bin/temporal-server bin/temporal-sql-tool bin/temporal-ui-server
+	$(GO) test -tags topology -count=1 -timeout 30m -v -run . ./topology/
 
 # Every test. Integration tests start bin/temporal, the S3 storage tests bin/minio; with
 # DATABASE_URL set, store and end-to-end tests run on Postgres as well as SQLite.

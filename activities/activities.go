@@ -88,7 +88,14 @@ func (d *Directory) ResolveApprovers(ctx context.Context, in ResolveApproversInp
 		next := in.Requester.Manager
 		level := 0
 		for ; level < levels && next != ""; level++ {
-			m, err := lookup(next, "manager")
+			cur, err := d.activeManager(ctx, next)
+			if err != nil {
+				return res, err
+			}
+			if cur == "" {
+				break
+			}
+			m, err := lookup(cur, "manager")
 			if err != nil {
 				return res, err
 			}
@@ -146,12 +153,23 @@ func (d *Directory) ResolveApprovers(ctx context.Context, in ResolveApproversInp
 		}
 	}
 	for _, id := range in.ManagersOf {
-		p, err := lookup(id, "approver")
+		// Whose managers: someone who left still names theirs (issue 22: a leaver's pending
+		// approvals go to their manager).
+		var p catalog.Person
+		mgr, err := d.Store.ManagerOf(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("approver %q is not in the directory", id), ErrUnknownPerson, err)
+		}
+		if err != nil {
+			return res, fmt.Errorf("manager of %s: %w", id, err)
+		}
+		p.Manager = mgr
+		m, err := d.activeManager(ctx, p.Manager)
 		if err != nil {
 			return res, err
 		}
-		if p.Manager != "" {
-			if err := person(p.Manager, "manager"); err != nil {
+		if m != "" {
+			if err := person(m, "manager"); err != nil {
 				return res, err
 			}
 		}
@@ -361,4 +379,27 @@ func (p *Projection) Project(ctx context.Context, in ProjectInput) (ProjectResul
 		return ProjectResult{}, fmt.Errorf("project %s: %w", in.State.ID, err)
 	}
 	return ProjectResult{Wrote: res.Wrote, ServiceRetiring: res.ServiceRetiring, ServiceStage: res.ServiceStage}, nil
+}
+
+// activeManager answers id when that person is active in the directory, else (they left,
+// issue 22) the first active manager above them; "" when the chain ends.
+func (d *Directory) activeManager(ctx context.Context, id string) (string, error) {
+	for hops := 0; id != "" && hops < 32; hops++ {
+		_, err := d.Store.Person(ctx, id)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("look up %s: %w", id, err)
+		}
+		up, err := d.Store.ManagerOf(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return id, nil // not in the directory at all: the lookup names it
+		}
+		if err != nil {
+			return "", fmt.Errorf("manager of %s: %w", id, err)
+		}
+		id = up
+	}
+	return id, nil
 }

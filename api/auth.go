@@ -35,17 +35,27 @@ func IssueToken(secret []byte, personID string, now time.Time, ttl time.Duration
 }
 
 // verifyToken checks signature, algorithm, issuer, audience, expiry and not-before, and returns
-// the subject.
+// the subject. The issuer and audience depend on the key family: an HS256 token is ESM's own
+// development token (IssueToken: iss and aud TokenIssuer and TokenAudience, whatever
+// ESM_JWT_ISSUER says), an RS256 or ES256 token is the identity provider's (Config.Issuer and
+// Config.Audience). So an API can accept both, as the topology's APIs do (the idp's tokens from
+// the Temporal UI and the portal, `esm token`'s from scripts and tests).
 func (s *Server) verifyToken(raw string) (string, error) {
 	var claims jwt.RegisteredClaims
-	_, err := jwt.ParseWithClaims(raw, &claims, s.keyFor,
+	tok, err := jwt.ParseWithClaims(raw, &claims, s.keyFor,
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg(), jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg()}),
-		jwt.WithIssuer(s.issuer),
-		jwt.WithAudience(s.audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(30*time.Second),
 	)
 	if err != nil {
+		return "", err
+	}
+	iss, aud := s.issuer, s.audience
+	if tok.Method.Alg() == jwt.SigningMethodHS256.Alg() {
+		iss, aud = TokenIssuer, TokenAudience
+	}
+	if err := jwt.NewValidator(jwt.WithIssuer(iss), jwt.WithAudience(aud), jwt.WithExpirationRequired(),
+		jwt.WithLeeway(30*time.Second)).Validate(claims); err != nil {
 		return "", err
 	}
 	if claims.Subject == "" {

@@ -92,9 +92,10 @@ func (r *recorder) Write(b []byte) (int, error) {
 }
 
 // idempotent makes a state-changing call with an Idempotency-Key answer a repeat with the first
-// answer (and Idempotent-Replayed: true), refuse the key reused for another body (422), and
-// refuse a repeat while the first is still running (409). Submissions (POST /v1/requests) keep
-// their own, stronger, mechanism.
+// final answer (and Idempotent-Replayed: true), refuse the key reused for another body (422), and
+// refuse a repeat while the first is still running (409 with Retry-After). Which answers are
+// final, kept for the key, and which release it so that a retry runs the call again, is
+// finalAnswer's rule. Submissions (POST /v1/requests) keep their own, stronger, mechanism.
 func (s *Server) idempotent(c *gin.Context) {
 	if c.Request.Method != http.MethodPost && c.Request.Method != http.MethodPut && c.Request.Method != http.MethodDelete {
 		c.Next()
@@ -160,11 +161,48 @@ func (s *Server) idempotent(c *gin.Context) {
 	c.Writer = rec
 	c.Next()
 	status := rec.Status()
-	if status >= 500 {
-		status = 0 // a failure of ours: the caller may try again with the same key
+	if !finalAnswer(status, rec.Header()) {
+		status = 0 // nothing done, or not for good: the caller may try again with the same key
 	}
 	s.finishCall(ctx, who, call, key, prev.Holder, status, rec.body.Bytes())
 	finished = true
+}
+
+// finalAnswer says whether a claimed call's answer is kept for its Idempotency-Key (replayed to
+// every repeat) or releases the key (a repeat runs the call again and gets a fresh answer).
+//
+// Kept: what the call did (2xx), and what the use case decided on this very body, which a repeat
+// of the same body would be told again: 400 (malformed), 413 (too large), 422 (validation), 410
+// (gone: a retired service, a used link) and 409 without Retry-After (a conflict that is final:
+// "already decided", "closed", "claimed by someone else").
+//
+// Released: answers where nothing was done and which depend on state that may catch up or
+// change, so replaying them would keep a stale answer for good: 401 and 403 (who the caller is
+// and may do: a token, a delegation, a group), 404 (the read model lags its workflows, e.g.
+// after the database comes back, and an approver is not yet listed), 408, 409 with Retry-After
+// ("busy", "still in progress"), 415 (a header the key's fingerprint does not cover), 429, any
+// 5xx, and any other status. Of the statuses ESM answers, 401 and 429 come from middleware before
+// the guard; they are listed so that the rule holds wherever the guard runs.
+//
+// Compared with Stripe (https://docs.stripe.com/idempotency): Stripe saves the first answer
+// "after endpoint execution begins", 500s included, and saves nothing when the parameters fail
+// validation or the call conflicts with one running concurrently. ESM agrees on the concurrent
+// case (409 with Retry-After, nothing saved) and differs on two points, on purpose: a 5xx is
+// released, since here it means a dependency was down and what was sent is retried to one
+// outcome (a workflow update with the id updateIDFor derives), and a validation failure (400,
+// 422) is kept, since it is the use case's decision on the body, the same for every repeat.
+func finalAnswer(status int, h http.Header) bool {
+	switch {
+	case status >= 200 && status < 300:
+		return true
+	case status == http.StatusConflict:
+		return h.Get("Retry-After") == ""
+	}
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity, http.StatusGone:
+		return true
+	}
+	return false
 }
 
 // leaseMargin is how long a claim outlives the deadline of its call, so that a retry never takes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -217,6 +218,99 @@ func TestTemporalUnavailable(t *testing.T) {
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
 			!strings.Contains(string(body), "urn:esm:problem:unavailable") {
 			t.Errorf("GET %s while Temporal is down: %d, Retry-After %q: %s", path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+}
+
+// send makes a call with an Idempotency-Key as alice's client would.
+func send(t *testing.T, method, url, tok, key, body string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// TestIdempotencyFinalAnswers (issue 20, the fault test): an answer that depends on state that
+// may catch up (404: the delegation does not exist yet) is not kept for its key, so the retry
+// with the same key after the state changed gets the fresh answer; a 201 and a 422 (the use
+// case's decision on the body) are replayed.
+func TestIdempotencyFinalAnswers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		srv, token := idemServer(t, s)
+		hs := httptest.NewServer(srv.Handler())
+		defer hs.Close()
+		tok := token("alice")
+		ends := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+		// The id the next delegation gets.
+		resp, out := send(t, "POST", hs.URL+"/v1/delegations", tok, "k-first", `{"delegate":"bob","ends_at":"`+ends+`"}`)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("first delegation: %d %s", resp.StatusCode, out)
+		}
+		var n int
+		if _, err := fmt.Sscanf(resp.Header.Get("Location"), "/v1/delegations/%d", &n); err != nil {
+			t.Fatalf("Location %q: %v", resp.Header.Get("Location"), err)
+		}
+		next := fmt.Sprint(hs.URL, "/v1/delegations/", n+1)
+
+		// 404: nothing to end yet.
+		if resp, out := send(t, "DELETE", next, tok, "k-404", ``); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("ending a delegation that does not exist yet: %d %s", resp.StatusCode, out)
+		}
+		// 201, and its repeat replayed.
+		body := `{"delegate":"carol","ends_at":"` + ends + `"}`
+		resp, created := send(t, "POST", hs.URL+"/v1/delegations", tok, "k-201", body)
+		if resp.StatusCode != http.StatusCreated || resp.Header.Get("Location") != fmt.Sprintf("/v1/delegations/%d", n+1) {
+			t.Fatalf("second delegation: %d %q %s", resp.StatusCode, resp.Header.Get("Location"), created)
+		}
+		resp, again := send(t, "POST", hs.URL+"/v1/delegations", tok, "k-201", body)
+		if resp.StatusCode != http.StatusCreated || resp.Header.Get("Idempotent-Replayed") != "true" || again != created {
+			t.Fatalf("the 201's repeat: %d %q %s, want the first answer %s", resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), again, created)
+		}
+		// The state changed: the retry of the 404 with its key runs and ends the delegation;
+		// its own repeat is then replayed.
+		resp, out = send(t, "DELETE", next, tok, "k-404", ``)
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("the 404's retry after the state changed: %d %q %s, want a fresh 204", resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), out)
+		}
+		if resp, out := send(t, "DELETE", next, tok, "k-404", ``); resp.StatusCode != http.StatusNoContent || resp.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("the 204's repeat: %d %q %s", resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), out)
+		}
+		// 422, and its repeat replayed.
+		bad := `{"delegate":"bob","ends_at":"2001-01-01T00:00:00Z"}`
+		resp, first := send(t, "POST", hs.URL+"/v1/delegations", tok, "k-422", bad)
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("a delegation that ended in 2001: %d %s", resp.StatusCode, first)
+		}
+		resp, again = send(t, "POST", hs.URL+"/v1/delegations", tok, "k-422", bad)
+		if resp.StatusCode != http.StatusUnprocessableEntity || resp.Header.Get("Idempotent-Replayed") != "true" || again != first {
+			t.Fatalf("the 422's repeat: %d %q %s", resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), again)
+		}
+	})
+}
+
+// TestFinalAnswer: the rule of which answers a key keeps, status by status.
+func TestFinalAnswer(t *testing.T) {
+	busy := http.Header{"Retry-After": {"1"}}
+	for _, c := range []struct {
+		status int
+		h      http.Header
+		final  bool
+	}{
+		{200, nil, true}, {201, nil, true}, {204, nil, true},
+		{400, nil, true}, {410, nil, true}, {413, nil, true}, {422, nil, true}, {409, nil, true},
+		{409, busy, false}, {401, nil, false}, {403, nil, false}, {404, nil, false}, {408, nil, false},
+		{415, nil, false}, {429, busy, false}, {500, nil, false}, {503, busy, false}, {302, nil, false},
+	} {
+		if got := finalAnswer(c.status, c.h); got != c.final {
+			t.Errorf("finalAnswer(%d, %v) = %v, want %v", c.status, c.h, got, c.final)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,10 @@ func TestJWKS(t *testing.T) {
 	}
 	good := claims("https://idp.test", "esm-api")
 	hs, _ := IssueToken([]byte("a-development-secret-0000"), "alice", time.Now(), time.Hour)
+	hsOther := func(iss, aud string) string {
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(iss, aud)).SignedString([]byte("a-development-secret-0000"))
+		return s
+	}
 	cases := []struct {
 		name  string
 		token string
@@ -81,8 +86,29 @@ func TestJWKS(t *testing.T) {
 		{"wrong audience", sign(jwt.SigningMethodRS256, "r1", rsaKey, claims("https://idp.test", "other")), http.StatusUnauthorized},
 		{"HS256 without a secret", hs, http.StatusUnauthorized},
 	}
+	// Both: the identity provider's tokens with its issuer and audience, and ESM's own HS256
+	// tokens (esm token: iss and aud esm) beside them, as the topology's APIs take both; an HS256
+	// token does not pass for the provider's, nor with another issuer or audience.
+	both := httptest.NewServer(New(Config{Store: s, JWKS: jwks, JWTSecret: []byte("a-development-secret-0000"),
+		Issuer: "https://idp.test", Audience: "esm-api", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+	defer both.Close()
+	cases = append(cases, []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"both: RS256", sign(jwt.SigningMethodRS256, "r1", rsaKey, good), http.StatusOK},
+		{"both: HS256 of esm token", hs, http.StatusOK},
+		{"both: HS256 with the provider's issuer", hsOther("https://idp.test", "esm-api"), http.StatusUnauthorized},
+		{"both: HS256 with another audience", hsOther(TokenIssuer, "esm-api"), http.StatusUnauthorized},
+		{"both: RS256 with ESM's issuer", sign(jwt.SigningMethodRS256, "r1", rsaKey, claims(TokenIssuer, TokenAudience)), http.StatusUnauthorized},
+	}...)
 	for _, tc := range cases {
-		req, _ := http.NewRequest("GET", srv.URL+"/v1/requests", nil)
+		base := srv.URL
+		if strings.HasPrefix(tc.name, "both: ") {
+			base = both.URL
+		}
+		req, _ := http.NewRequest("GET", base+"/v1/requests", nil)
 		req.Header.Set("Authorization", "Bearer "+tc.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -66,7 +66,7 @@ type lifecycleBody struct {
 func (s *Server) lifecycleAction(c *gin.Context) {
 	ctx, key := c.Request.Context(), c.Param("key")
 	var body lifecycleBody
-	if !s.decodeChecked(c, &body, func() error { return s.desk.KnownService(ctx, key) }) {
+	if !s.decodeChecked(c, &body, func() error { return s.desk.KnownService(ctx, principal(c), key) }) {
 		return
 	}
 	st, err := s.desk.ApplyLifecycleAction(ctx, principal(c), desk.LifecycleActionInput{Service: key,

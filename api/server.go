@@ -39,6 +39,9 @@ type Config struct {
 	Temporal client.Client
 	// JWTSecret verifies HS256 bearer tokens.
 	JWTSecret []byte
+	// SCIMToken, when set (ESM_SCIM_TOKEN), serves SCIM 2.0 provisioning at /scim/v2 to a
+	// caller presenting it as a bearer token (api/scim.go); empty: /scim/v2 is not served.
+	SCIMToken string
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -83,6 +86,7 @@ type Config struct {
 type Server struct {
 	files       *files.Store
 	clamd       *files.Clamd
+	scimToken   string
 	codec       converter.PayloadCodec
 	codecOrigin string
 	devUI       *DevUI
@@ -118,7 +122,7 @@ func (s *Server) StopWaiting() { s.stopWaiting() }
 func New(cfg Config) *Server {
 	s := &Server{store: cfg.Store, temporal: cfg.Temporal, secret: cfg.JWTSecret, log: cfg.Logger, now: cfg.Now,
 		codec: cfg.Codec, codecOrigin: cfg.CodecOrigin, devUI: cfg.DevUI, jwks: cfg.JWKS, issuer: cfg.Issuer, audience: cfg.Audience,
-		bounds: cfg.RequestBounds, files: cfg.Files, clamd: cfg.Clamd}
+		bounds: cfg.RequestBounds, files: cfg.Files, clamd: cfg.Clamd, scimToken: cfg.SCIMToken}
 	s.draining, s.stopWaiting = context.WithCancel(context.Background())
 	s.tracer, s.registry = cfg.Tracer, cfg.Registry
 	if s.tracer == nil {
@@ -182,6 +186,9 @@ func (s *Server) Handler() http.Handler {
 
 	if s.codec != nil {
 		s.codecRoutes(r) // codec.go
+	}
+	if s.scimToken != "" {
+		s.scimRoutes(r, s.scimToken) // scim.go
 	}
 
 	v1 := r.Group("/v1", s.authenticate, s.rateLimit, s.idempotentExceptSubmit)

@@ -1,5 +1,7 @@
 // Package calendar is business-time arithmetic on a department's calendar: working hours per
-// weekday in a time zone, minus holidays (whole or half days). Pure functions: workflows call
+// weekday in a time zone, minus holidays (whole or half days): a country's (and region's)
+// public holidays computed for any year by github.com/rickar/cal/v2 (rules.go), less the ones
+// the department removes, plus its own closures. Pure functions: workflows call
 // them directly. Instants are computed with time.Date in the calendar's zone, so days that are
 // 23 or 25 hours long (DST changes) are counted right.
 package calendar
@@ -20,13 +22,25 @@ type Calendar struct {
 	TimeZone string `yaml:"timezone,omitempty" json:"timezone,omitempty"`
 	// Hours maps a weekday (mon..sun) to its working hours, "09:00-17:00". A day not listed is
 	// not a working day.
-	Hours    map[string]string `yaml:"hours,omitempty" json:"hours,omitempty"`
-	Holidays []Holiday         `yaml:"holidays,omitempty" json:"holidays,omitempty"`
+	Hours map[string]string `yaml:"hours,omitempty" json:"hours,omitempty"`
+	// Holidays are the department's own closures on top of the country's (a closure on a
+	// date the country rule already closes changes nothing: the whole day stays closed).
+	Holidays []Holiday `yaml:"holidays,omitempty" json:"holidays,omitempty"`
+	// Country (ISO 3166-1 alpha-2: GB, DE) closes on that country's public holidays in every
+	// year, as github.com/rickar/cal/v2 computes them; Region (ISO 3166-2 subdivision without
+	// the country: BE for Berlin) picks a regional list where the library has one. Empty: no
+	// public holidays beyond Holidays.
+	Country string `yaml:"country,omitempty" json:"country,omitempty"`
+	Region  string `yaml:"region,omitempty" json:"region,omitempty"`
+	// Removed are the country's holidays the department works on: a holiday's name in the
+	// library's list ("Frauentag": every year) or a date (YYYY-MM-DD: that year only).
+	Removed []string `yaml:"removed,omitempty" json:"removed,omitempty"`
 }
 
 // Holiday is a day off; Half keeps only the first half of the day's hours.
 type Holiday struct {
-	Date string `yaml:"date" json:"date"` // YYYY-MM-DD
+	// Date is YYYY-MM-DD for one day, or MM-DD for the same day every year (Christmas Eve).
+	Date string `yaml:"date" json:"date"`
 	Name string `yaml:"name,omitempty" json:"name,omitempty"`
 	Half bool   `yaml:"half,omitempty" json:"half,omitempty"`
 }
@@ -61,11 +75,12 @@ func (c Calendar) Validate() []string {
 		}
 	}
 	for i, h := range c.Holidays {
-		if _, err := time.Parse(time.DateOnly, h.Date); err != nil {
-			errs = append(errs, fmt.Sprintf("holidays[%d].date: a date is YYYY-MM-DD (%q)", i, h.Date))
+		_, err := time.Parse(time.DateOnly, h.Date)
+		if _, err2 := time.Parse("01-02", h.Date); err != nil && (err2 != nil || len(h.Date) != 5) {
+			errs = append(errs, fmt.Sprintf("holidays[%d].date: a date is YYYY-MM-DD, or MM-DD for every year (%q)", i, h.Date))
 		}
 	}
-	return errs
+	return append(errs, c.validateRule()...)
 }
 
 func contains(list []string, s string) bool {
@@ -115,8 +130,11 @@ func (c Calendar) day(y int, m time.Month, d int, loc *time.Location) (start, en
 	start = time.Date(y, m, d, sh, sm, 0, 0, loc)
 	end = time.Date(y, m, d, eh, em, 0, 0, loc)
 	iso := date.Format(time.DateOnly)
+	if c.ruleClosed(date.Year(), iso) {
+		return start, end, false
+	}
 	for _, h := range c.Holidays {
-		if h.Date != iso {
+		if h.Date != iso && h.Date != iso[5:] {
 			continue
 		}
 		if !h.Half {

@@ -78,6 +78,11 @@ type Person struct {
 	// department's opening). Empty keeps what the person chose in the portal (immediate for
 	// someone new).
 	Reminders string `yaml:"reminders,omitempty" json:"reminders,omitempty"`
+	// Active false deactivates the person (they leave, as a SCIM deactivation: requests in
+	// flight are told, store.ApplyBundle records the change). Omitted or true changes nothing:
+	// it does not reactivate someone deactivated, and a person missing from the YAML is not
+	// deactivated either (a file that lost a line must not make people leave).
+	Active *bool `yaml:"active,omitempty" json:"active,omitempty"`
 }
 
 // Reminder preferences (Person.Reminders).

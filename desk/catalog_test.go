@@ -139,16 +139,18 @@ func TestLifecycle(t *testing.T) {
 		p := f.person
 
 		t.Run("Lifecycle", func(t *testing.T) {
-			st, err := f.desk.Lifecycle(ctx, p("alice"), "laptop")
+			st, err := f.desk.Lifecycle(ctx, p("dave"), "laptop")
 			if err != nil || st.Key != "laptop" || st.Stage != catalog.StagePublished || st.Live < 1 {
 				t.Fatalf("laptop's lifecycle: %v %+v", err, st)
 			}
+			_, err = f.desk.Lifecycle(ctx, p("alice"), "laptop")
+			wantKind(t, err, ErrForbidden) // not of IT: TestLifecycleVisibility
 		})
 		t.Run("Lifecycle/ErrNotFound", func(t *testing.T) {
 			_, err := f.desk.Lifecycle(ctx, p("alice"), "no-such-service")
 			wantKind(t, err, ErrNotFound)
-			wantKind(t, f.desk.KnownService(ctx, "no-such-service"), ErrNotFound)
-			if err := f.desk.KnownService(ctx, "laptop"); err != nil {
+			wantKind(t, f.desk.KnownService(ctx, p("alice"), "no-such-service"), ErrNotFound)
+			if err := f.desk.KnownService(ctx, p("alice"), "laptop"); err != nil {
 				t.Fatal(err)
 			}
 		})

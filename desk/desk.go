@@ -26,7 +26,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sort"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/files"
@@ -385,8 +388,55 @@ func (d *Desk) liveState(ctx context.Context, id string) (catalog.RequestState, 
 	return st, err
 }
 
-// MaxText bounds comments, reasons and questions, in bytes.
+// MaxText bounds comments, reasons and questions, in characters (Unicode code points, as
+// JSON Schema's maxLength counts them), not bytes: 4000 letters of any script.
 const MaxText = 4000
+
+// checkText applies the rules of free text someone typed (a comment, a reason, a question):
+// valid UTF-8 (rule "utf8": bytes that are not text would be stored and shown mangled) and at
+// most MaxText characters (rule "maxLength"). It answers the field error on field, or nil.
+func checkText(field, s string) *catalog.FieldError {
+	if !utf8.ValidString(s) {
+		return &catalog.FieldError{Field: field, Rule: "utf8", Detail: "is not valid text (UTF-8): type it again or paste it as plain text"}
+	}
+	if n := utf8.RuneCountInString(s); n > MaxText {
+		return &catalog.FieldError{Field: field, Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters (this is %d)", MaxText, n)}
+	}
+	return nil
+}
+
+// checkStrings finds the first string in v (a decoded JSON value: outputs) that is not valid
+// UTF-8, keys included, and answers its field error under the pointer at; nil when all are text.
+func checkStrings(at string, v any) *catalog.FieldError {
+	bad := &catalog.FieldError{Field: at, Rule: "utf8", Detail: "is not valid text (UTF-8)"}
+	switch v := v.(type) {
+	case string:
+		if !utf8.ValidString(v) {
+			return bad
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !utf8.ValidString(k) {
+				return bad
+			}
+			if fe := checkStrings(at+"/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(k), v[k]); fe != nil {
+				return fe
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if fe := checkStrings(fmt.Sprintf("%s/%d", at, i), e); fe != nil {
+				return fe
+			}
+		}
+	}
+	return nil
+}
 
 // randomKey makes an idempotency key or update id for a call that brought none.
 func randomKey() string {

@@ -85,26 +85,69 @@ type Draft struct {
 }
 
 // MayEditDraft answers nil when the person may edit the service's draft: ErrNotFound when there
-// is no such service, ErrForbidden unless they are its owner, its department's staff or an admin,
+// is no such service (or it was never published and the person may not see it: Lifecycle),
+// ErrForbidden unless they are its owner, its department's staff or an admin,
 // as the stored definition and the directory say. A front door that cannot read the draft sent
 // asks it first, so that those refusals come before any complaint about what was sent.
 func (d *Desk) MayEditDraft(ctx context.Context, me Actor, key string) error {
-	_, gov, err := d.serviceForLifecycle(ctx, key)
+	si, gov, err := d.serviceForLifecycle(ctx, key)
 	if err != nil {
 		return err
 	}
 	if a := d.roles(ctx, me, gov); !(a.Owner || a.Staff || a.Admin) {
+		if err := d.unseen(ctx, me, si, gov, nil); err != nil {
+			return err
+		}
 		return forbidden("only the owner or the department's staff edit a draft")
 	}
 	return nil
 }
 
-// KnownService answers nil when the catalog has the service (whatever its stage), ErrNotFound
-// otherwise, and makes sure its lifecycle runs. A front door that cannot read the action sent
-// asks it first, so that an unknown service is not found whatever was sent.
-func (d *Desk) KnownService(ctx context.Context, key string) error {
-	_, _, err := d.serviceForLifecycle(ctx, key)
-	return err
+// KnownService answers nil when the catalog has the service (whatever its stage) and the person
+// may know it exists, ErrNotFound otherwise (no such service, or one never published that the
+// person may not see: Lifecycle), and makes sure its lifecycle runs. A front door that
+// cannot read the action sent asks it first, so that an unknown service is not found whatever
+// was sent.
+func (d *Desk) KnownService(ctx context.Context, me Actor, key string) error {
+	si, gov, err := d.serviceForLifecycle(ctx, key)
+	if err != nil {
+		return err
+	}
+	return d.unseen(ctx, me, si, gov, nil)
+}
+
+// insider says whether the person sees a service's internals, its lifecycle included: its
+// owner, its department's staff, operators (MayManage), its department's head, admins, and the
+// reviewers of its draft in review (st: the lifecycle's state; nil: queried when it matters).
+func (d *Desk) insider(ctx context.Context, me Actor, si store.ServiceInfo, gov catalog.Definition, st *LifecycleState) (bool, error) {
+	if a := d.roles(ctx, me, gov); MayManage(me, gov) || a.Admin || a.Head {
+		return true, nil
+	}
+	if st == nil {
+		got, err := d.lifecycleState(ctx, si)
+		if err != nil {
+			return false, err
+		}
+		st = &got
+	}
+	return st.Review != nil && slices.ContainsFunc(st.Review.Approvers, func(r catalog.Approver) bool { return r.ID == me.ID }), nil
+}
+
+// unseen answers ErrNotFound, as for a service that does not exist, when the service was never
+// published (no live version) and the person is no insider: a draft's name, owner and versions
+// are not for everyone, nor is the fact that it exists. nil otherwise.
+func (d *Desk) unseen(ctx context.Context, me Actor, si store.ServiceInfo, gov catalog.Definition, st *LifecycleState) error {
+	if si.Live > 0 {
+		return nil
+	}
+	in, err := d.insider(ctx, me, si, gov, st)
+	if err != nil {
+		return err
+	}
+	if !in {
+		return notFound("there is no service %q", si.Key)
+	}
+	return nil
 }
 
 // SaveDraft asks the service's lifecycle to store an edited definition as its next draft
@@ -119,6 +162,9 @@ func (d *Desk) SaveDraft(ctx context.Context, me Actor, in Draft) (LifecycleStat
 	}
 	a := d.roles(ctx, me, gov)
 	if !(a.Owner || a.Staff || a.Admin) {
+		if err := d.unseen(ctx, me, si, gov, nil); err != nil {
+			return LifecycleState{}, err
+		}
 		return LifecycleState{}, forbidden("only the owner or the department's staff edit a draft")
 	}
 	def := in.Definition
@@ -150,16 +196,24 @@ type LifecycleActionInput struct {
 // ApplyLifecycleAction runs a transition of the service's lifecycle and answers its state. Who
 // the person is to the service comes from its stored definition and the directory; the
 // lifecycle refuses (ErrForbidden, ErrConflict) what their part or the stage does not allow.
-// An action that is none of LifecycleActions is a *ValidationError; a service that does not
-// exist, ErrNotFound; a retired one, whose lifecycle has ended, ErrConflict.
+// An action that is none of LifecycleActions, or a comment that is not UTF-8 text or is longer
+// than MaxText characters (checkText), is a *ValidationError; a service that does not
+// exist, or was never published and the person may not see (Lifecycle), ErrNotFound; a
+// retired one, whose lifecycle has ended, ErrConflict.
 func (d *Desk) ApplyLifecycleAction(ctx context.Context, me Actor, in LifecycleActionInput) (LifecycleState, error) {
 	si, gov, err := d.serviceForLifecycle(ctx, in.Service)
 	if err != nil {
 		return LifecycleState{}, err
 	}
+	if err := d.unseen(ctx, me, si, gov, nil); err != nil {
+		return LifecycleState{}, err
+	}
 	if !slices.Contains(LifecycleActions, in.Action) {
 		return LifecycleState{}, invalid("the action is not valid", catalog.FieldError{Field: "/action", Rule: "enum",
 			Detail: "one of submit, approve, reject, publish, deprecate, retire, review"})
+	}
+	if fe := checkText("/comment", in.Comment); fe != nil {
+		return LifecycleState{}, invalid("the comment is not valid", *fe)
 	}
 	a := d.roles(ctx, me, gov)
 	a.Action, a.Comment, a.Outcome, a.Successor = in.Action, in.Comment, in.Outcome, in.Successor
@@ -167,14 +221,35 @@ func (d *Desk) ApplyLifecycleAction(ctx context.Context, me Actor, in LifecycleA
 }
 
 // Lifecycle answers the service's stage, versions, next review and history from its workflow
-// (for a retired service, from its last run). Anyone may ask; ErrNotFound when there is no such
-// service; ErrUnavailable when the lifecycle does not answer within a third of the desk's
-// WorkflowWait (a Query needs a worker: its worker is down or far behind).
+// (for a retired service, from its last run), to the service's insiders only: its owner, its
+// department's staff and head, operators, admins, and the reviewers of its draft in review
+// (docs/ACCESS.md; what is public of a service is its catalog page, Service). ErrNotFound when there is no such service, or it was never published and
+// the person is no insider (its existence is not confirmed); ErrForbidden when it was published
+// and the person is no insider; ErrUnavailable when the lifecycle does not answer within a third
+// of the desk's WorkflowWait (a Query needs a worker: its worker is down or far behind).
 func (d *Desk) Lifecycle(ctx context.Context, me Actor, key string) (LifecycleState, error) {
-	si, _, err := d.serviceForLifecycle(ctx, key)
+	si, gov, err := d.serviceForLifecycle(ctx, key)
 	if err != nil {
 		return LifecycleState{}, err
 	}
+	st, err := d.lifecycleState(ctx, si)
+	if err != nil {
+		return st, err
+	}
+	in, err := d.insider(ctx, me, si, gov, &st)
+	switch {
+	case err != nil:
+		return LifecycleState{}, err
+	case !in && si.Live == 0:
+		return LifecycleState{}, notFound("there is no service %q", si.Key)
+	case !in:
+		return LifecycleState{}, forbidden("a service's lifecycle is for its owner, its department, its reviewers, operators and admins; its catalog page says what is public")
+	}
+	return st, nil
+}
+
+// lifecycleState queries the service's lifecycle workflow (see Lifecycle for the errors).
+func (d *Desk) lifecycleState(ctx context.Context, si store.ServiceInfo) (LifecycleState, error) {
 	var st LifecycleState
 	qctx, cancel := context.WithTimeout(ctx, d.wait/3) // never wait on a dead worker
 	defer cancel()

@@ -60,7 +60,11 @@ type LifecycleForm struct {
 	Name       string
 	Department string
 	Owner      string
-	State      LifecycleState
+	// OwnerLeft says the owner has left the organisation (issue 22: the DirectoryChange
+	// workflow flags the service and tells the department heads); a version naming a new
+	// owner clears it.
+	OwnerLeft bool
+	State     LifecycleState
 	// Versions, newest first (at most MaxVersionsShown).
 	Versions []VersionInfo
 	// Definition is what a new draft starts from: the draft under way, else the live version
@@ -90,6 +94,9 @@ func (d *Desk) LifecycleForm(ctx context.Context, me Actor, key string) (Lifecyc
 		return LifecycleForm{}, err
 	}
 	out := LifecycleForm{Key: si.Key, Name: gov.Name, Department: gov.Department, Owner: gov.Owner, State: st}
+	if who, err := d.store.OwnerLeft(ctx, si.Key); err == nil && who != "" && who == gov.Owner {
+		out.OwnerLeft = true
+	}
 
 	a := d.roles(ctx, me, gov)
 	may := func(action, outcome string) bool {

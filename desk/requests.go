@@ -633,8 +633,8 @@ func checkDecision(in DecideInput) error {
 	if in.Decision != catalog.DecisionApprove && strings.TrimSpace(in.Comment) == "" {
 		return invalid("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "required", Detail: "a rejection needs a reason, a request for information a question"})
 	}
-	if len(in.Comment) > MaxText {
-		return invalid("the decision is not valid", catalog.FieldError{Field: "/comment", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", MaxText)})
+	if fe := checkText("/comment", in.Comment); fe != nil {
+		return invalid("the decision is not valid", *fe)
 	}
 	return nil
 }
@@ -666,7 +666,8 @@ type Changed struct {
 
 // Cancel: the requester withdraws the request; pending approvers are told.
 //
-// Errors: ErrNotFound (a request the actor may not see), *ValidationError (a reason too long),
+// Errors: ErrNotFound (a request the actor may not see), *ValidationError (a reason too long
+// or not UTF-8: checkText),
 // ErrForbidden (not the requester), ErrConflict (closed, or past the point of cancelling),
 // ErrUnavailable.
 func (d *Desk) Cancel(ctx context.Context, me Actor, in CancelInput) (Changed, error) {
@@ -674,8 +675,8 @@ func (d *Desk) Cancel(ctx context.Context, me Actor, in CancelInput) (Changed, e
 	if err != nil {
 		return Changed{}, err
 	}
-	if len(in.Reason) > MaxText {
-		return Changed{}, invalid("the reason is too long", catalog.FieldError{Field: "/reason", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", MaxText)})
+	if fe := checkText("/reason", in.Reason); fe != nil {
+		return Changed{}, invalid("the reason is not valid", *fe)
 	}
 	var res workflows.ChangeResult
 	if err := d.update(ctx, workflows.RequestWorkflowID(st.ID), workflows.CancelUpdate, workflows.CancelInput{Actor: Ref(me), Reason: in.Reason}, &res); err != nil {
@@ -693,18 +694,19 @@ type CommentInput struct {
 // Comment adds a comment to a request the actor may see; the requester's answers a request for
 // information.
 //
-// Errors: ErrNotFound (a request the actor may not see), *ValidationError (empty, too long),
+// Errors: ErrNotFound (a request the actor may not see), *ValidationError (empty, too long,
+// not UTF-8: checkText),
 // ErrConflict (closed), ErrUnavailable.
 func (d *Desk) Comment(ctx context.Context, me Actor, in CommentInput) (Changed, error) {
 	st, _, err := d.visible(ctx, me, in.ID)
 	if err != nil {
 		return Changed{}, err
 	}
-	switch {
-	case strings.TrimSpace(in.Text) == "":
+	if fe := checkText("/text", in.Text); fe != nil {
+		return Changed{}, invalid("the comment is not valid", *fe)
+	}
+	if strings.TrimSpace(in.Text) == "" {
 		return Changed{}, invalid("the comment is empty", catalog.FieldError{Field: "/text", Rule: "required", Detail: "say something"})
-	case len(in.Text) > MaxText:
-		return Changed{}, invalid("the comment is too long", catalog.FieldError{Field: "/text", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", MaxText)})
 	}
 	var res workflows.ChangeResult
 	if err := d.update(ctx, workflows.RequestWorkflowID(st.ID), workflows.CommentUpdate, workflows.CommentInput{Actor: Ref(me), Text: in.Text}, &res); err != nil {

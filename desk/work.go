@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/store"
@@ -251,8 +252,15 @@ func (d *Desk) taskCall(ctx context.Context, me Actor, update string, call TaskC
 			fields = append(fields, catalog.FieldError{Field: "/assignee", Rule: "reference", Detail: fmt.Sprintf("%q is not a member of %s", call.Assignee, group)})
 		}
 	}
-	if len(call.Reason)+len(call.Question) > MaxText {
-		fields = append(fields, catalog.FieldError{Field: "/reason", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters", MaxText)})
+	if fe := checkText("/reason", call.Reason); fe != nil {
+		fields = append(fields, *fe)
+	} else if fe := checkText("/question", call.Question); fe != nil {
+		fields = append(fields, *fe)
+	} else if n := utf8.RuneCountInString(call.Reason) + utf8.RuneCountInString(call.Question); n > MaxText {
+		fields = append(fields, catalog.FieldError{Field: "/reason", Rule: "maxLength", Detail: fmt.Sprintf("at most %d characters with the question (these are %d)", MaxText, n)})
+	}
+	if fe := checkStrings("/outputs", map[string]any(call.Outputs)); fe != nil && call.Outputs != nil {
+		fields = append(fields, *fe)
 	}
 	if len(fields) > 0 {
 		return TaskChanged{}, invalid("the task call is not valid", fields...)

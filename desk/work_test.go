@@ -238,7 +238,7 @@ func TestWork(t *testing.T) {
 			_, err := f.desk.AskRequester(ctx, frank, TaskCall{Task: f3, Question: "  "})
 			wantFields(t, err, "/question")
 			_, err = f.desk.AskRequester(ctx, frank, TaskCall{Task: f3, Question: strings.Repeat("?", MaxText+1)})
-			wantFields(t, err, "/reason")
+			wantFields(t, err, "/question") // the field that is too long
 			call(t, "ask", f.desk.AskRequester, tara, TaskCall{Task: t1, Question: "Which keyboard?"}, ErrForbidden)
 			call(t, "ask", f.desk.AskRequester, dave, TaskCall{Task: d2, Question: "Which keyboard?"}, ErrForbidden)
 			call(t, "ask", f.desk.AskRequester, erin, TaskCall{Task: f3, Question: "Which keyboard?"}, ErrNotFound)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -21,6 +22,9 @@ type ApplyReport struct {
 	Versions []string `json:"versions"`
 	// Unchanged counts services whose current version already matched.
 	Unchanged int `json:"unchanged"`
+	// Changes lists the keys of the leaver and mover changes recorded (DirectoryChange), for
+	// the worker's sweep to start.
+	Changes []string `json:"changes"`
 }
 
 // ApplyBundle writes a validated bundle in one transaction: departments, groups and people are
@@ -60,13 +64,36 @@ func (s *Store) ApplyBundle(ctx context.Context, b *catalog.Bundle, now time.Tim
 			}
 			// reminders: the YAML's when it says, else what the person chose in the portal.
 			reminders := p.Reminders
-			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO people (id, name, email, department, manager, roles, attributes, reminders)
-				VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), 'immediate'))
+			change, err := yamlChange(ctx, tx, p, now)
+			if err != nil {
+				return err
+			}
+			active := 1
+			if p.Active != nil && !*p.Active {
+				active = 0
+			}
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO people (id, name, email, department, manager, roles, attributes, reminders, active)
+				VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), 'immediate'), ?)
 				ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, department = excluded.department,
 					manager = excluded.manager, roles = excluded.roles, attributes = excluded.attributes,
-					reminders = CASE WHEN ? = '' THEN people.reminders ELSE excluded.reminders END`),
-				p.ID, p.Name, p.Email, p.Department, p.Manager, string(roles), string(attrs), reminders, reminders); err != nil {
+					reminders = CASE WHEN ? = '' THEN people.reminders ELSE excluded.reminders END,
+					active = CASE WHEN excluded.active = 0 THEN 0 ELSE people.active END`),
+				p.ID, p.Name, p.Email, p.Department, p.Manager, string(roles), string(attrs), reminders, active, reminders); err != nil {
 				return fmt.Errorf("person %s: %w", p.ID, err)
+			}
+			if change != nil {
+				// The person's version moves on, so that their next change has a key of its own.
+				if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE people SET modified_at = ? WHERE id = ?`), now.UnixMicro(), p.ID); err != nil {
+					return fmt.Errorf("person %s: %w", p.ID, err)
+				}
+				res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO directory_changes (key, person_id, kind, detail, at) VALUES (?, ?, ?, ?, ?)
+					ON CONFLICT (key) DO NOTHING`), change.Key, change.Person, change.Kind, change.Detail, change.At)
+				if err != nil {
+					return fmt.Errorf("record directory change %s: %w", change.Key, err)
+				}
+				if n, _ := res.RowsAffected(); n == 1 {
+					rep.Changes = append(rep.Changes, change.Key)
+				}
 			}
 			if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM group_members WHERE person_id = ?`), p.ID); err != nil {
 				return fmt.Errorf("person %s groups: %w", p.ID, err)
@@ -93,6 +120,42 @@ func (s *Store) ApplyBundle(ctx context.Context, b *catalog.Bundle, now time.Tim
 		return nil
 	})
 	return rep, err
+}
+
+// yamlChange answers the leaver or mover change that applying the YAML's p makes to the person
+// as the directory has them (nil for none): active before and `active: false` now is a leaver;
+// a new manager or department a mover (the keys and details as desk.ProvisionPerson's for
+// SCIM). Someone new, removed, or already inactive makes no change; neither does a person
+// missing from the YAML (ApplyBundle never sees them).
+func yamlChange(ctx context.Context, tx *sqlx.Tx, p catalog.Person, now time.Time) (*DirectoryChange, error) {
+	var before DirPerson
+	err := tx.GetContext(ctx, &before, tx.Rebind(`SELECT `+dirPersonCols+` FROM people WHERE id = ? AND left_at = 0`), p.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("person %s: %w", p.ID, err)
+	}
+	if !before.Active {
+		return nil, nil
+	}
+	switch {
+	case p.Active != nil && !*p.Active:
+		return &DirectoryChange{Key: fmt.Sprintf("left/%s/%d", p.ID, before.Modified), Person: p.ID, Kind: ChangeLeft,
+			Detail: "deactivated in the directory YAML", At: now}, nil
+	case before.Manager != p.Manager || before.Department != p.Department:
+		return &DirectoryChange{Key: fmt.Sprintf("moved/%s/%d", p.ID, before.Modified), Person: p.ID, Kind: ChangeMoved,
+			Detail: fmt.Sprintf("manager %s -> %s, department %s -> %s in the directory YAML", orNone(before.Manager), orNone(p.Manager),
+				orNone(before.Department), orNone(p.Department)), At: now}, nil
+	}
+	return nil, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 // putDefinition stores d as the service's next version unless it equals the current one.
@@ -218,7 +281,8 @@ type personRow struct {
 	Attributes string `db:"attributes"`
 }
 
-// Person returns someone from the directory with their groups, or ErrNotFound.
+// Person returns someone from the directory with their groups, or ErrNotFound (also for
+// someone deactivated or removed: they left, issue 22).
 func (s *Store) Person(ctx context.Context, id string) (catalog.Person, error) {
 	p, _, err := s.person(ctx, id)
 	return p, err
@@ -260,7 +324,7 @@ func (s *Store) person(ctx context.Context, id string) (catalog.Person, int64, e
 		Group         sql.NullString `db:"group_key"`
 	}
 	if err := s.DB.SelectContext(ctx, &rows, s.DB.Rebind(`SELECT p.id, p.name, p.email, p.department, p.manager, p.roles, p.attributes, p.sessions_after, m.group_key
-		FROM people p LEFT JOIN group_members m ON m.person_id = p.id WHERE p.id = ? ORDER BY m.group_key`), id); err != nil {
+		FROM people p LEFT JOIN group_members m ON m.person_id = p.id WHERE p.id = ? AND p.active = 1 AND p.left_at = 0 ORDER BY m.group_key`), id); err != nil {
 		return catalog.Person{}, 0, fmt.Errorf("person %s: %w", id, err)
 	}
 	if len(rows) == 0 {
@@ -286,7 +350,7 @@ func (s *Store) person(ctx context.Context, id string) (catalog.Person, int64, e
 func (s *Store) GroupMembers(ctx context.Context, group string) ([]catalog.PersonRef, error) {
 	var out []catalog.PersonRef
 	err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(`SELECT p.id, p.name, p.department FROM group_members m
-		JOIN people p ON p.id = m.person_id WHERE m.group_key = ? ORDER BY p.id`), group)
+		JOIN people p ON p.id = m.person_id WHERE m.group_key = ? AND p.active = 1 AND p.left_at = 0 ORDER BY p.id`), group)
 	if err != nil {
 		return nil, fmt.Errorf("group %s members: %w", group, err)
 	}

@@ -84,6 +84,35 @@ func TestUnreadableForm(t *testing.T) {
 	}
 }
 
+// TestQuoteUnreadable: the live price of a form that cannot be read (a bad escape) says it could
+// not be read, not that it is too large to price; one over the limit still says it is too large.
+// Both answer the quote's region (200), never an error page.
+func TestQuoteUnreadable(t *testing.T) {
+	p, _ := newTestPortal(t, true)
+	h := p.Handler()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, signInRequest("http://portal.test", "same-origin"))
+	ck := sessionCookie(t, w)
+	post := func(body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "http://portal.test"+Base+"/services/laptop/quote", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		r.Header.Set("HX-Request", "true")
+		r.AddCookie(ck)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	w = post("model=%zz")
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "could not be read") || strings.Contains(w.Body.String(), "too large") {
+		t.Fatalf("a bad escape: %d\n%s", w.Code, w.Body)
+	}
+	w = post("model=" + strings.Repeat("a", maxForm+1))
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "too large") {
+		t.Fatalf("too large: %d\n%s", w.Code, w.Body)
+	}
+}
+
 // TestKeptOnEveryForm: the answers of any form sent as the session lapsed come back after the
 // sign-in, not only the service's form: a requester's comment (or answer to a question) and an
 // approver's decision comment on the request's page. Before, they were kept in the cookie and

@@ -123,7 +123,13 @@ func (p *Portal) service(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) quote(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		p.renderPartial(w, r, http.StatusOK, "service", "quote", quoteView{Note: "The form is too large to price: shorten what you typed."})
+		// The quote answers its live region, never an error page; it says which it was.
+		note := "The form could not be read to price it: reload the page and try again."
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			note = "The form is too large to price: shorten what you typed."
+		}
+		p.renderPartial(w, r, http.StatusOK, "service", "quote", quoteView{Note: note})
 		return
 	}
 	sv, err := p.desk.Service(r.Context(), actor(r), r.PathValue("key"))

@@ -32,6 +32,9 @@ import (
 // one, write nothing twice. Writes go through store.ProjectRequest with the next seq, as the
 // workflow's own would, so the request leaves every inbox and queue, frees its max_open, and a
 // retiring service's lifecycle is told that it closed.
+//
+// Each round first sweeps the recorded directory changes whose DirectoryChange workflow was not
+// started (StartDirectoryChanges, issue 22).
 type Reconciler struct {
 	Temporal client.Client
 	Store    *store.Store
@@ -49,7 +52,8 @@ const DefaultReconcileInterval = time.Minute
 // little after it closes.
 const visibilityLag = 5 * time.Minute
 
-// Run reconciles every Interval until ctx ends.
+// Run reconciles every Interval until ctx ends: it starts the recorded directory changes whose
+// workflow was not started (StartDirectoryChanges), then closes requests (Once).
 func (r *Reconciler) Run(ctx context.Context) error {
 	every := r.Interval
 	if every <= 0 {
@@ -58,6 +62,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if n, err := r.StartDirectoryChanges(ctx); err != nil && ctx.Err() == nil {
+			r.log().Warn("start recorded directory changes", "started", n, "error", err)
+		}
 		if n, err := r.Once(ctx); err != nil && ctx.Err() == nil {
 			r.log().Warn("reconcile closed requests", "error", err)
 		} else if n > 0 {
@@ -217,4 +224,63 @@ func Close(st *catalog.RequestState, status, reason string, at time.Time) {
 	st.Seq++
 	// The next seq after the last event: a state of revision 4 keeps only its latest events.
 	st.Timeline = append(st.Timeline, catalog.Event{Seq: st.NextEventSeq(), At: at, Type: status, Actor: "reconciler", Detail: reason})
+}
+
+// StartDirectoryChange hands a recorded change to its DirectoryChange workflow (workflow id
+// workflows.DirectoryChangeWorkflowID(c.Key)) unless it runs or ran: a running one is used, a
+// closed one is not started again (the id may not be reused), and either answers nil, as a
+// new start does. An error means Temporal did not take the change (unreachable, say).
+func StartDirectoryChange(ctx context.Context, tc client.Client, c store.DirectoryChange) error {
+	_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.DirectoryChangeWorkflowID(c.Key),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            fmt.Sprintf("%s %s: %s", c.Person, c.Kind, c.Detail),
+	}, workflows.DirectoryChange, workflows.DirectoryChangeIn{Key: c.Key, Person: c.Person, Kind: c.Kind, Detail: c.Detail, At: c.At.UTC()})
+	// "Already started" is what the SDK answers when asked to (WorkflowExecutionErrorWhenAlreadyStarted);
+	// by default it answers the existing run without an error.
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &already) {
+		return fmt.Errorf("start directory change %s: %w", c.Key, err)
+	}
+	return nil
+}
+
+// sweepBatch is how many unstarted changes a sweep reads at a time.
+const sweepBatch = 100
+
+// StartDirectoryChanges is the sweep under the provisioning calls (issue 22): every recorded
+// directory change whose workflow was not started (Temporal was down at the SCIM call, or
+// `esm catalog apply` recorded it) is started, and marked started (store.MarkChangeStarted),
+// oldest first. A change started before, or running, is only marked, so every change is
+// applied once however many rounds or worker processes sweep. It answers how many changes it
+// marked; a change it could not start stays unmarked for the next round, and the first such
+// error is answered after the others were tried.
+func (r *Reconciler) StartDirectoryChanges(ctx context.Context) (int, error) {
+	marked := 0
+	for {
+		changes, err := r.Store.UnstartedChanges(ctx, sweepBatch)
+		if err != nil {
+			return marked, err
+		}
+		var first error
+		for _, c := range changes {
+			if err := StartDirectoryChange(ctx, r.Temporal, c); err != nil {
+				if first == nil {
+					first = err
+				}
+				continue
+			}
+			if err := r.Store.MarkChangeStarted(ctx, c.Key, time.Now()); err != nil {
+				return marked, err
+			}
+			marked++
+			r.log().Info("directory change handed to its workflow by the sweep", "change", c.Key, "person", c.Person, "kind", c.Kind)
+		}
+		// A batch with a failure would read the same failures first again: stop till the next round.
+		if first != nil || len(changes) < sweepBatch {
+			return marked, first
+		}
+	}
 }

@@ -81,6 +81,7 @@ func RegisterWith(r worker.Registry, s *store.Store, opts Options) {
 	r.RegisterActivity(&activities.Fulfilment{})
 	r.RegisterActivity(&activities.Directory{Store: s})
 	r.RegisterActivity(&activities.Projection{Store: s})
+	r.RegisterActivity(&activities.DirectoryChanges{Store: s})
 	r.RegisterActivity(notes)
 	r.RegisterActivity(&activities.Retention{Store: s, Files: opts.Files})
 }
@@ -93,4 +94,5 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.ServiceLifecycle)
 	r.RegisterWorkflow(workflows.Digest)
 	r.RegisterWorkflow(workflows.RequestRetention)
+	r.RegisterWorkflow(workflows.DirectoryChange)
 }

@@ -624,7 +624,7 @@ func (w *requestWorkflow) validateDecision(in DecisionInput) error {
 	default:
 		return temporal.NewApplicationError(fmt.Sprintf("decision must be %q, %q or %q", catalog.DecisionApprove, catalog.DecisionReject, catalog.DecisionRequestInfo), ErrInvalid)
 	}
-	if len(in.Comment) > maxText {
+	if tooLong(in.Comment) {
 		return temporal.NewApplicationError(fmt.Sprintf("the comment may be at most %d characters", maxText), ErrInvalid)
 	}
 	if in.Decision == catalog.DecisionRequestInfo && w.state.Status == catalog.StatusWaitingOnRequester {

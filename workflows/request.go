@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/esmhq/esm/calendar"
 
@@ -132,8 +133,13 @@ type ChangeResult struct {
 	Status string
 }
 
-// maxText bounds comments and reasons.
+// maxText bounds comments and reasons, in characters (Unicode code points), as desk.MaxText.
+// The validators that apply it are not in any history: counting characters instead of bytes
+// needs no revision.
 const maxText = 4000
+
+// tooLong says whether text someone typed is past maxText characters.
+func tooLong(s string) bool { return utf8.RuneCountInString(s) > maxText }
 
 // DecisionResult is the request's status once the decision has been applied.
 type DecisionResult struct {
@@ -355,6 +361,10 @@ func (w *requestWorkflow) setup(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, CommentUpdate, handled(w, w.comment, changed[CommentInput](w)),
 		workflow.UpdateHandlerOptions{Validator: validated(w, w.validateComment)}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, DirectoryChangeUpdate, handled(w, w.directoryChange, w.directoryChanged),
+		workflow.UpdateHandlerOptions{Validator: validated(w, w.validateDirectoryChange)}); err != nil {
 		return err
 	}
 	for _, u := range []struct {
@@ -590,7 +600,7 @@ func (w *requestWorkflow) validateCancel(in CancelInput) error {
 	if catalog.Terminal(w.state.Status) || w.cancelRequested {
 		return temporal.NewApplicationError(fmt.Sprintf("the request is %s", w.state.Status), ErrConflict)
 	}
-	if len(in.Reason) > maxText {
+	if tooLong(in.Reason) {
 		return temporal.NewApplicationError(fmt.Sprintf("the reason may be at most %d characters", maxText), ErrInvalid)
 	}
 	return nil
@@ -612,7 +622,7 @@ func (w *requestWorkflow) validateComment(in CommentInput) error {
 	if isBlank(in.Text) {
 		return temporal.NewApplicationError("a comment needs text", ErrInvalid)
 	}
-	if len(in.Text) > maxText {
+	if tooLong(in.Text) {
 		return temporal.NewApplicationError(fmt.Sprintf("a comment may be at most %d characters", maxText), ErrInvalid)
 	}
 	if catalog.Terminal(w.state.Status) {

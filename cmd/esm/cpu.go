@@ -14,14 +14,27 @@ import (
 // generator), the Temporal dev server it started, and PostgreSQL.
 type cpuUse struct {
 	self, server, postgres time.Duration
+	// pg is each postgres process's time by pid (a sample's, not a difference's): a difference
+	// counts only the processes alive at its end, so a backend that exits in between (another
+	// client's connection closing) never makes postgres's time go negative; it is left out,
+	// and the figure is a lower bound.
+	pg map[int]time.Duration
 }
 
 func (a cpuUse) add(b cpuUse) cpuUse {
 	return cpuUse{self: a.self + b.self, server: a.server + b.server, postgres: a.postgres + b.postgres}
 }
 
+// sub is the processor time spent between sample b and the later sample a.
 func (a cpuUse) sub(b cpuUse) cpuUse {
-	return cpuUse{self: a.self - b.self, server: a.server - b.server, postgres: a.postgres - b.postgres}
+	d := cpuUse{self: a.self - b.self, server: a.server - b.server}
+	for pid, t := range a.pg {
+		if before, ok := b.pg[pid]; ok && before <= t {
+			t -= before
+		}
+		d.postgres += t
+	}
+	return d
 }
 
 // cpuNow reads the processor time of this process from getrusage and that of the dev server
@@ -59,6 +72,11 @@ func cpuNow() cpuUse {
 		case comm == "temporal" && f[1] == me:
 			u.server += t
 		case comm == "postgres":
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+			if u.pg == nil {
+				u.pg = map[int]time.Duration{}
+			}
+			u.pg[pid] = t
 			u.postgres += t
 		}
 	}

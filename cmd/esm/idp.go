@@ -26,7 +26,9 @@ import (
 //	            ESM_IDP_UI_CLIENT_ID (temporal-ui)    UI's client, redirect <ui>/auth/sso/callback
 //	            ESM_IDP_UI_CLIENT_SECRET (required with -ui)
 //	-portal     ESM_PORTAL_URL                        the portal's base URL: registers the portal's
-//	            ESM_OIDC_CLIENT_ID (esm-portal)       client, redirect <portal>/portal/auth/callback
+//	            ESM_OIDC_CLIENT_ID (esm-portal)       client, redirect <portal>/portal/auth/callback;
+//	                                                  several, comma-separated: one redirect each
+//	                                                  (the topology's API replicas)
 //	            ESM_OIDC_CLIENT_SECRET (required with -portal)
 //
 // Each person signs in with their person id as user name and as password.
@@ -91,7 +93,8 @@ func idpCmd(ctx context.Context, cfg config, args []string, out io.Writer) error
 	})
 }
 
-// idpClients registers the Temporal UI's and the portal's clients from their base URLs; a
+// idpClients registers the Temporal UI's and the portal's clients from their base URLs (the
+// portal's: one or more, comma-separated, one redirect URI each); a
 // client without its secret is refused, naming the variable.
 func idpClients(ui, uiID, uiSecret, portal, portalID, portalSecret string) ([]devidp.Client, error) {
 	var cs []devidp.Client
@@ -105,8 +108,14 @@ func idpClients(ui, uiID, uiSecret, portal, portalID, portalSecret string) ([]de
 		if portalSecret == "" {
 			return nil, errors.New("idp: -portal needs the portal client's secret (-portal-client-secret or ESM_OIDC_CLIENT_SECRET)")
 		}
-		base := strings.TrimSuffix(strings.TrimSuffix(portal, "/"), "/portal")
-		cs = append(cs, devidp.Client{ID: portalID, Secret: portalSecret, RedirectURIs: []string{base + "/portal/auth/callback"}})
+		c := devidp.Client{ID: portalID, Secret: portalSecret}
+		for _, p := range strings.Split(portal, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				base := strings.TrimSuffix(strings.TrimSuffix(p, "/"), "/portal")
+				c.RedirectURIs = append(c.RedirectURIs, base+"/portal/auth/callback")
+			}
+		}
+		cs = append(cs, c)
 	}
 	if len(cs) == 0 {
 		return nil, errors.New("idp: register a client: -ui URL (the Temporal UI) and/or -portal URL (ESM's portal)")

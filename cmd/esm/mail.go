@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,8 +28,18 @@ func mailer(addr string) (*notify.Mailer, error) {
 	if raw == "" {
 		return nil, nil
 	}
-	portal := env("ESM_PORTAL_URL", "http://"+localAddr(addr)+web.Base)
-	return notify.NewMailer(raw, env("ESM_MAIL_FROM", DefaultMailFrom), portal)
+	return notify.NewMailer(raw, env("ESM_MAIL_FROM", DefaultMailFrom), mailPortal(addr))
+}
+
+// mailPortal is the portal's base that mails link under: ESM_PORTAL_URL (ESM's public scheme and
+// host, as the portal's sign-in reads it) followed by web.Base, or http://<ESM_ADDR>/portal. A
+// value that already ends in web.Base is taken as it is, so neither spelling loses /portal.
+func mailPortal(addr string) string {
+	base := strings.TrimRight(env("ESM_PORTAL_URL", "http://"+localAddr(addr)), "/")
+	if strings.HasSuffix(base, web.Base) {
+		return base
+	}
+	return base + web.Base
 }
 
 // mailUI is the mail catcher's web UI that esm dev started ("" when none), for the banner.

@@ -127,3 +127,20 @@ func TestDevCatchesMail(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 }
+
+// TestMailPortal: ESM_PORTAL_URL is ESM's public scheme and host (as the portal's sign-in reads
+// it), and mails link under it + /portal; a value already ending in /portal keeps one /portal.
+func TestMailPortal(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                "http://127.0.0.1:8080/portal",
+		"https://esm.example.com":         "https://esm.example.com/portal",
+		"https://esm.example.com/":        "https://esm.example.com/portal",
+		"https://esm.example.com/portal":  "https://esm.example.com/portal",
+		"https://esm.example.com/portal/": "https://esm.example.com/portal",
+	} {
+		t.Setenv("ESM_PORTAL_URL", in)
+		if got := mailPortal("127.0.0.1:8080"); got != want {
+			t.Errorf("ESM_PORTAL_URL %q: mails link under %q, want %q", in, got, want)
+		}
+	}
+}

@@ -42,6 +42,11 @@ usage:
                                  as that person may see it, as the API would answer them)
   esm breaches                   open requests that missed their resolution target
   esm bench [-n 200] [-c 10]     ESM end to end against bare-SDK baselines on a fresh dev server
+  esm topology                   the production topology on this machine, without containers:
+                                 Postgres clusters, the Temporal server, two APIs, two workers
+                                 (make topology builds what it needs); Ctrl-C stops all of it
+  esm hooks                      serve the example catalog's automation endpoint on
+                                 ESM_HOOKS_ADDR (default 127.0.0.1:8091), /healthz beside it
   esm idp -ui URL | -portal URL  a development identity provider (not for production) over the
                                  directory's people (password: the person id) for the Temporal
                                  UI's and the portal's sign-in; ESM_JWKS=<it>/keys for the API
@@ -79,7 +84,7 @@ environment (defaults work for make run):
   ESM_CLAMD_ADDR      scan every upload with ClamAV's daemon: host:port or a Unix socket path
                       (its StreamMaxLength at least the catalog's largest attachments.max_bytes)
   ESM_MAIL_FROM       sender of the mails (default "ESM Service Desk <esm@esm.localhost>")
-  ESM_PORTAL_URL      the portal's base URL in mails (default http://<ESM_ADDR>/portal)
+  ESM_PORTAL_URL      ESM's public base URL; mails link under <it>/portal (default http://<ESM_ADDR>)
 `
 
 func main() {
@@ -175,6 +180,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return breachesCmd(ctx, cfg, args[1:], out)
 	case "bench":
 		return benchCmd(ctx, args[1:], out)
+	case "hooks":
+		// The example catalog's automation endpoint on its own (esm dev serves it itself).
+		return serveHooks(ctx, env("ESM_HOOKS_ADDR", "127.0.0.1:8091"), cfg)
+	case "topology":
+		return topologyCmd(ctx, args[1:], out)
 	case "idp":
 		return idpCmd(ctx, cfg, args[1:], out)
 	case "help", "-h", "--help":
@@ -354,6 +364,10 @@ func applyCatalog(ctx context.Context, s *store.Store, paths []string, out io.Wr
 	}
 	fmt.Fprintf(out, "catalog applied: %d departments, %d groups, %d people; %d services unchanged, %d new versions %v\n",
 		rep.Departments, rep.Groups, rep.People, rep.Unchanged, len(rep.Versions), rep.Versions)
+	if len(rep.Changes) > 0 {
+		// Recorded only: the worker's sweep starts their DirectoryChange workflows (issue 22).
+		fmt.Fprintf(out, "leavers and movers recorded: %v (the worker applies them to requests in flight within a minute)\n", rep.Changes)
+	}
 	return nil
 }
 

@@ -84,7 +84,8 @@ func apiConfig(cfg config, s *store.Store, tc client.Client, jwks *api.JWKS, dev
 	return api.Config{Store: s, Temporal: tc, JWTSecret: secret, Logger: cfg.Log,
 		Codec: cfg.Codec, CodecOrigin: cfg.UIOrigin, DevUI: devUI, JWKS: jwks,
 		Registry: cfg.Telemetry.Registry, Tracer: cfg.Telemetry.Tracer,
-		Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE")}
+		Issuer: os.Getenv("ESM_JWT_ISSUER"), Audience: os.Getenv("ESM_JWT_AUDIENCE"),
+		SCIMToken: os.Getenv("ESM_SCIM_TOKEN")}
 }
 
 // listenAndServe serves the API and, on the same address under /portal/, the portal. dev is
@@ -300,7 +301,10 @@ func serveHooks(ctx context.Context, addr string, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("demo hooks on %s (set ESM_HOOKS_ADDR): %w", addr, err)
 	}
-	srv := &http.Server{Handler: hooks.New(), ReadHeaderTimeout: 5 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/hooks/", hooks.New())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()

@@ -32,14 +32,15 @@ func chromium(t *testing.T) string {
 }
 
 // browser starts headless chromium (Debian's, driven over the DevTools protocol) with a profile
-// of its own, as a fresh operator's browser.
-func browser(t *testing.T, bin string) context.Context {
+// of its own, as a fresh operator's browser; extra adds to chromium's flags.
+func browser(t *testing.T, bin string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	// The defaults include --headless, --no-first-run, --disable-background-networking and
 	// --disable-sync.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
 		chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
 		chromedp.WindowSize(1500, 1100), chromedp.UserDataDir(t.TempDir()))
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
