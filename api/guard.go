@@ -124,7 +124,8 @@ func (s *Server) idempotent(c *gin.Context) {
 	// retry with the key then gets the real answer, not a claim nobody releases.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), s.lease)
 	defer cancel()
-	prev, claimed, err := s.store.BeginCall(ctx, who, call, key, fp, s.now(), s.lease+leaseMargin)
+	claimedAt := s.now()
+	prev, claimed, err := s.store.BeginCall(ctx, who, call, key, fp, claimedAt, s.lease+leaseMargin)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -153,7 +154,7 @@ func (s *Server) idempotent(c *gin.Context) {
 	finished := false
 	defer func() {
 		if !finished {
-			s.finishCall(c.Request.Context(), who, call, key, prev.Holder, 0, nil)
+			s.finishCall(c.Request.Context(), who, call, key, prev.Holder, 0, nil, claimedAt.Add(s.lease+leaseMargin))
 		}
 	}()
 	c.Request = c.Request.WithContext(desk.WithUpdateID(ctx, updateIDFor(who, call, key, fp)))
@@ -164,7 +165,7 @@ func (s *Server) idempotent(c *gin.Context) {
 	if !finalAnswer(status, rec.Header()) {
 		status = 0 // nothing done, or not for good: the caller may try again with the same key
 	}
-	s.finishCall(ctx, who, call, key, prev.Holder, status, rec.body.Bytes())
+	s.finishCall(ctx, who, call, key, prev.Holder, status, rec.body.Bytes(), claimedAt.Add(s.lease+leaseMargin))
 	finished = true
 }
 
@@ -210,16 +211,48 @@ func finalAnswer(status int, h http.Header) bool {
 const leaseMargin = 10 * time.Second
 
 // finishCall records a claimed call's answer (status 0 releases the claim) on a context that
-// neither the caller's hanging up nor the call's own deadline ends.
-func (s *Server) finishCall(parent context.Context, who, call, key, holder string, status int, body []byte) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 10*time.Second)
-	defer cancel()
-	switch err := s.store.FinishCall(ctx, who, call, key, holder, status, body); {
-	case errors.Is(err, store.ErrNotHolder):
-		s.log.WarnContext(ctx, "idempotent answer not recorded", "call", call, "key", key, "error", err)
-	case err != nil:
-		s.log.ErrorContext(ctx, "record idempotent answer", "error", err)
+// neither the caller's hanging up nor the call's own deadline ends. When the database does not
+// take it (it went away during the call, which is then a 503), it tries again in the
+// background, every second or two, until it does or until the claim's lease ends (until),
+// after which a retry takes the claim over anyway: a retry with the key then runs (or gets the
+// recorded answer) as soon as the database is back, instead of 409 for the rest of the lease.
+func (s *Server) finishCall(parent context.Context, who, call, key, holder string, status int, body []byte, until time.Time) {
+	ctx := context.WithoutCancel(parent)
+	err := s.tryFinish(ctx, who, call, key, holder, status, body)
+	if err == nil || errors.Is(err, store.ErrNotHolder) {
+		return
 	}
+	s.log.WarnContext(ctx, "idempotent answer not recorded; trying again in the background",
+		"call", call, "key", key, "status", status, "until", until, "error", err)
+	deadline := time.Now().Add(until.Sub(s.now())) // on the wall clock, whatever s.now is
+	go func() {
+		wait := 250 * time.Millisecond
+		for {
+			if !time.Now().Add(wait).Before(deadline) {
+				s.log.ErrorContext(ctx, "idempotent answer not recorded before the claim's lease ended",
+					"call", call, "key", key, "status", status, "error", err)
+				return
+			}
+			time.Sleep(wait)
+			wait = min(2*wait, 2*time.Second)
+			if err = s.tryFinish(ctx, who, call, key, holder, status, body); err == nil || errors.Is(err, store.ErrNotHolder) {
+				s.log.InfoContext(ctx, "idempotent answer recorded after all", "call", call, "key", key, "status", status, "error", err)
+				return
+			}
+		}
+	}()
+}
+
+// tryFinish makes one attempt of finishCall, of at most 10 seconds; ErrNotHolder is logged and
+// returned (nothing to try again).
+func (s *Server) tryFinish(ctx context.Context, who, call, key, holder string, status int, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := s.store.FinishCall(ctx, who, call, key, holder, status, body)
+	if errors.Is(err, store.ErrNotHolder) {
+		s.log.WarnContext(ctx, "idempotent answer not recorded", "call", call, "key", key, "error", err)
+	}
+	return err
 }
 
 // updateIDFor is the workflow update id a call with an Idempotency-Key sends (desk.WithUpdateID):

@@ -314,3 +314,71 @@ func TestFinalAnswer(t *testing.T) {
 		}
 	}
 }
+
+// failReleases makes the database refuse to delete an idempotency claim (as when it went away
+// during the call), or lets it again (on=false).
+func failReleases(t *testing.T, s *store.Store, on bool) {
+	t.Helper()
+	var stmts []string
+	switch {
+	case s.Dialect() == "sqlite" && on:
+		stmts = []string{`CREATE TRIGGER fail_release BEFORE DELETE ON idempotent_calls BEGIN SELECT RAISE(ABORT, 'the database went away'); END`}
+	case s.Dialect() == "sqlite":
+		stmts = []string{`DROP TRIGGER fail_release`}
+	case on:
+		stmts = []string{`CREATE FUNCTION fail_release() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN RAISE EXCEPTION 'the database went away' USING ERRCODE = '08006'; END $$`,
+			`CREATE TRIGGER fail_release BEFORE DELETE ON idempotent_calls FOR EACH ROW EXECUTE FUNCTION fail_release()`}
+	default:
+		stmts = []string{`DROP TRIGGER fail_release ON idempotent_calls`}
+	}
+	for _, q := range stmts {
+		if _, err := s.DB.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestIdempotencyReleaseRetried (issue 20, the fault test): a call in flight when the database
+// goes away answers 503 and cannot release its key; once the database is back, the guard's
+// background release does, and a retry with the key runs within seconds, not 409 "still in
+// progress" for the rest of the two-minute lease.
+func TestIdempotencyReleaseRetried(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		srv, token := idemServer(t, s)
+		calls := 0
+		r := gin.New()
+		r.POST("/v1/flaky", srv.authenticate, srv.idempotent, func(c *gin.Context) {
+			calls++
+			if calls == 1 {
+				failReleases(t, s, true) // the database goes away during the first call
+				writeUnavailable(c, "the database is not answering; try again shortly")
+				return
+			}
+			c.JSON(http.StatusOK, gin.H{"call": calls})
+		})
+		hs := httptest.NewServer(r)
+		defer hs.Close()
+		tok := token("alice")
+		if resp, body := post(t, hs.URL+"/v1/flaky", tok, "k-gone", `{}`); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("the call during the outage: %d %s", resp.StatusCode, body)
+		}
+		// Still down: the key is held.
+		if resp, body := post(t, hs.URL+"/v1/flaky", tok, "k-gone", `{}`); resp.StatusCode != http.StatusConflict || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("a retry while the release fails: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+		failReleases(t, s, false) // the database is back
+		back := time.Now()
+		for {
+			resp, body := post(t, hs.URL+"/v1/flaky", tok, "k-gone", `{}`)
+			if resp.StatusCode == http.StatusOK && strings.Contains(body, `"call":2`) {
+				t.Logf("the retry ran %v after the database came back", time.Since(back).Round(time.Millisecond))
+				break
+			}
+			if resp.StatusCode != http.StatusConflict || time.Since(back) > 10*time.Second {
+				t.Fatalf("a retry %v after the database came back (the lease is %v): %d %s", time.Since(back), srv.lease, resp.StatusCode, body)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}
