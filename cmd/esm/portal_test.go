@@ -20,7 +20,8 @@ import (
 // request for him; Bob approves from his inbox; Dave claims the task from his group's queue and
 // completes it with an asset tag; Alice sees her request resolved, with its timeline, and in her
 // requests. A second laptop: Bob asks Alice for information, she answers from the request her home
-// page lists, then withdraws it. Then Ivan, who owns the laptop, drafts a new version (first with
+// page lists, then withdraws it. A third: Carol, as Bob's delegate, approves it on his behalf
+// from her inbox. Then Ivan, who owns the laptop, drafts a new version (first with
 // an error, shown at its path), submits it, Tara approves it and Ivan publishes it, and Alice's
 // form offers the new model. A page not found is opened too. Every page is screenshot at 1280 and
 // 390 px wide into test-artifacts/portal-*.png, and checked at both widths with axe-core
@@ -219,6 +220,25 @@ func TestPortal(t *testing.T) {
 	b.see("Your request is withdrawn.")
 	b.until("/requests/"+id2, "cancelled")
 	b.shots("request-withdrawn")
+
+	// A delegated approval: a third laptop waits on Bob, who is away; Carol, his delegate, finds
+	// it in her inbox marked for him and approves it on his behalf.
+	b.open("/services/laptop")
+	b.do(chromedp.SetValue(chromedp.CSS("#f-model"), "standard-14"), chromedp.SetValue(chromedp.CSS("#f-reason"), "my screen flickers all day long"),
+		chromedp.Click(chromedp.CSS(`form[action="/portal/services/laptop"] button[type="submit"]`)))
+	b.see("Your request is submitted.")
+	id3 := strings.TrimPrefix(strings.SplitN(b.location(), "?", 2)[0], portal+"/requests/")
+	b.signOut()
+	b.signIn("carol")
+	b.until("/inbox", id3, "for Bob Ruiz")
+	b.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href="/portal/requests/%s"]`, id3))))
+	b.see("Your decision", "Approve")
+	b.do(chromedp.SetValue(chromedp.CSS("#decision-comment"), "Approved while Bob is away."),
+		chromedp.Click(chromedp.CSS(`button[name="decision"][value="approve"]`)))
+	b.see("in fulfilment", "by Carol Diaz on their behalf", "Approved while Bob is away.")
+	b.shots("request-delegate-approved")
+	b.signOut()
+	b.signIn("alice")
 
 	b.open("/requests")
 	b.see(id, "resolved")
