@@ -31,11 +31,76 @@ var composeEnv = map[string]string{
 	"ESM_JWKS":                    "https://id.example.test/keys",
 	"ESM_SESSION_SECRET":          "0123456789abcdef0123456789abcdef0123",
 	"TEMPORAL_AUTH_CLIENT_SECRET": "ui-secret",
+	"MINIO_ROOT_PASSWORD":         "minio-root-pw",
+	"ESM_S3_ACCESS_KEY":           "esm-files-user",
+	"ESM_S3_SECRET_KEY":           "esm-files-secret",
 }
 
 // composeOnly are compose services with no process in topology.Plan, and why.
 var composeOnly = map[string]string{
 	"temporal-ui": "the Temporal UI (checked against the plan once the plan runs it)",
+	"minio": "the attachments' bucket: the plan keeps files in a directory (ESM_BLOB_URL's default), " +
+		"which a container's read-only root has not; compose keeps them in MinIO (checkFiles)",
+	"minio-bucket": "the one-shot step making MinIO's bucket and ESM's user there (checkFiles)",
+}
+
+// composeOnlyWaited are the compose-only services a plan's process may wait for in
+// docker-compose.yml beyond what the plan waits for: matchPlan leaves these depends_on out (and
+// only these), checkFiles asks for them.
+var composeOnlyWaited = map[string]bool{"minio-bucket": true}
+
+// composeBucket is the bucket docker-compose.yml's ESM_BLOB_URL names and minio-bucket makes.
+const composeBucket = "esm-files"
+
+// checkFiles: every worker and API of the plan keeps its attachments in compose's MinIO: its
+// ESM_BLOB_URL is s3://esm-files at http://minio:9000, its AWS credentials are ESM's MinIO user
+// (ESM_S3_ACCESS_KEY, ESM_S3_SECRET_KEY, not MinIO's administrator), and it waits for
+// minio-bucket to complete; minio-bucket waits for minio to be healthy, makes that bucket, and
+// makes that user.
+func checkFiles(p *types.Project, s *Spec) []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	env := func(sv types.ServiceConfig, k string) string {
+		if v := sv.Environment[k]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	for _, pr := range s.Processes {
+		if len(pr.Command) < 2 || pr.Command[0] != "bin/esm" || (pr.Command[1] != "worker" && pr.Command[1] != "api") {
+			continue
+		}
+		sv, ok := p.Services[pr.Name]
+		if !ok {
+			continue // planOnly, or missing (matchPlan says so)
+		}
+		if u := env(sv, "ESM_BLOB_URL"); !strings.HasPrefix(u, "s3://"+composeBucket+"?") || !strings.Contains(u, "endpoint=http://minio:9000") {
+			bad("%s: ESM_BLOB_URL %q, want s3://%s?endpoint=http://minio:9000...", pr.Name, u, composeBucket)
+		}
+		if env(sv, "AWS_ACCESS_KEY_ID") != composeEnv["ESM_S3_ACCESS_KEY"] || env(sv, "AWS_SECRET_ACCESS_KEY") != composeEnv["ESM_S3_SECRET_KEY"] {
+			bad("%s: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not ESM_S3_ACCESS_KEY/ESM_S3_SECRET_KEY", pr.Name)
+		}
+		if d, ok := sv.DependsOn["minio-bucket"]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+			bad("%s keeps files in MinIO and does not wait for minio-bucket to complete", pr.Name)
+		}
+	}
+	mb, ok := p.Services["minio-bucket"]
+	if !ok {
+		return append(errs, fmt.Errorf("docker-compose.yml has no minio-bucket, which makes the bucket"))
+	}
+	if d, ok := mb.DependsOn["minio"]; !ok || d.Condition != types.ServiceConditionHealthy {
+		bad("minio-bucket does not wait for minio to be healthy")
+	}
+	script := strings.Join(mb.Command, "\n")
+	for _, want := range []string{"mc mb --ignore-existing esm/" + composeBucket, `mc admin user add esm "$ESM_S3_ACCESS_KEY" "$ESM_S3_SECRET_KEY"`} {
+		if !strings.Contains(script, want) {
+			bad("minio-bucket does not run %s", want)
+		}
+	}
+	if env(mb, "ESM_S3_ACCESS_KEY") != composeEnv["ESM_S3_ACCESS_KEY"] || env(mb, "ESM_S3_SECRET_KEY") != composeEnv["ESM_S3_SECRET_KEY"] {
+		bad("minio-bucket's ESM_S3_ACCESS_KEY/ESM_S3_SECRET_KEY are not the variables'")
+	}
+	return errs
 }
 
 // planOnly are processes of topology.Plan that docker-compose.yml leaves to the operator, and why.
@@ -198,6 +263,9 @@ func matchPlan(p *types.Project, s *Spec) []error {
 		}
 		got := map[string]string{}
 		for d, c := range sv.DependsOn {
+			if composeOnlyWaited[d] && !inPlanNamed(s, d) {
+				continue // checkFiles asks for it
+			}
 			got[d] = c.Condition
 		}
 		if !reflect.DeepEqual(got, want) {
@@ -212,6 +280,12 @@ func matchPlan(p *types.Project, s *Spec) []error {
 		}
 	}
 	return errs
+}
+
+// inPlanNamed: the plan runs a process of that name.
+func inPlanNamed(s *Spec, name string) bool {
+	_, ok := s.Process(name)
+	return ok
 }
 
 // matchCommand compares one process's command with its service's entrypoint and command.
@@ -338,6 +412,9 @@ func TestCompose(t *testing.T) {
 	for _, e := range matchPlan(p, s) {
 		t.Error(e)
 	}
+	for _, e := range checkFiles(p, s) {
+		t.Error(e)
+	}
 	if api := p.Services[APIName(1)]; api.Environment["DATABASE_URL"] == nil || !strings.Contains(*api.Environment["DATABASE_URL"], "esm-pw@pg-esm:5432/esm") {
 		t.Errorf("the API's DATABASE_URL was not interpolated: %v", api.Environment["DATABASE_URL"])
 	}
@@ -352,7 +429,7 @@ func TestCompose(t *testing.T) {
 		if err != nil {
 			return []error{err}
 		}
-		return append(checkCompose(p), matchPlan(p, s)...)
+		return append(append(checkCompose(p), matchPlan(p, s)...), checkFiles(p, s)...)
 	}
 	failsWith := func(t *testing.T, errs []error, want string) {
 		t.Helper()
@@ -373,7 +450,7 @@ func TestCompose(t *testing.T) {
 		failsWith(t, mutate(t, "      esm-catalog: {condition: service_completed_successfully}",
 			"      esm-catalog: {condition: service_started}", composeEnv), "the plan waits for")
 	})
-	required := regexp.MustCompile(`\$\{([A-Z_]+):\?`).FindAllStringSubmatch(string(content), -1)
+	required := regexp.MustCompile(`\$\{([A-Z][A-Z0-9_]*):\?`).FindAllStringSubmatch(string(content), -1)
 	if len(required) == 0 {
 		t.Fatal("docker-compose.yml requires no variable")
 	}
@@ -416,6 +493,22 @@ func TestCompose(t *testing.T) {
 	t.Run("command drift", func(t *testing.T) {
 		failsWith(t, mutate(t, `command: ["catalog", "apply", "-f", "examples"]`, `command: ["catalog", "apply", "-f", "/examples/it"]`, composeEnv), "the plan runs esm")
 		failsWith(t, mutate(t, "--db temporal update-schema --schema-name postgresql/v12/temporal", "--db temporal update-schema --schema-name postgresql/v96/temporal", composeEnv), "the plan runs")
+	})
+	t.Run("files", func(t *testing.T) {
+		failsWith(t, mutate(t, "      esm-catalog: {condition: service_completed_successfully}\n      minio-bucket: {condition: service_completed_successfully}\n",
+			"      esm-catalog: {condition: service_completed_successfully}\n", composeEnv), "esm-api-1 keeps files in MinIO and does not wait for minio-bucket")
+		failsWith(t, mutate(t, "      hooks: {condition: service_healthy}\n      minio-bucket: {condition: service_completed_successfully}\n",
+			"      hooks: {condition: service_healthy}\n", composeEnv), "esm-worker-1 keeps files in MinIO and does not wait for minio-bucket")
+		failsWith(t, mutate(t, "      <<: [*esm-env, *files-env]\n", "      <<: *esm-env\n", composeEnv), "esm-worker-1: ESM_BLOB_URL")
+		failsWith(t, mutate(t, "AWS_ACCESS_KEY_ID: ${ESM_S3_ACCESS_KEY:?set ESM_S3_ACCESS_KEY, the access key of ESM's MinIO user}",
+			"AWS_ACCESS_KEY_ID: ${MINIO_ROOT_USER:-minio-admin}", composeEnv), "are not ESM_S3_ACCESS_KEY")
+		failsWith(t, mutate(t, "mc mb --ignore-existing esm/esm-files", "mc mb --ignore-existing esm/esm-file", composeEnv), "does not run mc mb")
+		failsWith(t, mutate(t, "      minio: {condition: service_healthy}\n", "      minio: {condition: service_started}\n", composeEnv), "minio-bucket does not wait for minio")
+		failsWith(t, mutate(t, "      test: [\"CMD\", \"mc\", \"ready\", \"local\"]\n", "", composeEnv), "waits for minio to be healthy, which has no health check")
+		failsWith(t, mutate(t, "    image: minio/minio:RELEASE.2025-09-07T16-13-09Z", "    image: minio/minio", composeEnv), "has no tag")
+		// Only minio-bucket may be waited for beyond the plan, not any compose-only service.
+		failsWith(t, mutate(t, "      hooks: {condition: service_healthy}\n      minio-bucket",
+			"      hooks: {condition: service_healthy}\n      minio: {condition: service_healthy}\n      minio-bucket", composeEnv), "the plan waits for")
 	})
 	t.Run("process missing", func(t *testing.T) {
 		failsWith(t, mutate(t, "  esm-api-2:\n", "  esm-api-9:\n", composeEnv), "the plan runs esm-api-2")
