@@ -23,6 +23,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/esmhq/esm/internal/browsertest"
 	"github.com/esmhq/esm/topology"
 )
 
@@ -44,7 +45,7 @@ func TestTopologyUISignIn(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r, "bin", "temporal-ui-server")); err != nil {
 		t.Fatal("bin/temporal-ui-server is missing: make bin/temporal-ui-server (make test-topology builds it)")
 	}
-	bin := chromium(t)
+	bin := browsertest.Chromium(t)
 	artifacts := filepath.Join(r, "test-artifacts")
 	_ = os.MkdirAll(artifacts, 0o755)
 
@@ -99,17 +100,17 @@ func TestTopologyUISignIn(t *testing.T) {
 		operator bool
 	}{{"oscar", true}, {"alice", false}} {
 		t.Run(who.person, func(t *testing.T) {
-			ctx := browser(t, bin, chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])))
+			ctx := browsertest.Start(t, bin, chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])))
 			ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 			defer cancel()
 			if err := chromedp.Do(ctx, chromedp.Navigate(ui+"/auth/sso")); err != nil {
 				t.Fatalf("open the UI's sign-in: %v", err)
 			}
-			if _, missing := waitText(ctx, 30*time.Second, "ESM development sign-in"); missing != "" {
+			if _, missing := browsertest.WaitText(ctx, 30*time.Second, "ESM development sign-in"); missing != "" {
 				loc, _ := chromedp.Run(ctx, chromedp.Location())
 				t.Fatalf("the UI's sign-in did not lead to the idp's form (at %s)", loc)
 			}
-			screenshot(t, ctx, filepath.Join(artifacts, "topology-ui-signin-idp.png"))
+			browsertest.Screenshot(t, ctx, filepath.Join(artifacts, "topology-ui-signin-idp.png"))
 			if err := chromedp.Do(ctx, chromedp.SendKeys("#username", who.person), chromedp.SendKeys("#password", who.person),
 				chromedp.Click("#sign-in")); err != nil {
 				t.Fatalf("sign in at the idp: %v", err)
@@ -119,11 +120,11 @@ func TestTopologyUISignIn(t *testing.T) {
 				t.Fatalf("open %s: %v", page, err)
 			}
 			if who.operator {
-				text, missing := waitText(ctx, time.Minute, created.ID+": Laptop for Alice Chen")
+				text, missing := browsertest.WaitText(ctx, time.Minute, created.ID+": Laptop for Alice Chen")
 				if missing == "" {
-					text, missing = scrollUntil(ctx, reason)
+					text, missing = browsertest.ScrollUntil(ctx, reason)
 				}
-				screenshot(t, ctx, filepath.Join(artifacts, "topology-ui-operator-decoded.png"))
+				browsertest.Screenshot(t, ctx, filepath.Join(artifacts, "topology-ui-operator-decoded.png"))
 				if missing != "" {
 					loc, _ := chromedp.Run(ctx, chromedp.Location())
 					t.Fatalf("signed in as %s, the request's page (%s) does not show %q decoded:\n%s", who.person, loc, missing, text)
@@ -132,12 +133,12 @@ func TestTopologyUISignIn(t *testing.T) {
 			}
 			// Not an operator: the workflow shows, the UI says the codec refused, and neither
 			// the summary nor the form (payloads both) is decoded.
-			text, missing := waitText(ctx, time.Minute, "request/"+created.ID, "only operators see decoded payloads") // deploy/temporal-ui's codec error
+			text, missing := browsertest.WaitText(ctx, time.Minute, "request/"+created.ID, "only operators see decoded payloads") // deploy/temporal-ui's codec error
 			if missing == "" {
 				time.Sleep(3 * time.Second)
-				text, _ = scrollUntil(ctx, reason)
+				text, _ = browsertest.ScrollUntil(ctx, reason)
 			}
-			screenshot(t, ctx, filepath.Join(artifacts, "topology-ui-non-operator-refused.png"))
+			browsertest.Screenshot(t, ctx, filepath.Join(artifacts, "topology-ui-non-operator-refused.png"))
 			if missing != "" {
 				t.Fatalf("signed in as %s (no operator), the request's page does not show %q:\n%s", who.person, missing, text)
 			}
@@ -162,103 +163,4 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
-}
-
-// chromium finds Debian's chromium; CI sets ESM_REQUIRE_BROWSER=1 and there the test may not
-// skip.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("ESM_REQUIRE_BROWSER") != "" {
-		t.Fatal("chromium is not installed (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed")
-	return ""
-}
-
-// browser starts headless chromium with a profile of its own; extra adds to its flags.
-func browser(t *testing.T, bin string, extra ...chromedp.ExecAllocatorOption) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(1500, 1100), chromedp.UserDataDir(t.TempDir()))
-	opts = append(opts, extra...)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// waitText waits until the page's text contains every one of want (or timeout passes) and
-// returns the text and the first one missing ("" when all showed).
-func waitText(ctx context.Context, timeout time.Duration, want ...string) (text, missing string) {
-	for deadline := time.Now().Add(timeout); ; {
-		text, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		missing = ""
-		for _, w := range want {
-			if !strings.Contains(text, w) {
-				missing = w
-				break
-			}
-		}
-		if missing == "" || time.Now().After(deadline) || ctx.Err() != nil {
-			return text, missing
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-func screenshot(t *testing.T, ctx context.Context, path string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Logf("screenshot %s: %v", path, err)
-		return
-	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Logf("screenshot %s: %v", path, err)
-	}
-}
-
-// scrollUntil scrolls the UI's code boxes (CodeMirror editors render only the lines in view)
-// until the page's text contains want; it returns the text, and want if it never showed.
-func scrollUntil(ctx context.Context, want string) (string, string) {
-	const scroll = `(() => {
-		let moved = false;
-		for (const box of document.querySelectorAll(".cm-scroller")) {
-			const top = box.scrollTop;
-			box.scrollTop += box.clientHeight * 0.7;
-			moved = moved || box.scrollTop !== top;
-		}
-		return moved;
-	})()`
-	var text string
-	for range 200 {
-		if text, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); strings.Contains(text, want) {
-			_, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
-				const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-				while (w.nextNode()) {
-					if (w.currentNode.textContent.includes(%q)) {
-						w.currentNode.parentElement.scrollIntoView({block: "center"});
-						return true;
-					}
-				}
-				return false;
-			})()`, want)))
-			return text, ""
-		}
-		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](scroll)); err != nil || !ok {
-			return text, want
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return text, want
 }

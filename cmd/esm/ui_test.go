@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,111 +12,19 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/esmhq/esm/internal/browsertest"
 )
 
-// chromium finds Debian's chromium; CI installs it (.ci/run) and sets ESM_REQUIRE_BROWSER=1,
-// and there the test may not skip.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("ESM_REQUIRE_BROWSER") != "" {
-		t.Fatal("chromium is not installed (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed; .ci/run installs it")
-	return ""
-}
-
-// browser starts headless chromium (Debian's, driven over the DevTools protocol) with a profile
-// of its own, as a fresh operator's browser; extra adds to chromium's flags.
-func browser(t *testing.T, bin string, extra ...chromedp.ExecAllocatorOption) context.Context {
-	t.Helper()
-	// The defaults include --headless, --no-first-run, --disable-background-networking and
-	// --disable-sync.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(1500, 1100), chromedp.UserDataDir(t.TempDir()))
-	opts = append(opts, extra...)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil { // start the browser
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// waitText waits until the page's visible text contains every one of want (or timeout passes)
-// and returns the text and the first one missing ("" when all showed).
-func waitText(ctx context.Context, timeout time.Duration, want ...string) (text, missing string) {
-	for deadline := time.Now().Add(timeout); ; {
-		text, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		missing = ""
-		for _, w := range want {
-			if !strings.Contains(text, w) {
-				missing = w
-				break
-			}
-		}
-		if missing == "" || time.Now().After(deadline) || ctx.Err() != nil {
-			return text, missing
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-func screenshot(t *testing.T, ctx context.Context, path string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
-	if err != nil {
-		t.Logf("screenshot %s: %v", path, err)
-		return
-	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Logf("screenshot %s: %v", path, err)
-	}
-}
-
-// scrollUntil scrolls the page's code boxes (the UI's Input and Result: CodeMirror editors,
-// which render only the lines in view) until the page's text contains want, and returns the
-// text and want if it never showed.
-func scrollUntil(ctx context.Context, want string) (string, string) {
-	const scroll = `(() => {
-		let moved = false;
-		for (const box of document.querySelectorAll(".cm-scroller")) {
-			const top = box.scrollTop;
-			box.scrollTop += box.clientHeight * 0.7;
-			moved = moved || box.scrollTop !== top;
-		}
-		return moved;
-	})()`
-	var text string
-	for range 200 {
-		if text, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); strings.Contains(text, want) {
-			// Bring its line into view, for the screenshot.
-			_, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
-				const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-				while (w.nextNode()) {
-					if (w.currentNode.textContent.includes(%q)) {
-						w.currentNode.parentElement.scrollIntoView({block: "center"});
-						return true;
-					}
-				}
-				return false;
-			})()`, want)))
-			return text, ""
-		}
-		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](scroll)); err != nil || !ok {
-			return text, want
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return text, want
-}
+// The browser helpers of this package's browser tests (ui, portal, maillink): one copy, in
+// internal/browsertest, shared with the topology's UI sign-in test.
+var (
+	chromium    = browsertest.Chromium
+	browser     = browsertest.Start
+	waitText    = browsertest.WaitText
+	screenshot  = browsertest.Screenshot
+	scrollUntil = browsertest.ScrollUntil
+)
 
 // startDevForBrowser starts `esm dev` as a process, as `make run` does, on addr (ESM_ADDR) with
 // free ports for everything else and the example catalog, for a browser test; it answers the
