@@ -188,6 +188,14 @@ func (d *Desk) discard(ctx context.Context, staged []Attachment) {
 	}
 }
 
+// submittedFileID is the id of the i-th file sent with the submission that made request: the
+// same for every attempt of that submission, so that only one attempt's files are recorded
+// (store.AddAttachmentsOnce). The object's key stays the random one it was staged under.
+func submittedFileID(request string, i int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("esm submitted file\x00%s\x00%d", request, i)))
+	return "att-" + hex.EncodeToString(sum[:12])
+}
+
 func newAttachmentID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)

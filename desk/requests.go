@@ -229,6 +229,21 @@ func (d *Desk) Submit(ctx context.Context, me Actor, in SubmitInput) (Submitted,
 		}
 	}
 	id := catalog.RequestID(sub.Number)
+	// The files are recorded under the reserved number before the workflow starts, once per
+	// submission: an attempt whose answer is lost after the start (the worker slow or down) has
+	// recorded them, and its retry under the same key, answered as a replay above, drops its
+	// own copy; an attempt that failed before the start is retried here and records them.
+	if len(staged) > 0 {
+		for i := range staged {
+			staged[i].Request = id
+			staged[i].ID = submittedFileID(id, i)
+		}
+		added, err := d.store.AddAttachmentsOnce(ctx, staged)
+		if err != nil {
+			return Submitted{}, fmt.Errorf("record the files of %s: %w", id, err)
+		}
+		recorded = added // false: an earlier attempt recorded its files; these are discarded
+	}
 	dept, err := d.store.Department(ctx, def.Department)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("department %s: %w", def.Department, err)
@@ -289,15 +304,6 @@ func (d *Desk) Submit(ctx context.Context, me Actor, in SubmitInput) (Submitted,
 		if err != nil {
 			return Submitted{}, d.workflowErr(ctx, id, fmt.Errorf("submit %s: %w", id, err))
 		}
-	}
-	if len(staged) > 0 {
-		for i := range staged {
-			staged[i].Request = out.ID
-		}
-		if err := d.store.AddAttachments(ctx, staged); err != nil {
-			return Submitted{}, fmt.Errorf("record the files of %s: %w", out.ID, err)
-		}
-		recorded = true
 	}
 	return Submitted{ID: out.ID, Status: out.Status, Service: out.Service, Version: out.Version, Quote: out.Quote, Replayed: !created}, nil
 }

@@ -50,6 +50,38 @@ func (s *Store) AddAttachments(ctx context.Context, list []Attachment) error {
 	return tx.Commit()
 }
 
+// AddAttachmentsOnce records the files of one submission, in one transaction, unless a file
+// with the id of list[0] is already recorded (an earlier attempt of the same submission, whose
+// ids are the same: desk.submittedFileID); then it records nothing and answers false. Two
+// attempts at once are decided by the primary key, on either database.
+func (s *Store) AddAttachmentsOnce(ctx context.Context, list []Attachment) (bool, error) {
+	if len(list) == 0 {
+		return false, nil
+	}
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	for i, a := range list {
+		q := `INSERT INTO attachments (` + attachmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`
+		if i == 0 {
+			q += ` ON CONFLICT (id) DO NOTHING`
+		}
+		res, err := tx.ExecContext(ctx, tx.Rebind(q),
+			a.ID, a.Request, a.Kind, a.Name, a.ContentType, a.Size, a.SHA256, a.BlobKey, a.Task, a.UploadedBy, a.UploadedAt.UTC())
+		if err != nil {
+			return false, fmt.Errorf("record attachment %s of %s: %w", a.ID, a.Request, err)
+		}
+		if i == 0 {
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return false, err
+			}
+		}
+	}
+	return true, tx.Commit()
+}
+
 // Attachments lists a request's files, deleted ones included, oldest first.
 func (s *Store) Attachments(ctx context.Context, requestID string) ([]Attachment, error) {
 	out := []Attachment{}
