@@ -191,7 +191,7 @@ func (c *faultClient) runFlow(ctx context.Context, f *flow, run string) {
 		approver = faultMembers["hr-operations"][f.Index%2]
 	}
 	approved := false
-	attempt := 0 // a decision answered 404 is sent again as a new call (a new key)
+	approveKey := f.Key + ".approve" // a decision answered 404 is sent again with this same key
 	for {
 		st, err := c.state(ctx, id, requester)
 		if err != nil {
@@ -203,7 +203,7 @@ func (c *faultClient) runFlow(ctx context.Context, f *flow, run string) {
 			return
 		}
 		if st.Status == catalog.StatusPendingApproval && !approved {
-			code, b, err := c.do(ctx, http.MethodPost, "/v1/requests/"+id+"/decision", approver, fmt.Sprintf("%s.approve.%d", f.Key, attempt),
+			code, b, err := c.do(ctx, http.MethodPost, "/v1/requests/"+id+"/decision", approver, approveKey,
 				map[string]any{"decision": "approve", "comment": "fault test"})
 			if err != nil {
 				f.Err = err.Error()
@@ -211,10 +211,10 @@ func (c *faultClient) runFlow(ctx context.Context, f *flow, run string) {
 			}
 			if code == http.StatusNotFound {
 				// The approver sees the request once the read model lists them as its approver:
-				// the workflow's write of it may lag (ESM's database was down). The 404 is the
-				// answer to that key (the guard replays it), so the client tries again with a new
-				// one, as a person would press the button again later.
-				attempt++
+				// the workflow's write of it may lag (ESM's database was down). The guard keeps
+				// no 404 for a key (api/guard.go finalAnswer releases it), so the client sends the
+				// decision again later with the same key, as a real client retrying one intended
+				// action does, and gets the fresh answer.
 				c.mu.Lock()
 				c.lagged++
 				c.mu.Unlock()
