@@ -238,19 +238,7 @@ func (n *Notifications) postChat(ctx context.Context, c catalog.Chat, note Notif
 		}
 		req.Header.Set(SignatureHeader, Sign([]byte(secret), body))
 	}
-	client := n.Client
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("chat %s: %w", c.URL, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return fmt.Errorf("chat %s answered %d", c.URL, resp.StatusCode)
-	}
-	return nil
+	return n.post(req, "chat "+c.URL)
 }
 
 // --- digest ---

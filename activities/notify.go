@@ -405,17 +405,24 @@ func (n *Notifications) webhook(ctx context.Context, hook catalog.Webhook, note 
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(SignatureHeader, Sign([]byte(secret), body))
 	req.Header.Set("Idempotency-Key", fmt.Sprintf("%s.notice.%d", note.Request, note.Seq))
+	return n.post(req, "webhook "+hook.URL)
+}
+
+// post sends req with n.Client (a client with a 10 s timeout when nil): a 2xx answer is
+// delivered (nil); no answer, or any other status, is an error naming what ("webhook <url>",
+// "chat <url>") for the activity to retry.
+func (n *Notifications) post(req *http.Request, what string) error {
 	client := n.Client
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w", hook.URL, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return fmt.Errorf("webhook %s answered %d", hook.URL, resp.StatusCode)
+		return fmt.Errorf("%s answered %d", what, resp.StatusCode)
 	}
 	return nil
 }
