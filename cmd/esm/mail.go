@@ -8,10 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/esmhq/esm/notify"
@@ -65,42 +63,22 @@ func ensureMailpit(ctx context.Context, out io.Writer) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(".data", "mailpit.log"))
+	stop, err := startChild(bin, bin, []string{"--smtp", smtpAddr, "--listen", uiAddr, "--database", filepath.Join(".data", "mailpit.db"),
+		"--disable-version-check", "--smtp-disable-rdns"}, "mailpit.log", 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--smtp", smtpAddr, "--listen", uiAddr, "--database", filepath.Join(".data", "mailpit.db"),
-		"--disable-version-check", "--smtp-disable-rdns")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches esm, which stops it
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	up := func() bool {
 		resp, err := http.Get("http://" + uiAddr + "/livez")
-		if err == nil {
-			resp.Body.Close()
-			break
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			stop()
-			return nil, errors.New("the mail catcher did not come up in 20s: see .data/mailpit.log")
-		}
-		time.Sleep(200 * time.Millisecond)
+		resp.Body.Close()
+		return true
+	}
+	if !waitUp(ctx, 20*time.Second, 200*time.Millisecond, up) {
+		stop()
+		return nil, errors.New("the mail catcher did not come up in 20s: see .data/mailpit.log")
 	}
 	os.Setenv("ESM_SMTP_URL", "smtp://"+smtpAddr+"?starttls=none")
 	mailUI = "http://" + uiAddr

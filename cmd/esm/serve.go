@@ -8,11 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/esmhq/esm/api"
@@ -337,38 +335,14 @@ func ensureTemporal(ctx context.Context, cfg config, out io.Writer) (func(), *ap
 		"--namespace", cfg.Namespace, "--log-level", "warn",
 		"--ui-codec-endpoint", "http://" + localAddr(cfg.Addr) + "/codec",
 	}, workflows.SearchAttributeFlags()...)
-	logf, err := os.Create(filepath.Join(".data", "temporal.log"))
+	stop, err := startChild(bin+" (run make build first)", bin, args, "temporal.log", 10*time.Second)
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group: Ctrl-C reaches esm, which stops API and worker first, then this.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
-	}
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	}
 	fmt.Fprintf(out, "starting the Temporal dev server (%s, log in .data/temporal.log)...\n", bin)
-	deadline := time.Now().Add(60 * time.Second)
-	for !temporalUp(ctx, cfg) {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			stop()
-			return nil, nil, errors.New("the Temporal dev server did not come up in 60s: see .data/temporal.log")
-		}
-		time.Sleep(300 * time.Millisecond)
+	if !waitUp(ctx, 60*time.Second, 300*time.Millisecond, func() bool { return temporalUp(ctx, cfg) }) {
+		stop()
+		return nil, nil, errors.New("the Temporal dev server did not come up in 60s: see .data/temporal.log")
 	}
 	return stop, &api.DevUI{Origins: uiOrigins(host, uiPort)}, nil
 }
