@@ -7,8 +7,6 @@ import (
 
 	"github.com/esmhq/esm/activities"
 	"github.com/esmhq/esm/catalog"
-	"github.com/esmhq/esm/notify"
-	"github.com/esmhq/esm/notify/mailtest"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/store/storetest"
 	"go.temporal.io/sdk/testsuite"
@@ -20,18 +18,7 @@ import (
 func TestDigestRun(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		b, err := catalog.Load("../examples")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.ApplyBundle(ctx, b, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		srv := mailtest.Start(t)
-		m, err := notify.NewMailer(srv.URL(), "ESM <desk@esm.example.org>", "http://esm.test/portal")
-		if err != nil {
-			t.Fatal(err)
-		}
+		srv, m := examplesWithMail(t, s)
 		if err := s.SetReminders(ctx, "tara", catalog.RemindersDigest); err != nil { // IT: 08:00-18:00 London
 			t.Fatal(err)
 		}

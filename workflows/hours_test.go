@@ -43,13 +43,15 @@ func TestReminderWaitsForWorkingHours(t *testing.T) {
 	}
 }
 
-func runNightReminder(t *testing.T, s *store.Store, urgent bool) map[string]int {
-	ctx := context.Background()
+// examplesWithMail applies the example catalog to s and starts a real SMTP server for the
+// test, answering it and a mailer sending through it (links under http://esm.test/portal).
+func examplesWithMail(t *testing.T, s *store.Store) (*mailtest.Server, *notify.Mailer) {
+	t.Helper()
 	b, err := catalog.Load("../examples")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ApplyBundle(ctx, b, time.Now()); err != nil {
+	if _, err := s.ApplyBundle(context.Background(), b, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	srv := mailtest.Start(t)
@@ -57,6 +59,12 @@ func runNightReminder(t *testing.T, s *store.Store, urgent bool) map[string]int 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, m
+}
+
+func runNightReminder(t *testing.T, s *store.Store, urgent bool) map[string]int {
+	ctx := context.Background()
+	srv, m := examplesWithMail(t, s)
 	dave, err := s.Person(ctx, "dave") // IT; his manager tara approves, in IT too
 	if err != nil {
 		t.Fatal(err)
