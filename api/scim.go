@@ -14,11 +14,13 @@ import (
 
 	"github.com/elimity-com/scim"
 	scimerr "github.com/elimity-com/scim/errors"
+	"github.com/elimity-com/scim/filter"
 	"github.com/elimity-com/scim/optional"
 	"github.com/elimity-com/scim/schema"
 	"github.com/esmhq/esm/desk"
 	"github.com/esmhq/esm/store"
 	"github.com/gin-gonic/gin"
+	scimfilter "github.com/scim2/filter-parser/v2"
 )
 
 // SCIM 2.0 (RFC 7643, 7644) at /scim/v2 with github.com/elimity-com/scim: Users (core schema
@@ -545,7 +547,11 @@ func (g scimGroups) Patch(r *http.Request, id string, ops []scim.PatchOperation)
 				delete(members, x)
 			}
 			if op.Path.ValueExpression != nil {
-				for _, x := range matchedMembers(op.Path.ValueExpression.(interface{ String() string }).String(), members) {
+				matched, err := matchedMembers(op.Path.ValueExpression, members)
+				if err != nil {
+					return scim.Resource{}, err
+				}
+				for _, x := range matched {
 					delete(members, x)
 				}
 			} else if op.Value == nil {
@@ -575,13 +581,27 @@ func (g scimGroups) Patch(r *http.Request, id string, ops []scim.PatchOperation)
 	return groupResource(got), nil
 }
 
-// matchedMembers answers the members a filter of the form value eq "id" names.
-func matchedMembers(expr string, members map[string]bool) []string {
+// matchedMembers answers the members the filter of a path members[<filter>] matches, evaluated
+// by the library's filter over each member as a Group resource shows it (value, display, type:
+// RFC 7644 3.5.2.2), so value ne, sw, or and the rest mean what they say. A filter on anything
+// else is a 400 (invalidFilter).
+func matchedMembers(expr scimfilter.Expression, members map[string]bool) ([]string, error) {
+	var attr schema.CoreAttribute
+	for _, a := range schema.CoreGroupSchema().Attributes {
+		if a.Name() == "members" {
+			attr = a
+		}
+	}
+	v := filter.NewFilterValidator(expr, schema.Schema{ID: "members", Attributes: filter.MultiValuedFilterAttributes(attr)})
+	if err := v.Validate(); err != nil {
+		return nil, scimerr.ScimError{Status: http.StatusBadRequest, ScimType: scimerr.ScimTypeInvalidFilter,
+			Detail: "members[...]: filter on value, display or type: " + err.Error()}
+	}
 	var out []string
 	for m := range members {
-		if strings.Contains(expr, `"`+m+`"`) {
+		if v.PassesFilter(map[string]interface{}{"value": m, "display": m, "type": "User"}) == nil {
 			out = append(out, m)
 		}
 	}
-	return out
+	return out, nil
 }
