@@ -36,6 +36,10 @@ const tlsValidity = 90 * 24 * time.Hour
 func ensureTLS(dir string) (TLS, error) {
 	f := TLS{CA: filepath.Join(dir, "ca.crt"), Cert: filepath.Join(dir, "server.crt"), Key: filepath.Join(dir, "server.key")}
 	if leafValid(f) {
+		// A key found readable by others (an older run, a copy) is made private.
+		if err := os.Chmod(f.Key, 0o600); err != nil {
+			return TLS{}, fmt.Errorf("topology: %s: %w", f.Key, err)
+		}
 		return f, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -80,11 +84,34 @@ func ensureTLS(dir string) (TLS, error) {
 		der       []byte
 		mode      os.FileMode
 	}{{f.CA, "CERTIFICATE", caDER, 0o644}, {f.Key, "EC PRIVATE KEY", keyDER, 0o600}, {f.Cert, "CERTIFICATE", leafDER, 0o644}} {
-		if err := os.WriteFile(w.path, pem.EncodeToMemory(&pem.Block{Type: w.typ, Bytes: w.der}), w.mode); err != nil {
+		if err := writeFileMode(w.path, pem.EncodeToMemory(&pem.Block{Type: w.typ, Bytes: w.der}), w.mode); err != nil {
 			return TLS{}, fmt.Errorf("topology: write %s: %w", w.path, err)
 		}
 	}
 	return f, nil
+}
+
+// writeFileMode writes data to path with exactly mode, whatever was there: through a temporary
+// file (0600 from its creation) renamed over path. os.WriteFile's mode applies only to a file
+// it creates, so a key rewritten over a 0644 file stayed readable by everyone.
+func writeFileMode(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, nothing is there
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // leafValid: the key pair loads, and the leaf verifies against the CA for 127.0.0.1 for at
