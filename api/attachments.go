@@ -20,7 +20,9 @@ import (
 // file store, never whole in memory. A file part's form name is the kind of file (receipt,
 // contract...), its filename the name kept (sanitised). A submission with files is a multipart
 // POST /v1/requests whose first part, named "request", is the JSON body of a submission; then
-// its files. Uploads are not replayed under an Idempotency-Key: a retry adds the file again.
+// its files. With an Idempotency-Key a retried upload is told the first one's answer and stores
+// nothing (uploads.go: idempotentUpload); a retried submission with files makes one request
+// (desk.Submit). Without a key each POST stores its files, as HTTP has it for POST.
 
 // maxField bounds a non-file part (the "request" JSON, a "task").
 const maxField = maxBody
@@ -80,6 +82,10 @@ func (s *Server) submitMultipart(c *gin.Context, boundary string) {
 	out, err := s.desk.Submit(c.Request.Context(), principal(c), desk.SubmitInput{Service: body.Service, Form: body.Form,
 		Quantity: body.Quantity, Priority: body.Priority, IdempotencyKey: c.GetHeader("Idempotency-Key"), Files: partUploads(mr, false)})
 	if err != nil {
+		if p := bodyProblem(c); p != nil {
+			writeProblem(c, p)
+			return
+		}
 		s.fail(c, err)
 		return
 	}
@@ -109,8 +115,13 @@ func (s *Server) attach(c *gin.Context) {
 		writeProblem(c, newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", "send multipart/form-data: one part per file, named by its kind"))
 		return
 	}
-	added, err := s.desk.Attach(c.Request.Context(), principal(c), desk.AttachInput{Request: c.Param("id"), Files: partUploads(multipart.NewReader(c.Request.Body, boundary), true)})
+	added, err := s.desk.Attach(c.Request.Context(), principal(c), desk.AttachInput{Request: c.Param("id"),
+		Files: noteParts(c, partUploads(multipart.NewReader(c.Request.Body, boundary), true))})
 	if err != nil {
+		if p := bodyProblem(c); p != nil {
+			writeProblem(c, p)
+			return
+		}
 		s.fail(c, err)
 		return
 	}

@@ -139,13 +139,7 @@ func (s *Server) idempotent(c *gin.Context) {
 			c.Header("Retry-After", "1")
 			writeProblem(c, errConflict(fmt.Sprintf("a call with Idempotency-Key %q is still in progress", key)))
 		default:
-			c.Header("Idempotent-Replayed", "true")
-			ct := "application/json"
-			if prev.Status >= 400 {
-				ct = "application/problem+json"
-			}
-			c.Data(prev.Status, ct, []byte(prev.Body))
-			c.Abort()
+			replay(c, prev) // uploads.go
 		}
 		return
 	}
@@ -154,7 +148,7 @@ func (s *Server) idempotent(c *gin.Context) {
 	finished := false
 	defer func() {
 		if !finished {
-			s.finishCall(c.Request.Context(), who, call, key, prev.Holder, 0, nil, claimedAt.Add(s.lease+leaseMargin))
+			s.finishCall(c.Request.Context(), who, call, key, prev.Holder, 0, nil, "", claimedAt.Add(s.lease+leaseMargin))
 		}
 	}()
 	c.Request = c.Request.WithContext(desk.WithUpdateID(ctx, updateIDFor(who, call, key, fp)))
@@ -165,7 +159,7 @@ func (s *Server) idempotent(c *gin.Context) {
 	if !finalAnswer(status, rec.Header()) {
 		status = 0 // nothing done, or not for good: the caller may try again with the same key
 	}
-	s.finishCall(ctx, who, call, key, prev.Holder, status, rec.body.Bytes(), claimedAt.Add(s.lease+leaseMargin))
+	s.finishCall(ctx, who, call, key, prev.Holder, status, rec.body.Bytes(), "", claimedAt.Add(s.lease+leaseMargin))
 	finished = true
 }
 
@@ -211,14 +205,15 @@ func finalAnswer(status int, h http.Header) bool {
 const leaseMargin = 10 * time.Second
 
 // finishCall records a claimed call's answer (status 0 releases the claim) on a context that
-// neither the caller's hanging up nor the call's own deadline ends. When the database does not
+// neither the caller's hanging up nor the call's own deadline ends; fp, when set, replaces the
+// claim's fingerprint with the answer (store.FinishCallAs: an upload's). When the database does not
 // take it (it went away during the call, which is then a 503), it tries again in the
 // background, every second or two, until it does or until the claim's lease ends (until),
 // after which a retry takes the claim over anyway: a retry with the key then runs (or gets the
 // recorded answer) as soon as the database is back, instead of 409 for the rest of the lease.
-func (s *Server) finishCall(parent context.Context, who, call, key, holder string, status int, body []byte, until time.Time) {
+func (s *Server) finishCall(parent context.Context, who, call, key, holder string, status int, body []byte, fp string, until time.Time) {
 	ctx := context.WithoutCancel(parent)
-	err := s.tryFinish(ctx, who, call, key, holder, status, body)
+	err := s.tryFinish(ctx, who, call, key, holder, status, body, fp)
 	if err == nil || errors.Is(err, store.ErrNotHolder) {
 		return
 	}
@@ -235,7 +230,7 @@ func (s *Server) finishCall(parent context.Context, who, call, key, holder strin
 			}
 			time.Sleep(wait)
 			wait = min(2*wait, 2*time.Second)
-			if err = s.tryFinish(ctx, who, call, key, holder, status, body); err == nil || errors.Is(err, store.ErrNotHolder) {
+			if err = s.tryFinish(ctx, who, call, key, holder, status, body, fp); err == nil || errors.Is(err, store.ErrNotHolder) {
 				s.log.InfoContext(ctx, "idempotent answer recorded after all", "call", call, "key", key, "status", status, "error", err)
 				return
 			}
@@ -245,10 +240,10 @@ func (s *Server) finishCall(parent context.Context, who, call, key, holder strin
 
 // tryFinish makes one attempt of finishCall, of at most 10 seconds; ErrNotHolder is logged and
 // returned (nothing to try again).
-func (s *Server) tryFinish(ctx context.Context, who, call, key, holder string, status int, body []byte) error {
+func (s *Server) tryFinish(ctx context.Context, who, call, key, holder string, status int, body []byte, fp string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	err := s.store.FinishCall(ctx, who, call, key, holder, status, body)
+	err := s.store.FinishCallAs(ctx, who, call, key, holder, status, body, fp)
 	if errors.Is(err, store.ErrNotHolder) {
 		s.log.WarnContext(ctx, "idempotent answer not recorded", "call", call, "key", key, "error", err)
 	}

@@ -80,31 +80,40 @@ type Config struct {
 	// set, scans each upload (desk.Config).
 	Files *files.Store
 	Clamd *files.Clamd
+	// UploadIdle is how long an upload (the files of POST /v1/requests/{id}/attachments or of a
+	// multipart POST /v1/requests) may send nothing before it is cut (0: DefaultUploadIdle, a
+	// minute); UploadTimeout caps its body however steadily it streams (0: DefaultUploadTimeout,
+	// an hour; ESM_UPLOAD_TIMEOUT). Within them an upload outlasts the http.Server's
+	// ReadTimeout and WriteTimeout (uploads.go).
+	UploadIdle    time.Duration
+	UploadTimeout time.Duration
 }
 
 // Server serves the ESM API.
 type Server struct {
-	files       *files.Store
-	clamd       *files.Clamd
-	scimToken   string
-	codec       converter.PayloadCodec
-	codecOrigin string
-	devUI       *DevUI
-	limiter     *limiter
-	lease       time.Duration
-	wait        time.Duration
-	registry    *prometheus.Registry
-	metrics     *httpMetrics
-	tracer      trace.Tracer
-	jwks        *JWKS
-	issuer      string
-	audience    string
-	store       *store.Store
-	temporal    client.Client
-	secret      []byte
-	log         *slog.Logger
-	now         func() time.Time
-	bounds      *workflows.Bounds
+	files         *files.Store
+	clamd         *files.Clamd
+	scimToken     string
+	codec         converter.PayloadCodec
+	codecOrigin   string
+	devUI         *DevUI
+	limiter       *limiter
+	lease         time.Duration
+	uploadIdle    time.Duration
+	uploadTimeout time.Duration
+	wait          time.Duration
+	registry      *prometheus.Registry
+	metrics       *httpMetrics
+	tracer        trace.Tracer
+	jwks          *JWKS
+	issuer        string
+	audience      string
+	store         *store.Store
+	temporal      client.Client
+	secret        []byte
+	log           *slog.Logger
+	now           func() time.Time
+	bounds        *workflows.Bounds
 	// desk holds every use case and its rules: handlers decode, call one of its methods and
 	// answer (fail maps its error kinds to problems).
 	desk *desk.Desk
@@ -152,6 +161,13 @@ func New(cfg Config) *Server {
 	s.lease = cfg.IdempotencyLease
 	if s.lease <= 0 {
 		s.lease = 2 * time.Minute
+	}
+	s.uploadIdle, s.uploadTimeout = cfg.UploadIdle, cfg.UploadTimeout
+	if s.uploadIdle <= 0 {
+		s.uploadIdle = DefaultUploadIdle
+	}
+	if s.uploadTimeout <= 0 {
+		s.uploadTimeout = DefaultUploadTimeout
 	}
 	s.wait = cfg.WorkflowWait // 0: the desk's default
 	s.newDesk()
@@ -230,12 +246,22 @@ func (s *Server) recovered(c *gin.Context, v any) {
 }
 
 // idempotentExceptSubmit applies the generic Idempotency-Key handling to every state-changing
-// call but submission, which reserves a request number under the key itself.
+// call but submission, which reserves a request number under the key itself (desk.Submit), and
+// uploads, whose bodies stream and are never read whole to be fingerprinted: their key is
+// idempotentUpload's, and their body may outlast the server's read timeout (streamBody).
 func (s *Server) idempotentExceptSubmit(c *gin.Context) {
-	// Uploads stream: their bodies are never read whole to be fingerprinted (attachments.go).
-	if c.Request.Method == http.MethodPost && (c.FullPath() == "/v1/requests" || c.FullPath() == "/v1/requests/:id/attachments") {
-		c.Next()
-		return
+	if uploadRoute(c) {
+		s.streamBody(c)
+	}
+	if c.Request.Method == http.MethodPost {
+		switch c.FullPath() {
+		case "/v1/requests":
+			c.Next()
+			return
+		case "/v1/requests/:id/attachments":
+			s.idempotentUpload(c)
+			return
+		}
 	}
 	s.idempotent(c)
 }

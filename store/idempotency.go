@@ -64,12 +64,25 @@ var ErrNotHolder = errors.New("the idempotency claim was taken over by a retry a
 // failed call (status 0 passed) releases the claim so the caller may try again. A holder whose
 // claim was taken over gets ErrNotHolder and changes nothing.
 func (s *Store) FinishCall(ctx context.Context, principal, call, key, holder string, status int, body []byte) error {
+	return s.FinishCallAs(ctx, principal, call, key, holder, status, body, "")
+}
+
+// FinishCallAs is FinishCall that, when it records an answer, also replaces the claim's
+// fingerprint with fingerprint ("" keeps it): a call whose body is only known as it streams (an
+// upload: api/uploads.go) claims the key under what it knows up front and completes its
+// fingerprint with the answer, so that a repeat compares with the whole of it.
+func (s *Store) FinishCallAs(ctx context.Context, principal, call, key, holder string, status int, body []byte, fingerprint string) error {
 	var res sql.Result
 	var err error
-	if status == 0 {
+	switch {
+	case status == 0:
 		res, err = s.DB.ExecContext(ctx, s.DB.Rebind(`DELETE FROM idempotent_calls WHERE principal = ? AND call = ? AND key = ? AND status = 0 AND holder = ?`),
 			principal, call, key, holder)
-	} else {
+	case fingerprint != "":
+		res, err = s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE idempotent_calls SET status = ?, body = ?, expires_at = NULL, fingerprint = ?
+			WHERE principal = ? AND call = ? AND key = ? AND status = 0 AND holder = ?`),
+			status, string(body), fingerprint, principal, call, key, holder)
+	default:
 		res, err = s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE idempotent_calls SET status = ?, body = ?, expires_at = NULL
 			WHERE principal = ? AND call = ? AND key = ? AND status = 0 AND holder = ?`),
 			status, string(body), principal, call, key, holder)

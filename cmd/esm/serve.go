@@ -104,6 +104,15 @@ func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.C
 	defer fs.Close()
 	acfg := apiConfig(cfg, s, tc, jwks, devUI)
 	acfg.Files, acfg.Clamd = fs, clamd
+	// An upload may stream past the server's ReadTimeout, up to ESM_UPLOAD_TIMEOUT in all
+	// (api.Config.UploadTimeout; a minute of silence cuts it whatever this says).
+	if v := os.Getenv("ESM_UPLOAD_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("ESM_UPLOAD_TIMEOUT=%q: want a positive Go duration such as 1h or 30m", v)
+		}
+		acfg.UploadTimeout = d
+	}
 	a := api.New(acfg)
 	// The portal's desk stops its waits when the server begins to shut down, as the API's does.
 	portalDraining, stopPortalWaits := context.WithCancel(context.Background())
