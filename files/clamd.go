@@ -34,10 +34,9 @@ var ErrScan = errors.New("the virus scanner could not scan the file")
 
 // Scan is one file being scanned: write the file to it, then Verdict.
 type Scan struct {
-	conn    net.Conn
-	werr    error
-	hdr     [4]byte
-	scanned int64
+	conn net.Conn
+	werr error
+	hdr  [4]byte
 }
 
 // Start opens a connection and begins an INSTREAM scan.
