@@ -123,6 +123,11 @@ func TestWhoIsToldWhat(t *testing.T) {
 				}
 				mailTo(t, srv, "bob@example.com", "Withdrawn by the requester: ", id)
 			})
+			t.Run("reminded, escalated, expired: the approvers, their delegates, the requester", func(t *testing.T) { rowDeadlines(t, e, srv) })
+			t.Run("understaffed: the operators", func(t *testing.T) { rowUnderstaffed(t, e, srv) })
+			t.Run("failed: the requester, with the reason", func(t *testing.T) { rowFailed(t, e, srv) })
+			t.Run("SLA warning, breach, escalation: the owner and the level's people", func(t *testing.T) { rowSLA(t, e, srv) })
+			t.Run("reminder outside working hours: waits for the opening", func(t *testing.T) { rowDeferred(t, e, srv) })
 			t.Run("mail server down: the request resolves, the mail follows", func(t *testing.T) {
 				id := submitLaptop(t, e, "alice")
 				mailTo(t, srv, "bob@example.com", "Approval needed: ", id)
