@@ -273,14 +273,25 @@ func (p *Portal) failTask(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("ref")
 	reason := r.PostForm.Get("reason")
 	_, err := p.desk.FailTask(onceFor(r, "fail", ref, reason), actor(r), desk.TaskCall{Task: ref, Reason: reason})
+	p.answerTaskCall(w, r, ref, err, "", func(pg *taskPage) map[string]*string {
+		pg.Reason = reason
+		return map[string]*string{"reason": &pg.FailErr}
+	})
+}
+
+// answerTaskCall answers a task action the desk may refuse for what was sent (err, the desk's
+// answer): a desk.ValidationError shows the task's page again (422) with what was sent and each
+// error beside its input (refill puts the sent values back on the page and answers the fields'
+// error slots, placeErrors' extra); any other error is the desk's refusal page (p.fail); success
+// goes back to the task's page, with query (e.g. "?assigned=1", or "") for its notice.
+func (p *Portal) answerTaskCall(w http.ResponseWriter, r *http.Request, ref string, err error, query string, refill func(*taskPage) map[string]*string) {
 	var ve *desk.ValidationError
 	if errors.As(err, &ve) {
 		pg, ok := p.taskPageFor(w, r, ref)
 		if !ok {
 			return
 		}
-		pg.Reason = reason
-		pg.Errors = placeErrors(nil, ve.Fields, map[string]*string{"reason": &pg.FailErr})
+		pg.Errors = placeErrors(nil, ve.Fields, refill(&pg))
 		p.render(w, r, http.StatusUnprocessableEntity, "task", map[string]any{"Page": pg})
 		return
 	}
@@ -288,7 +299,7 @@ func (p *Portal) failTask(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, Base+"/tasks/"+url.PathEscape(ref), http.StatusSeeOther)
+	http.Redirect(w, r, Base+"/tasks/"+url.PathEscape(ref)+query, http.StatusSeeOther)
 }
 
 // release puts a claimed task back in the queue (whoever claimed it, or a lead).
@@ -312,22 +323,10 @@ func (p *Portal) assign(w http.ResponseWriter, r *http.Request) {
 	}
 	ref, who := r.PathValue("ref"), r.PostForm.Get("assignee")
 	_, err := p.desk.AssignTask(onceFor(r, "assign", ref, who), actor(r), desk.TaskCall{Task: ref, Assignee: who})
-	var ve *desk.ValidationError
-	if errors.As(err, &ve) {
-		pg, ok := p.taskPageFor(w, r, ref)
-		if !ok {
-			return
-		}
+	p.answerTaskCall(w, r, ref, err, "?assigned=1", func(pg *taskPage) map[string]*string {
 		pg.Assignee = who
-		pg.Errors = placeErrors(nil, ve.Fields, map[string]*string{"assignee": &pg.AssignErr})
-		p.render(w, r, http.StatusUnprocessableEntity, "task", map[string]any{"Page": pg})
-		return
-	}
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, Base+"/tasks/"+url.PathEscape(ref)+"?assigned=1", http.StatusSeeOther)
+		return map[string]*string{"assignee": &pg.AssignErr}
+	})
 }
 
 // ask puts a question to the requester; the request waits on their answer. An empty question
@@ -338,22 +337,10 @@ func (p *Portal) ask(w http.ResponseWriter, r *http.Request) {
 	}
 	ref, question := r.PathValue("ref"), r.PostForm.Get("question")
 	_, err := p.desk.AskRequester(onceFor(r, "ask", ref, question), actor(r), desk.TaskCall{Task: ref, Question: question})
-	var ve *desk.ValidationError
-	if errors.As(err, &ve) {
-		pg, ok := p.taskPageFor(w, r, ref)
-		if !ok {
-			return
-		}
+	p.answerTaskCall(w, r, ref, err, "?asked=1", func(pg *taskPage) map[string]*string {
 		pg.Question = question
-		pg.Errors = placeErrors(nil, ve.Fields, map[string]*string{"question": &pg.AskErr, "reason": &pg.AskErr})
-		p.render(w, r, http.StatusUnprocessableEntity, "task", map[string]any{"Page": pg})
-		return
-	}
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, Base+"/tasks/"+url.PathEscape(ref)+"?asked=1", http.StatusSeeOther)
+		return map[string]*string{"question": &pg.AskErr, "reason": &pg.AskErr}
+	})
 }
 
 // mayDecide says whether the request waits on the person's decision: it is in their inbox (the
