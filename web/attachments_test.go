@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/esmhq/esm/store/storetest"
 )
 
 // A receipt: the bytes the sniffer takes for a PDF.
@@ -43,34 +41,15 @@ func (b *browser) postMultipart(path string, parts []part) (int, string) {
 		_, _ = fw.Write(p.Body)
 	}
 	_ = w.Close()
-	req, err := http.NewRequest("POST", b.base+path, &buf)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Origin", b.base)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(out)
+	code, _, body := b.sendBody("POST", path, w.FormDataContentType(), &buf, nil)
+	return code, body
 }
 
 // TestPortalAttachments: the service page offers the receipt beside the form; a submission
 // with a receipt streams it to the desk; a refused type or size is said beside the input; the
 // request page lists the file, the requester downloads it (attachment, nosniff) and one who may
 // not see the request gets 404; a file added later is listed. On both databases.
-func TestPortalAttachments(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Temporal dev server")
-	}
-	for _, d := range storetest.Dialects() {
-		t.Run(d, func(t *testing.T) { portalAttachments(t, startESMOn(t, d)) })
-	}
-}
+func TestPortalAttachments(t *testing.T) { onEachDatabase(t, portalAttachments) }
 
 func portalAttachments(t *testing.T, base string) {
 	alice := newBrowser(t, base)

@@ -3,12 +3,9 @@ package web
 import (
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/esmhq/esm/store/storetest"
 )
 
 // TestClosedRequestPage: a request closed while its approval step waited keeps that step
@@ -16,14 +13,7 @@ import (
 // page's live part, say what they mean now (desk.RequestView's StepNote and TaskNote): not
 // decided or not done because the request was withdrawn, or rejected; no deadline to decide by.
 // On a real ESM (startESMOn), on SQLite and, with DATABASE_URL, on Postgres.
-func TestClosedRequestPage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Temporal dev server")
-	}
-	for _, d := range storetest.Dialects() {
-		t.Run(d, func(t *testing.T) { closedRequestPage(t, startESMOn(t, d)) })
-	}
-}
+func TestClosedRequestPage(t *testing.T) { onEachDatabase(t, closedRequestPage) }
 
 func closedRequestPage(t *testing.T, base string) {
 	alice := newBrowser(t, base)
@@ -32,16 +22,10 @@ func closedRequestPage(t *testing.T, base string) {
 	bob.signIn("bob")
 	submit := func() string {
 		t.Helper()
-		page := alice.get(Base + "/services/laptop")
-		_, page = alice.do("POST", Base+"/services/laptop", url.Values{"idempotency_key": {hidden(t, page, "idempotency_key")},
-			"f.model": {"performance-16"}, "f.reason": {"my laptop's battery died"}})
-		id := regexp.MustCompile(`<h1>(REQ-\d+) · `).FindStringSubmatch(page)
-		if id == nil {
-			t.Fatalf("no request page after submitting:\n%s", page)
-		}
+		id, page := requestLaptop(t, alice, "performance-16", "my laptop's battery died")
 		mustContain(t, page, `<span class="status s-pending">pending</span>`, "Bob Ruiz: not decided yet", "To be decided by",
 			`<span class="status s-waiting">waiting</span>`)
-		return id[1]
+		return id
 	}
 	// What a closed request's page may not say of its unfinished step and task.
 	stale := []string{`<span class="status s-pending">`, `<span class="status s-waiting">`, "not decided yet", "To be decided by"}

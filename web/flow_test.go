@@ -40,6 +40,18 @@ func startESM(t *testing.T, opts ...func(*Config)) string {
 	return startESMOn(t, "sqlite", opts...)
 }
 
+// onEachDatabase runs test on a real ESM (startESMOn) on SQLite and, with DATABASE_URL, on
+// Postgres, as subtests named by dialect; skipped under -short (it starts a Temporal dev server).
+func onEachDatabase(t *testing.T, test func(t *testing.T, base string)) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a Temporal dev server")
+	}
+	for _, d := range storetest.Dialects() {
+		t.Run(d, func(t *testing.T) { test(t, startESMOn(t, d)) })
+	}
+}
+
 // startESMOn is startESM on a database of the dialect (storetest.Dialects).
 func startESMOn(t *testing.T, dialect string, opts ...func(*Config)) string {
 	t.Helper()
@@ -118,18 +130,38 @@ func newBrowser(t *testing.T, base string) *browser {
 	return &browser{t: t, base: base, client: &http.Client{Jar: jar}}
 }
 
+// do sends a request, with form (nil: none) as the portal's own forms send it; it answers the
+// status and the body.
 func (b *browser) do(method, path string, form url.Values) (int, string) {
 	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	code, _, body := b.send(method, path, form, nil)
+	return code, body
+}
+
+// send sends a request with form (nil: none), urlencoded, and header; it answers the status,
+// the headers and the body.
+func (b *browser) send(method, path string, form url.Values, header http.Header) (int, http.Header, string) {
+	b.t.Helper()
+	if form == nil {
+		return b.sendBody(method, path, "", nil, header)
 	}
+	return b.sendBody(method, path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), header)
+}
+
+// sendBody sends a request with header; a body (nil: none) of contentType goes from the
+// portal's origin (Origin, Sec-Fetch-Site: same-origin), as a browser sends a form. It answers
+// the status, the headers and the body.
+func (b *browser) sendBody(method, path, contentType string, body io.Reader, header http.Header) (int, http.Header, string) {
+	b.t.Helper()
 	req, err := http.NewRequest(method, b.base+path, body)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 		req.Header.Set("Origin", b.base)
 		req.Header.Set("Sec-Fetch-Site", "same-origin")
 	}
@@ -139,7 +171,7 @@ func (b *browser) do(method, path string, form url.Values) (int, string) {
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(out)
+	return resp.StatusCode, resp.Header, string(out)
 }
 
 func (b *browser) get(path string) string {

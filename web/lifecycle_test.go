@@ -11,7 +11,6 @@ import (
 
 	"github.com/esmhq/esm/catalog"
 	"github.com/esmhq/esm/desk"
-	"github.com/esmhq/esm/store/storetest"
 )
 
 // TestDefinitionYAML: a definition written as the draft's YAML reads back the same; what the
@@ -60,14 +59,7 @@ func TestDefinitionYAML(t *testing.T) {
 // not review what he wrote (four eyes: no button, and a refusal, not a 500, when he tries), Tara
 // approves; Ivan publishes and the catalog serves the new version. Alice, who looks after no
 // service, has no link to the page, is refused the page and a draft.
-func TestLifecyclePages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Temporal dev server")
-	}
-	for _, d := range storetest.Dialects() {
-		t.Run(d, func(t *testing.T) { lifecyclePages(t, startESMOn(t, d)) })
-	}
-}
+func TestLifecyclePages(t *testing.T) { onEachDatabase(t, lifecyclePages) }
 
 func lifecyclePages(t *testing.T, base string) {
 	ivan, tara, alice := newBrowser(t, base), newBrowser(t, base), newBrowser(t, base)
@@ -172,14 +164,7 @@ func lifecyclePages(t *testing.T, base string) {
 // TestNewServicePage: Dave, of IT, creates a service from the YAML the page starts him with; its
 // placeholder group is refused at its path and line, the fixed definition is created as a draft
 // and its lifecycle page shows it. Alice may not create one of IT's services: a refusal page.
-func TestNewServicePage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Temporal dev server")
-	}
-	for _, d := range storetest.Dialects() {
-		t.Run(d, func(t *testing.T) { newServicePage(t, startESMOn(t, d)) })
-	}
-}
+func TestNewServicePage(t *testing.T) { onEachDatabase(t, newServicePage) }
 
 func newServicePage(t *testing.T, base string) {
 	dave, alice := newBrowser(t, base), newBrowser(t, base)

@@ -13,44 +13,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/esmhq/esm/store/storetest"
 )
 
 // htmx sends a request as htmx does (HX-Request), answering the status, a header and the body.
 func (b *browser) htmx(method, path string, form url.Values) (int, http.Header, string) {
 	b.t.Helper()
-	var body *strings.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	} else {
-		body = strings.NewReader("")
-	}
-	req, err := http.NewRequest(method, b.base+path, body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("HX-Request", "true")
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", b.base)
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var sb strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		sb.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp.StatusCode, resp.Header, sb.String()
+	return b.send(method, path, form, http.Header{"Hx-Request": {"true"}})
 }
 
 func mustLack(t *testing.T, page string, not ...string) {
@@ -65,24 +33,41 @@ func mustLack(t *testing.T, page string, not ...string) {
 // submitLaptop requests a laptop as b's person and answers its id.
 func submitLaptop(t *testing.T, b *browser) string {
 	t.Helper()
-	page := b.get(Base + "/services/laptop")
+	id, _ := requestLaptop(t, b, "standard-14", "the old one is slow")
+	return id
+}
+
+// requestLaptop fills the laptop's form as b's person with model and reason and sends it,
+// answering the request's id and the page the portal answered with (the request's).
+func requestLaptop(t *testing.T, b *browser, model, reason string) (id, page string) {
+	t.Helper()
+	page = b.get(Base + "/services/laptop")
 	_, page = b.do("POST", Base+"/services/laptop", url.Values{"idempotency_key": {hidden(t, page, "idempotency_key")},
-		"f.model": {"standard-14"}, "f.reason": {"the old one is slow"}})
+		"f.model": {model}, "f.reason": {reason}})
 	m := regexp.MustCompile(`<h1>(REQ-\d+) · `).FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("no request page after submitting:\n%s", page)
 	}
-	return m[1]
+	return m[1], page
 }
 
-func TestRequesterPages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Temporal dev server")
+// approveWhenOffered reloads request id's page as b's person until it offers the decision (20 s
+// at most), then approves with its form.
+func approveWhenOffered(t *testing.T, b *browser, id string) {
+	t.Helper()
+	var page string
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(page, "Your decision"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the approver is never offered the decision:\n%s", page)
+		}
+		page = b.get(Base + "/requests/" + id)
 	}
-	for _, d := range storetest.Dialects() {
-		t.Run(d, func(t *testing.T) { requesterPages(t, startESMOn(t, d)) })
+	if code, page := b.do("POST", Base+"/requests/"+id+"/decide", url.Values{"key": {hidden(t, page, "key")}, "decision": {"approve"}}); code != http.StatusOK {
+		t.Fatalf("approve: %d\n%s", code, page)
 	}
 }
+
+func TestRequesterPages(t *testing.T) { onEachDatabase(t, requesterPages) }
 
 func requesterPages(t *testing.T, base string) {
 	alice, bob, carol, dave := newBrowser(t, base), newBrowser(t, base), newBrowser(t, base), newBrowser(t, base)

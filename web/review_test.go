@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,24 +62,10 @@ func TestTaskPageOffersOnlyWhatMayBeDone(t *testing.T) {
 	alice, bob := newBrowser(t, base), newBrowser(t, base)
 	alice.signIn("alice")
 	bob.signIn("bob")
-	page := alice.get(Base + "/services/laptop")
-	_, page = alice.do("POST", Base+"/services/laptop", url.Values{"idempotency_key": {hidden(t, page, "idempotency_key")},
-		"f.model": {"standard-14"}, "f.reason": {"my battery lasts twenty minutes"}})
-	m := regexp.MustCompile(`<h1>(REQ-\d+) · `).FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no request page after submitting:\n%s", page)
-	}
-	id := m[1]
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(page, "Your decision"); time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("bob is never offered the decision:\n%s", page)
-		}
-		page = bob.get(Base + "/requests/" + id)
-	}
-	if code, page := bob.do("POST", Base+"/requests/"+id+"/decide", url.Values{"key": {hidden(t, page, "key")}, "decision": {"approve"}}); code != http.StatusOK {
-		t.Fatalf("approve: %d\n%s", code, page)
-	}
+	id, _ := requestLaptop(t, alice, "standard-14", "my battery lasts twenty minutes")
+	approveWhenOffered(t, bob, id)
 	task := id + ".prepare"
+	var page string
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(page, `s-open`); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the task never opened:\n%s", page)

@@ -3,12 +3,9 @@ package web
 import (
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/esmhq/esm/store/storetest"
 )
 
 // TestTaskActions runs, on each database, the fulfiller's calls beyond claim and complete on a real ESM, as a
@@ -18,40 +15,20 @@ import (
 // releases it anyway; Frank releases it; the queue's filters (unassigned, mine) follow; Dave
 // claims it and asks Alice a question (an empty one refused beside the box), and the request
 // waits on her.
-func TestTaskActions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Temporal dev server")
-	}
-	for _, d := range storetest.Dialects() {
-		t.Run(d, func(t *testing.T) { taskActions(t, startESMOn(t, d)) })
-	}
-}
+func TestTaskActions(t *testing.T) { onEachDatabase(t, taskActions) }
 
 func taskActions(t *testing.T, base string) {
 	alice, bob, tara, dave, frank := newBrowser(t, base), newBrowser(t, base), newBrowser(t, base), newBrowser(t, base), newBrowser(t, base)
 	for who, b := range map[string]*browser{"alice": alice, "bob": bob, "tara": tara, "dave": dave, "frank": frank} {
 		b.signIn(who)
 	}
-	page := alice.get(Base + "/services/laptop")
-	_, page = alice.do("POST", Base+"/services/laptop", url.Values{"idempotency_key": {hidden(t, page, "idempotency_key")},
-		"f.model": {"standard-14"}, "f.reason": {"my battery lasts twenty minutes"}})
-	m := regexp.MustCompile(`<h1>(REQ-\d+) · `).FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no request page after submitting:\n%s", page)
-	}
-	id, task := m[1], m[1]+".prepare"
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(page, "Your decision"); time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("bob is never offered the decision:\n%s", page)
-		}
-		page = bob.get(Base + "/requests/" + id)
-	}
-	if code, page := bob.do("POST", Base+"/requests/"+id+"/decide", url.Values{"key": {hidden(t, page, "key")}, "decision": {"approve"}}); code != http.StatusOK {
-		t.Fatalf("approve: %d\n%s", code, page)
-	}
+	id, _ := requestLaptop(t, alice, "standard-14", "my battery lasts twenty minutes")
+	task := id + ".prepare"
+	approveWhenOffered(t, bob, id)
 	taskPage := Base + "/tasks/" + task
 
 	// Unassigned, in the queue's filter; not among Dave's own.
+	var page string
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(page, task); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the unassigned filter never lists %s:\n%s", task, page)

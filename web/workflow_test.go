@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +22,7 @@ func TestWorkFlow(t *testing.T) {
 	for who, b := range map[string]*browser{"alice": alice, "bob": bob, "erin": erin, "dave": dave} {
 		b.signIn(who)
 	}
-	page := alice.get(Base + "/services/laptop")
-	_, page = alice.do("POST", Base+"/services/laptop", url.Values{"idempotency_key": {hidden(t, page, "idempotency_key")},
-		"f.model": {"standard-14"}, "f.reason": {"my battery lasts twenty minutes"}})
-	m := regexp.MustCompile(`<h1>(REQ-\d+) · `).FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no request page after submitting:\n%s", page)
-	}
-	id := m[1]
+	id, page := requestLaptop(t, alice, "standard-14", "my battery lasts twenty minutes")
 	if strings.Contains(page, "Your decision") {
 		t.Fatal("the requester is offered a decision on her own request")
 	}
