@@ -203,9 +203,12 @@ func personFrom(id string, a scim.ResourceAttributes) store.DirPerson {
 	return p
 }
 
+// Create provisions a new person. A userName held by someone active is a conflict (409); one
+// held by someone deactivated (or removed) is taken by the new person, who starts with none of
+// the leaver's roles, groups or delegations (desk.ProvisionPerson).
 func (u scimUsers) Create(r *http.Request, a scim.ResourceAttributes) (scim.Resource, error) {
 	p := personFrom("", a)
-	if _, err := u.s.desk.ProvisionedPerson(r.Context(), p.ID); err == nil {
+	if cur, err := u.s.desk.ProvisionedPerson(r.Context(), p.ID); err == nil && cur.Active {
 		return scim.Resource{}, scimerr.ScimError{Status: http.StatusConflict, ScimType: scimerr.ScimTypeUniqueness, Detail: "userName " + p.ID + " exists"}
 	}
 	got, _, err := u.s.desk.ProvisionPerson(r.Context(), p)

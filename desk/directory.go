@@ -28,6 +28,13 @@ var idPat = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
 // department has moved them: each is recorded once, in the same transaction as the person's
 // write (store.PutPerson), and answered in Changes. A failure to record is an error and leaves
 // the person as they were, so the identity provider's retry records the change.
+//
+// Someone who had left (removed, or deactivated and now provisioned active) comes back as a new
+// person, never with the access of whoever held the id before (issue 22; an identity provider
+// may reuse a userName for a new hire): no roles or attributes until the YAML directory grants
+// them, no groups until the identity provider's group calls add them, no delegations, no
+// portal session of before; store.PutPerson does it in the write's transaction. Nothing is
+// recorded for requests in flight: the leaver's change was recorded when they left.
 func (d *Desk) ProvisionPerson(ctx context.Context, p store.DirPerson) (store.DirPerson, []store.DirectoryChange, error) {
 	if !idPat.MatchString(p.ID) {
 		return p, nil, invalid("userName: 1-128 letters, digits and . _ @ + -, starting with a letter or digit",
@@ -40,7 +47,7 @@ func (d *Desk) ProvisionPerson(ctx context.Context, p store.DirPerson) (store.Di
 		return p, nil, invalid("manager: nobody is their own manager", catalog.FieldError{Field: "manager", Rule: "not-self", Detail: "nobody is their own manager"})
 	}
 	now := d.now()
-	_, changes, err := d.store.PutPerson(ctx, p, now, func(before *store.DirPerson, after store.DirPerson) []store.DirectoryChange {
+	_, revived, changes, err := d.store.PutPerson(ctx, p, now, func(before *store.DirPerson, after store.DirPerson) []store.DirectoryChange {
 		switch {
 		case before == nil:
 			return nil
@@ -55,6 +62,9 @@ func (d *Desk) ProvisionPerson(ctx context.Context, p store.DirPerson) (store.Di
 	})
 	if err != nil {
 		return p, nil, err
+	}
+	if revived {
+		d.log.Info("directory: a person who had left is provisioned again and starts with no roles, groups or delegations", "person", p.ID)
 	}
 	d.started(ctx, changes)
 	got, err := d.store.DirectoryPerson(ctx, p.ID)

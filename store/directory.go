@@ -167,22 +167,42 @@ type ChangeRule func(before *DirPerson, after DirPerson) []DirectoryChange
 // PutPerson creates or replaces a person's identity, place and active flag (not their roles,
 // attributes or groups, which the YAML or the group endpoints keep) and, in the same
 // transaction, records the changes rule answers (nil: none), each once per key (RecordChange).
-// It answers the row as it was before (nil for someone new, or someone removed before: they
-// come back) and the changes recorded now (not those recorded before under the same key, an
-// identity provider's retry). Either the person is written and the changes recorded, or
+// It answers the row as it was before (nil for someone new, or someone who had left and comes
+// back: see below) and the changes recorded now (not those recorded before under the same key,
+// an identity provider's retry). Either the person is written and the changes recorded, or
 // neither: a failure to record leaves the person as they were, so a retry finds the same
 // change to record. A department may be given by key or by name (case-insensitive): the key is
 // stored, and is what rule sees.
-func (s *Store) PutPerson(ctx context.Context, p DirPerson, now time.Time, rule ChangeRule) (before *DirPerson, recorded []DirectoryChange, err error) {
+//
+// A person who had left (removed, or deactivated and now written active) comes back as someone
+// new (revived is true; issue 22): an identity provider may reuse an id for a new hire, who must
+// not inherit the leaver's access. In the same transaction their roles and attributes are
+// emptied (the YAML directory grants them again on its next apply, if it names the id), their
+// group memberships dropped (the identity provider's group calls add them again), every
+// delegation they gave or received ended at now, their reminder preference reset and their
+// portal sessions issued before now ended; they are created at now. Requests made by, or
+// decided by, the id before stay the id's.
+func (s *Store) PutPerson(ctx context.Context, p DirPerson, now time.Time, rule ChangeRule) (before *DirPerson, revived bool, recorded []DirectoryChange, err error) {
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		before, recorded = nil, nil
+		before, revived, recorded = nil, false, nil
 		var old DirPerson
-		err := tx.GetContext(ctx, &old, tx.Rebind(`SELECT `+dirPersonCols+` FROM people WHERE id = ? AND left_at = 0`), p.ID)
+		var leftAt int64
+		err := tx.QueryRowxContext(ctx, tx.Rebind(`SELECT left_at FROM people WHERE id = ?`), p.ID).Scan(&leftAt)
 		switch {
-		case err == nil:
-			before = &old
-		case !errors.Is(err, sql.ErrNoRows):
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
 			return fmt.Errorf("person %s: %w", p.ID, err)
+		case leftAt != 0:
+			revived = true
+		default:
+			if err := tx.GetContext(ctx, &old, tx.Rebind(`SELECT `+dirPersonCols+` FROM people WHERE id = ?`), p.ID); err != nil {
+				return fmt.Errorf("person %s: %w", p.ID, err)
+			}
+			if !old.Active && p.Active {
+				revived = true
+			} else {
+				before = &old
+			}
 		}
 		var key string
 		if err := tx.GetContext(ctx, &key, tx.Rebind(`SELECT key FROM departments WHERE LOWER(key) = LOWER(?) OR LOWER(name) = LOWER(?) ORDER BY key LIMIT 1`), p.Department, p.Department); err == nil {
@@ -204,13 +224,37 @@ func (s *Store) PutPerson(ctx context.Context, p DirPerson, now time.Time, rule 
 		if err != nil {
 			return fmt.Errorf("put person %s: %w", p.ID, err)
 		}
+		if revived {
+			if err := startAfresh(ctx, tx, p.ID, now); err != nil {
+				return err
+			}
+		}
 		recorded, err = recordChanges(ctx, tx, rule, before, p)
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, false, nil, err
 	}
-	return before, recorded, nil
+	return before, revived, recorded, nil
+}
+
+// startAfresh makes the row of someone who had left that of a new person (PutPerson): no
+// roles, attributes, groups or delegations, default reminders, created now, and no portal
+// session issued before now.
+func startAfresh(ctx context.Context, tx *sqlx.Tx, id string, now time.Time) error {
+	us := now.UnixMicro()
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE people SET roles = '[]', attributes = '{}', reminders = 'immediate', created_at = ?,
+		sessions_after = CASE WHEN sessions_after > ? THEN sessions_after ELSE ? END WHERE id = ?`), us, us, us, id); err != nil {
+		return fmt.Errorf("person %s starts afresh: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM group_members WHERE person_id = ?`), id); err != nil {
+		return fmt.Errorf("person %s starts afresh: groups: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE delegations SET ends_at = ? WHERE (person_id = ? OR delegate_id = ?) AND ends_at > ?`),
+		now.UTC(), id, id, now.UTC()); err != nil {
+		return fmt.Errorf("person %s starts afresh: delegations: %w", id, err)
+	}
+	return nil
 }
 
 // recordChanges records, in tx, the changes rule answers for before and after; it answers
