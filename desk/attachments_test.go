@@ -120,18 +120,33 @@ func TestAttachments(t *testing.T) {
 		wantKind(t, err, ErrForbidden)
 		_, err = f.desk.Attach(ctx, f.person("flora"), AttachInput{Request: out.ID, Files: uploads(file("receipt", "r.pdf", pdf))})
 		wantKind(t, err, ErrNotFound)
+		_, err = download("flora")
+		wantKind(t, err, ErrNotFound)
 		// The approver adds one.
 		if _, err := f.desk.Attach(ctx, f.person("bob"), AttachInput{Request: out.ID, Files: uploads(file("receipt", "second.pdf", pdf))}); err != nil {
 			t.Fatalf("bob adds: %v", err)
 		}
 		f.approve(t, out.ID, "bob")
-		// The task opened: a fulfiller (flora, finance-ap) reads and adds one as the task's
-		// output; a task of another group is refused.
+		// The task opened: a fulfiller (flora, finance-ap) lists, reads and adds one as the
+		// task's output; a member of another group (finn, finance-procurement, the same
+		// department) still sees nothing.
 		waitFor(t, func() bool { _, err := download("flora"); return err == nil })
+		if got, err := download("flora"); err != nil || !bytes.Equal(got, pdf) {
+			t.Fatalf("flora downloads: %v", err)
+		}
+		if l, err := f.desk.Attachments(ctx, f.person("flora"), out.ID); err != nil || len(l) != 2 {
+			t.Fatalf("flora lists: %+v %v", l, err)
+		}
 		got, err := f.desk.Attach(ctx, f.person("flora"), AttachInput{Request: out.ID, Files: uploads(Upload{Kind: "receipt", Name: "paid.pdf", Task: "pay", Body: bytes.NewReader(pdf)})})
 		if err != nil || got[0].Task != "pay" {
 			t.Fatalf("flora adds a task's file: %+v %v", got, err)
 		}
+		_, err = download("finn")
+		wantKind(t, err, ErrNotFound)
+		_, err = f.desk.Attachments(ctx, f.person("finn"), out.ID)
+		wantKind(t, err, ErrNotFound)
+		_, err = f.desk.Attach(ctx, f.person("finn"), AttachInput{Request: out.ID, Files: uploads(Upload{Kind: "receipt", Name: "x.pdf", Task: "pay", Body: bytes.NewReader(pdf)})})
+		wantKind(t, err, ErrNotFound)
 		// max_files is 5: three are there, three more are refused whole.
 		_, err = f.desk.Attach(ctx, alice, AttachInput{Request: out.ID, Files: uploads(file("receipt", "a.pdf", pdf), file("receipt", "b.pdf", pdf), file("receipt", "c.pdf", pdf))})
 		wantField(t, err, "/attachments/2", "maxItems")
