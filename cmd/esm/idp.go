@@ -24,12 +24,12 @@ import (
 //	-audience   ESM_JWT_AUDIENCE (esm)                put in every token's aud, for the API
 //	-ui         ESM_IDP_UI_URL                        the Temporal UI's base URL: registers the
 //	            ESM_IDP_UI_CLIENT_ID (temporal-ui)    UI's client, redirect <ui>/auth/sso/callback
-//	            ESM_IDP_UI_CLIENT_SECRET (required with -ui)
+//	            ESM_IDP_UI_CLIENT_SECRET (required with -ui, at least 16 bytes)
 //	-portal     ESM_PORTAL_URL                        the portal's base URL: registers the portal's
 //	            ESM_OIDC_CLIENT_ID (esm-portal)       client, redirect <portal>/portal/auth/callback;
 //	                                                  several, comma-separated: one redirect each
 //	                                                  (the topology's API replicas)
-//	            ESM_OIDC_CLIENT_SECRET (required with -portal)
+//	            ESM_OIDC_CLIENT_SECRET (required with -portal, at least 16 bytes)
 //
 // Each person signs in with their person id as user name and as password.
 func idpCmd(ctx context.Context, cfg config, args []string, out io.Writer) error {
@@ -93,20 +93,31 @@ func idpCmd(ctx context.Context, cfg config, args []string, out io.Writer) error
 	})
 }
 
+// minIDPClientSecret is the least length, in bytes, of a client secret the development
+// identity provider registers: even on a developer's machine the provider signs tokens the API
+// accepts, and a secret one can guess lets anyone exchange a stolen code for them.
+const minIDPClientSecret = 16
+
 // idpClients registers the Temporal UI's and the portal's clients from their base URLs (the
-// portal's: one or more, comma-separated, one redirect URI each); a
-// client without its secret is refused, naming the variable.
+// portal's: one or more, comma-separated, one redirect URI each); a client without its secret,
+// or with one shorter than minIDPClientSecret bytes, is refused, naming the flag and variable.
 func idpClients(ui, uiID, uiSecret, portal, portalID, portalSecret string) ([]devidp.Client, error) {
 	var cs []devidp.Client
 	if ui != "" {
 		if uiSecret == "" {
 			return nil, errors.New("idp: -ui needs the UI client's secret (-ui-client-secret or ESM_IDP_UI_CLIENT_SECRET)")
 		}
+		if len(uiSecret) < minIDPClientSecret {
+			return nil, fmt.Errorf("idp: the UI client's secret (-ui-client-secret or ESM_IDP_UI_CLIENT_SECRET) must be at least %d bytes (has %d)", minIDPClientSecret, len(uiSecret))
+		}
 		cs = append(cs, devidp.Client{ID: uiID, Secret: uiSecret, RedirectURIs: []string{strings.TrimSuffix(ui, "/") + "/auth/sso/callback"}})
 	}
 	if portal != "" {
 		if portalSecret == "" {
 			return nil, errors.New("idp: -portal needs the portal client's secret (-portal-client-secret or ESM_OIDC_CLIENT_SECRET)")
+		}
+		if len(portalSecret) < minIDPClientSecret {
+			return nil, fmt.Errorf("idp: the portal client's secret (-portal-client-secret or ESM_OIDC_CLIENT_SECRET) must be at least %d bytes (has %d)", minIDPClientSecret, len(portalSecret))
 		}
 		c := devidp.Client{ID: portalID, Secret: portalSecret}
 		for _, p := range strings.Split(portal, ",") {

@@ -67,6 +67,8 @@ environment (defaults work for make run):
   ESM_OIDC_CLIENT_SECRET  its secret (none for a public client)
   ESM_PORTAL_URL      the portal's public https base URL (redirect: <it>/portal/auth/callback)
   ESM_SESSION_SECRET  keys the portal's cookies with OIDC: at least 32 random bytes
+  ESM_SCIM_TOKEN      serves SCIM provisioning at /scim/v2 to the identity provider holding it
+                      as bearer token: at least 32 random bytes (unset: no SCIM)
   ESM_LOG_FORMAT      text or json (default text)
   ESM_PAYLOAD_KEYS    id:base64key[,id:base64key...]: encrypts Temporal payloads (first key encrypts;
                       required by esm api and worker; esm dev has a dev key)
@@ -150,6 +152,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return errors.New("set ESM_PAYLOAD_KEYS (id:base64 32-byte key; esm keygen prints one) before serving the API")
 		}
 		if _, _, err := portalOIDCConfig(os.Getenv); err != nil { // before the database and Temporal
+			return err
+		}
+		if _, err := scimToken(os.Getenv); err != nil {
 			return err
 		}
 		return withStore(ctx, cfg, false, func(s *store.Store) error { return serveAPI(ctx, cfg, s) })

@@ -72,6 +72,21 @@ func openFiles(ctx context.Context, cfg config) (*files.Store, *files.Clamd, err
 	return fs, clamd, nil
 }
 
+// minSCIMToken is ESM_SCIM_TOKEN's least length, in bytes: the token is the identity
+// provider's whole credential for writing the directory (who exists, who is active, who is in
+// which group), so it is as long as ESM_SESSION_SECRET must be.
+const minSCIMToken = 32
+
+// scimToken reads ESM_SCIM_TOKEN: "" when it is not set (then /scim/v2 is not served); an error
+// naming it when it is shorter than minSCIMToken bytes. esm api and esm dev check it at start.
+func scimToken(getenv func(string) string) (string, error) {
+	t := getenv("ESM_SCIM_TOKEN")
+	if t != "" && len(t) < minSCIMToken {
+		return "", fmt.Errorf("set ESM_SCIM_TOKEN to at least %d random bytes (the identity provider's bearer token for /scim/v2; has %d), or unset it to serve no SCIM", minSCIMToken, len(t))
+	}
+	return t, nil
+}
+
 // apiConfig is the API's configuration. devUI is the Temporal UI esm dev started: only runDev
 // passes it (esm api passes nil, whatever the environment says).
 func apiConfig(cfg config, s *store.Store, tc client.Client, jwks *api.JWKS, devUI *api.DevUI) api.Config {
@@ -90,6 +105,9 @@ func apiConfig(cfg config, s *store.Store, tc client.Client, jwks *api.JWKS, dev
 // `esm dev`: the portal's "sign in as"; without it (esm api) the portal signs in with OpenID
 // Connect when ESM_OIDC_* says so (signin.go), and otherwise says that sign-in is not configured.
 func listenAndServe(ctx context.Context, cfg config, s *store.Store, tc client.Client, devUI *api.DevUI, dev bool, ready func(addr string)) error {
+	if _, err := scimToken(os.Getenv); err != nil {
+		return err
+	}
 	var jwks *api.JWKS
 	if src := os.Getenv("ESM_JWKS"); src != "" {
 		var err error
