@@ -55,7 +55,7 @@ func closedRequestPage(t *testing.T, base string) {
 		time.Sleep(50 * time.Millisecond) // the workflow closes the request after the decision
 		page = alice.get(Base + "/requests/" + rejected)
 	}
-	mustContain(t, page, `id="status">rejected`, `<span class="status s-rejected">rejected</span>`, "Bob Ruiz: reject",
+	mustContain(t, page, `id="status">rejected`, `<span class="status s-rejected">rejected</span>`, "Bob Ruiz: rejected",
 		"not done: the request was rejected")
 	mustLack(t, page, append(stale, "not decided:")...)
 }

@@ -75,6 +75,7 @@ func (p *Portal) funcs() template.FuncMap {
 		"words": func(s string) string { // pending_approval -> pending approval
 			return strings.ReplaceAll(strings.ReplaceAll(s, "_", " "), "-", " ")
 		},
+		"decided":     decided,
 		"money":       func(amount float64, currency string) string { return fmt.Sprintf("%.2f %s", amount, currency) },
 		"join":        strings.Join,
 		"terminal":    catalog.Terminal,
@@ -215,4 +216,18 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, "Try again in a moment"
 	}
 	return http.StatusInternalServerError, "Something went wrong"
+}
+
+// decided says an approver's decision as what they did: approve -> approved, reject ->
+// rejected, request_info -> asked for information; another word as it is, in words.
+func decided(decision string) string {
+	switch decision {
+	case "approve":
+		return "approved"
+	case "reject":
+		return "rejected"
+	case "request_info":
+		return "asked for information"
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(decision, "_", " "), "-", " ")
 }

@@ -142,7 +142,7 @@ func requesterPages(t *testing.T, base string) {
 	if code != http.StatusOK || h.Get("HX-Reswap") != "" {
 		t.Fatalf("after a decision: %d %v", code, h)
 	}
-	mustContain(t, part, `<div id="live" hx-get="/portal/requests/`+r1+`/live?seq=`, `id="status">in fulfilment`, "Bob Ruiz: approve", "go ahead", "Timeline")
+	mustContain(t, part, `<div id="live" hx-get="/portal/requests/`+r1+`/live?seq=`, `id="status">in fulfilment`, "Bob Ruiz: approved", "go ahead", "Timeline")
 	mustLack(t, part, "<form", "<html", live[1]+`"`)
 	// Dave's home has his group's task.
 	mustContain(t, dave.get(Base+"/"), "My groups' tasks", "Prepare and ship the laptop", r1)
