@@ -512,7 +512,7 @@ func (w *requestWorkflow) deferNote(ctx workflow.Context, n activities.Notificat
 		w.pending++
 		var res activities.NotifyResult
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), (*activities.Notifications).Notify,
-			activities.NotifyInput{Notification: n, Now: workflow.Now(ctx).UTC()}).Get(ctx, &res)
+			activities.NotifyInput{Notification: w.stillWaitingOn(n), Now: workflow.Now(ctx).UTC()}).Get(ctx, &res)
 		w.pending--
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("notification failed", "id", n.ID, "error", err)
@@ -523,6 +523,22 @@ func (w *requestWorkflow) deferNote(ctx workflow.Context, n activities.Notificat
 		}
 		at = *res.Later
 	}
+}
+
+// stillWaitingOn is a held reminder or escalation as it goes at opening: to the approvers of its
+// step who have still not decided, not to one who decided while it was held (a step of mode all
+// or with several approvals required stays open after their decision) nor to one no longer on
+// the step (a leaver replaced). Their delegates follow them. With nobody left, the activity
+// finds nobody to tell and answers at once. The same activity is scheduled as before, only its
+// input differs, so recorded histories replay unchanged (the SDK matches an activity by id and
+// type) and requests of revision 5 and 6 in flight get the fix without a revision.
+func (w *requestWorkflow) stillWaitingOn(n activities.Notification) activities.Notification {
+	if n.Step < 1 || n.Step > len(w.state.Approvals) {
+		return n
+	}
+	pending := pendingIDs(&w.state.Approvals[n.Step-1])
+	n.To = slices.DeleteFunc(slices.Clone(n.To), func(id string) bool { return !slices.Contains(pending, id) })
+	return n
 }
 
 // settled says a reminder or escalation is about an approval step no longer open.

@@ -109,3 +109,70 @@ func runNightReminder(t *testing.T, s *store.Store, urgent bool) map[string]int 
 	}
 	return seen
 }
+
+// A reminder held for working hours goes, at opening, only to the approvers of the step who
+// have still not decided: tara and nina must both approve (mode all), the reminder is due at
+// 01:30 and held until 08:00, tara approves at 07:00; at opening nina is reminded, tara is not
+// (she was told "Step ... is waiting for you" about a step she had decided). Time-skipping
+// environment, the real notify and directory activities, a real SMTP server; both DBs.
+func TestHeldReminderSkipsWhoDecided(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		srv, m := examplesWithMail(t, s)
+		dave, err := s.Person(ctx, "dave")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts testsuite.WorkflowTestSuite
+		env := ts.NewTestWorkflowEnvironment()
+		start := time.Date(2026, 3, 2, 0, 30, 0, 0, time.UTC) // Monday; IT opens at 08:00 London
+		env.SetStartTime(start)
+		env.RegisterActivity(&activities.Directory{Store: s})
+		env.RegisterActivity(&activities.Notifications{Mail: m, Store: s})
+		var proj *activities.Projection
+		env.RegisterActivity(proj.Project)
+		env.OnActivity(proj.Project, mock.Anything, mock.Anything).Return(activities.ProjectResult{Wrote: true, ServiceStage: catalog.StagePublished}, nil)
+		d := catalog.Definition{Key: "laptop", Name: "Laptop", Department: "it", Owner: "ivan",
+			Approval: catalog.ApprovalPolicy{Steps: []catalog.ApprovalStep{{Name: "both", Mode: catalog.ModeAll,
+				Approvers: catalog.Approvers{People: []string{"tara", "nina"}}, RemindAfter: catalog.Duration(time.Hour)}}},
+			Fulfilment: catalog.Fulfilment{Tasks: []catalog.TaskSpec{{ID: "prepare", Name: "Prepare", Group: "it-service-desk", Kind: catalog.TaskManual}}}}
+		reminded := func(to string) int {
+			n := 0
+			for _, msg := range srv.Messages() {
+				if strings.HasPrefix(msg.Header.Get("Subject"), "Reminder:") && msg.To == to {
+					n++
+				}
+			}
+			return n
+		}
+		var decideErr error
+		env.RegisterDelayedCallback(func() {
+			env.UpdateWorkflow(DecideUpdate, "", &testsuite.TestUpdateCallback{
+				OnReject: func(err error) { decideErr = err }, OnAccept: func() {},
+				OnComplete: func(_ interface{}, err error) {
+					if err != nil {
+						decideErr = err
+					}
+				},
+			}, DecisionInput{Actor: catalog.PersonRef{ID: "tara", Name: "Tara Singh", Department: "it"}, Decision: catalog.DecisionApprove})
+		}, 7*time.Hour-30*time.Minute) // 07:00
+		var at0730, at0801 [2]int
+		env.RegisterDelayedCallback(func() { at0730 = [2]int{reminded("tara@example.com"), reminded("nina@example.com")} }, 7*time.Hour)
+		env.RegisterDelayedCallback(func() { at0801 = [2]int{reminded("tara@example.com"), reminded("nina@example.com")} }, 7*time.Hour+31*time.Minute)
+		env.RegisterDelayedCallback(env.CancelWorkflow, 9*time.Hour)
+		env.ExecuteWorkflow(ServiceRequest, RequestInput{Number: 43, Version: 1, Definition: d, Requester: dave,
+			Form: map[string]any{}, Quantity: 1, Priority: "normal"})
+		if !env.IsWorkflowCompleted() {
+			t.Fatal("the workflow did not end")
+		}
+		if decideErr != nil {
+			t.Fatalf("tara's approval: %v", decideErr)
+		}
+		if at0730 != [2]int{0, 0} {
+			t.Fatalf("reminders (tara, nina) before opening: %v, want none", at0730)
+		}
+		if at0801 != [2]int{0, 1} {
+			t.Fatalf("reminders (tara, nina) at opening: %v, want nina only (tara approved at 07:00)", at0801)
+		}
+	})
+}
