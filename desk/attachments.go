@@ -225,7 +225,9 @@ type AttachInput struct {
 // Errors: ErrNotFound (no request the actor may see), ErrForbidden (one who may see it but may
 // not add), ErrConflict (the request is closed), *ValidationError (a file refused: its field
 // /attachments/<i> and rule: enum, type, maxBytes, minBytes, maxItems, infected, none),
-// ErrUnavailable (no file store, or clamd did not answer).
+// ErrUnavailable (no file store, or clamd did not answer). The max_files count is checked again
+// as the files are recorded, in one transaction with the insert (store.AddAttachmentsUpTo): of
+// two calls at once that together pass it, the later is refused, field /attachments, maxItems.
 func (d *Desk) Attach(ctx context.Context, me Actor, in AttachInput) ([]Attachment, error) {
 	st, delegators, err := d.visible(ctx, me, in.Request)
 	if err != nil {
@@ -283,8 +285,14 @@ func (d *Desk) Attach(ctx context.Context, me Actor, in AttachInput) ([]Attachme
 	for i := range staged {
 		staged[i].Request = st.ID
 	}
-	if err := d.store.AddAttachments(ctx, staged); err != nil {
+	// The count above let the files stream without waiting; the store counts again, with the
+	// insert, so that two calls at once cannot together pass max_files.
+	if err := d.store.AddAttachmentsUpTo(ctx, staged, spec.Files()); err != nil {
 		d.discard(ctx, staged)
+		if errors.Is(err, store.ErrTooManyFiles) {
+			return nil, invalid("the file is refused", catalog.FieldError{Field: "/attachments", Rule: "maxItems",
+				Detail: fmt.Sprintf("the request may have %d files at most (the service's attachments.max_files); files were added meanwhile", spec.Files())})
+		}
 		return nil, err
 	}
 	return staged, nil

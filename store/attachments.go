@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,6 +49,47 @@ func (s *Store) AddAttachments(ctx context.Context, list []Attachment) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// ErrTooManyFiles is AddAttachmentsUpTo's refusal: recording the files would leave their
+// request with more than its limit (the service's attachments.max_files).
+var ErrTooManyFiles = errors.New("too many files for the request")
+
+// AddAttachmentsUpTo records files stored for one request (every one of list is of
+// list[0].Request) in one transaction, unless the request would then have more than limit
+// files, deleted ones counted; then it records none and answers an error wrapping
+// ErrTooManyFiles. The count and the inserts are one transaction serialized per request (an
+// advisory lock on Postgres; SQLite's transactions here are IMMEDIATE, and s.tx serializes
+// writers), so two calls at once cannot together pass the limit.
+func (s *Store) AddAttachmentsUpTo(ctx context.Context, list []Attachment, limit int) error {
+	if len(list) == 0 {
+		return nil
+	}
+	request := list[0].Request
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		if s.postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "attachments:"+request); err != nil {
+				return fmt.Errorf("lock the files of %s: %w", request, err)
+			}
+		}
+		var have int
+		if err := tx.GetContext(ctx, &have, tx.Rebind(`SELECT COUNT(*) FROM attachments WHERE request_id = ?`), request); err != nil {
+			return fmt.Errorf("count the files of %s: %w", request, err)
+		}
+		if have+len(list) > limit {
+			return fmt.Errorf("%w: %s has %d of at most %d files, %d more refused", ErrTooManyFiles, request, have, limit, len(list))
+		}
+		for _, a := range list {
+			if a.Request != request {
+				return fmt.Errorf("record attachment %s: of %s, not %s", a.ID, a.Request, request)
+			}
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO attachments (`+attachmentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`),
+				a.ID, a.Request, a.Kind, a.Name, a.ContentType, a.Size, a.SHA256, a.BlobKey, a.Task, a.UploadedBy, a.UploadedAt.UTC()); err != nil {
+				return fmt.Errorf("record attachment %s of %s: %w", a.ID, a.Request, err)
+			}
+		}
+		return nil
+	})
 }
 
 // AddAttachmentsOnce records the files of one submission, in one transaction, unless a file
