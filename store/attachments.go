@@ -199,3 +199,30 @@ func (s *Store) RecordFilesDeleted(ctx context.Context, requestID string, ev cat
 	})
 	return wrote, err
 }
+
+// OrphanAttachments lists up to limit files recorded before before under a request number that
+// has no request row, ordered by id, after the id after ("" for the first page). They are what
+// a submission attempt leaves that recorded its files (AddAttachmentsOnce) and never started its
+// workflow, and was never retried; the caller makes sure no workflow runs under the number
+// either (its row is written by the workflow) before it deletes any (DeleteOrphanAttachment).
+// Rows already marked deleted are listed too: their object may be gone, their row not yet.
+func (s *Store) OrphanAttachments(ctx context.Context, before time.Time, after string, limit int) ([]Attachment, error) {
+	out := []Attachment{}
+	err := s.DB.SelectContext(ctx, &out, s.DB.Rebind(`SELECT `+attachmentCols+` FROM attachments a
+		WHERE a.uploaded_at < ? AND a.id > ? AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = a.request_id)
+		ORDER BY a.id LIMIT ?`), before.UTC(), after, limit)
+	return out, err
+}
+
+// DeleteOrphanAttachment deletes the row of a file whose request number still has no request
+// row, and answers whether it did (false: no such row, or the request exists by now). The
+// caller deletes the object first, so a failure in between leaves a row the next sweep finds.
+func (s *Store) DeleteOrphanAttachment(ctx context.Context, id string) (bool, error) {
+	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(`DELETE FROM attachments WHERE id = ?
+		AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = attachments.request_id)`), id)
+	if err != nil {
+		return false, fmt.Errorf("delete the orphan file %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/files"
 	"github.com/esmhq/esm/store"
 	"github.com/esmhq/esm/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -34,10 +35,13 @@ import (
 // retiring service's lifecycle is told that it closed.
 //
 // Each round first sweeps the recorded directory changes whose DirectoryChange workflow was not
-// started (StartDirectoryChanges, issue 22).
+// started (StartDirectoryChanges, issue 22), and the files of submissions that never started
+// their workflow (SweepOrphanFiles, issue 21).
 type Reconciler struct {
 	Temporal client.Client
 	Store    *store.Store
+	// Files is the attachments' store (ESM_BLOB_URL); nil: orphan files are not swept.
+	Files *files.Store
 	// Interval between rounds (0: DefaultReconcileInterval).
 	Interval time.Duration
 	Logger   *slog.Logger
@@ -53,7 +57,8 @@ const DefaultReconcileInterval = time.Minute
 const visibilityLag = 5 * time.Minute
 
 // Run reconciles every Interval until ctx ends: it starts the recorded directory changes whose
-// workflow was not started (StartDirectoryChanges), then closes requests (Once).
+// workflow was not started (StartDirectoryChanges), deletes orphan files (SweepOrphanFiles),
+// then closes requests (Once).
 func (r *Reconciler) Run(ctx context.Context) error {
 	every := r.Interval
 	if every <= 0 {
@@ -64,6 +69,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	for {
 		if n, err := r.StartDirectoryChanges(ctx); err != nil && ctx.Err() == nil {
 			r.log().Warn("start recorded directory changes", "started", n, "error", err)
+		}
+		if n, err := r.SweepOrphanFiles(ctx); err != nil && ctx.Err() == nil {
+			r.log().Warn("sweep orphan files", "deleted", n, "error", err)
+		} else if n > 0 {
+			r.log().Info("orphan files deleted", "deleted", n)
 		}
 		if n, err := r.Once(ctx); err != nil && ctx.Err() == nil {
 			r.log().Warn("reconcile closed requests", "error", err)
@@ -281,6 +291,80 @@ func (r *Reconciler) StartDirectoryChanges(ctx context.Context) (int, error) {
 		// A batch with a failure would read the same failures first again: stop till the next round.
 		if first != nil || len(changes) < sweepBatch {
 			return marked, first
+		}
+	}
+}
+
+// OrphanFileAge is how long a file recorded under a request number with no request may wait for
+// its request before SweepOrphanFiles deletes it: far longer than a submission takes between
+// recording its files and starting its workflow.
+const OrphanFileAge = time.Hour
+
+// SweepOrphanFiles deletes the files of submission attempts that recorded them under their
+// reserved number (store.AddAttachmentsOnce) and then never started the workflow, and were
+// never retried (issue 21): files recorded more than OrphanFileAge ago under a number with no
+// request row and no workflow in Temporal (a workflow started but not yet projected, its worker
+// down, keeps its files). For each it deletes the object, then the row, so a round cut short
+// leaves a row the next round finds, and a missing object is fine: it is idempotent, and several
+// worker processes may sweep at once. It answers how many rows it deleted; a number Temporal did
+// not answer about is left for the next round, and the first error is answered after the others
+// were tried. Without a file store (Files nil) it does nothing.
+//
+// A retry of the abandoned submission that comes after the sweep records its own copy of the
+// files (the rows are gone, so AddAttachmentsOnce takes them); one that comes during the sweep
+// of its number, after the check of Temporal, may find its files deleted.
+func (r *Reconciler) SweepOrphanFiles(ctx context.Context) (int, error) {
+	if r.Files == nil {
+		return 0, nil
+	}
+	before := time.Now().Add(-OrphanFileAge)
+	deleted := 0
+	var first error
+	fail := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	checked := map[string]bool{} // request number: no workflow under it
+	after := ""
+	for {
+		list, err := r.Store.OrphanAttachments(ctx, before, after, sweepBatch)
+		if err != nil {
+			return deleted, err
+		}
+		for _, a := range list {
+			after = a.ID
+			orphan, seen := checked[a.Request]
+			if !seen {
+				_, err := r.Temporal.DescribeWorkflowExecution(ctx, workflows.RequestWorkflowID(a.Request), "")
+				var nf *serviceerror.NotFound
+				switch {
+				case errors.As(err, &nf):
+					orphan = true
+				case err != nil:
+					fail(fmt.Errorf("is there a workflow for %s: %w", a.Request, err))
+				}
+				checked[a.Request] = orphan
+			}
+			if !orphan {
+				continue
+			}
+			if err := r.Files.Delete(ctx, a.BlobKey); err != nil {
+				fail(fmt.Errorf("delete the orphan file %s of %s: %w", a.ID, a.Request, err))
+				continue
+			}
+			ok, err := r.Store.DeleteOrphanAttachment(ctx, a.ID)
+			if err != nil {
+				fail(err)
+				continue
+			}
+			if ok {
+				deleted++
+				r.log().Info("orphan file deleted: its submission never started", "request", a.Request, "file", a.ID, "name", a.Name, "uploaded_at", a.UploadedAt)
+			}
+		}
+		if len(list) < sweepBatch || ctx.Err() != nil {
+			return deleted, first
 		}
 	}
 }

@@ -224,8 +224,9 @@ func workLoop(ctx context.Context, tc client.Client, s *store.Store, opts worker
 		return fmt.Errorf("start worker: %w", err)
 	}
 	// Requests whose workflow closed without writing its final state (terminated, timed out)
-	// are closed in the read model (docs/DESIGN-NOTES.md, "Every way out").
-	go func() { _ = (&worker.Reconciler{Temporal: tc, Store: s}).Run(ctx) }()
+	// are closed in the read model (docs/DESIGN-NOTES.md, "Every way out"); the files of
+	// submissions that never started are deleted from the same file store.
+	go func() { _ = (&worker.Reconciler{Temporal: tc, Store: s, Files: opts.Files}).Run(ctx) }()
 	// The daily digest runs from a Temporal Schedule (docs/NOTIFICATIONS.md); a worker that
 	// cannot create it still runs everything else, and says why.
 	if err := worker.EnsureDigestSchedule(ctx, tc); err != nil {
