@@ -10,12 +10,18 @@ import (
 	"time"
 
 	"github.com/esmhq/esm/catalog"
+	"github.com/esmhq/esm/files"
+	"github.com/esmhq/esm/store"
 	"go.temporal.io/sdk/temporal"
 )
 
 // Fulfilment makes the HTTP calls of automated tasks and their compensations.
 type Fulfilment struct {
 	Client *http.Client
+	// Store and Files keep the files an automation's answer carries (fulfilment_files.go); nil:
+	// an answer with files fails the task (ErrBadAnswer).
+	Store *store.Store
+	Files *files.Store
 }
 
 // CallInput is one rendered call and its idempotency key, the same on every retry of the same
@@ -23,10 +29,16 @@ type Fulfilment struct {
 type CallInput struct {
 	Call           catalog.Rendered
 	IdempotencyKey string
+	// Files, when set (requests of revision 4 on), makes the files of the answer (a top-level
+	// "files" list of {name, kind, content_base64}) attachments of Files.Request that are
+	// outputs of Files.Task: stored encrypted, and named in the outputs by id, never by bytes.
+	// Nil: "files" stays in the outputs as it came (older requests, compensations).
+	Files *CallFiles `json:",omitempty"`
 }
 
 // CallResult is the answer: the JSON object the endpoint returned (a non-object value is under
-// "result").
+// "result"); with CallInput.Files, its "files" list is what the files became:
+// [{id, name, kind, content_type, size, sha256}].
 type CallResult struct {
 	Status  int
 	Outputs map[string]any
@@ -71,7 +83,11 @@ func (f *Fulfilment) Call(ctx context.Context, in CallInput) (CallResult, error)
 		return CallResult{}, fmt.Errorf("%s %s: %w", in.Call.Method, in.Call.URL, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	limit := int64(maxAnswer)
+	if in.Files != nil {
+		limit = maxAnswerWithFiles
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return CallResult{}, fmt.Errorf("read answer of %s: %w", in.Call.URL, err)
 	}
@@ -92,6 +108,17 @@ func (f *Fulfilment) Call(ctx context.Context, in CallInput) (CallResult, error)
 	}
 	if m, ok := v.(map[string]any); ok {
 		out.Outputs = m
+		if list, ok := answerFiles(m); ok && in.Files != nil {
+			if err := f.takeFiles(ctx, in, m, list); err != nil {
+				return out, err
+			}
+		}
+		if in.Files != nil && len(raw) > maxAnswer {
+			// What goes into the history stays as small as before files were taken.
+			if b, _ := json.Marshal(out.Outputs); len(b) > maxAnswer {
+				return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s answered outputs larger than %d bytes (files aside)", in.Call.URL, maxAnswer), ErrBadAnswer, nil)
+			}
+		}
 	} else {
 		out.Outputs["result"] = v
 	}

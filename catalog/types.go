@@ -379,7 +379,13 @@ type TaskSpec struct {
 	Target Duration `yaml:"target,omitempty" json:"target,omitempty"`
 	// Outputs is a JSON Schema for what the fulfiller records on completion (manual tasks).
 	Outputs map[string]any `yaml:"outputs,omitempty" json:"outputs,omitempty"`
-	// HTTP is the call an automated task makes; its JSON answer becomes the task's outputs.
+	// HTTP is the call an automated task makes; its JSON answer becomes the task's outputs. A
+	// top-level "files" list of {name, kind, content_base64} in the answer (requests of revision
+	// 4 on) is stored as the request's attachments, outputs of this task: each file at most 10
+	// MiB and the service's max_bytes, its kind among the attachments block's kinds (any kind
+	// without a block), its type sniffed from the bytes and among the block's types (PDF, JPEG,
+	// PNG without one); the outputs then hold [{id, name, kind, content_type, size, sha256}]
+	// instead of the bytes (activities.Fulfilment). A file refused fails the call for good.
 	HTTP *HTTPCall `yaml:"http,omitempty" json:"http,omitempty"`
 	// Compensate undoes a completed automated task when the request is cancelled or rolled back.
 	Compensate *HTTPCall `yaml:"compensate,omitempty" json:"compensate,omitempty"`

@@ -29,8 +29,9 @@ type Options struct {
 	// store; Log is the operators' log, where a recipient without an address is reported.
 	Mail activities.Mailer
 	Log  *slog.Logger
-	// Files is the attachments' store (ESM_BLOB_URL) retention deletes from; nil: a retention
-	// that comes due waits, retrying, for a worker that has one.
+	// Files is the attachments' store (ESM_BLOB_URL) retention deletes from and the files of an
+	// automation's answer are stored in; nil: a retention that comes due waits, retrying, for a
+	// worker that has one, and an automation's answer that carries files fails its task.
 	Files *files.Store
 }
 
@@ -78,7 +79,7 @@ func RegisterWith(r worker.Registry, s *store.Store, opts Options) {
 	}
 	RegisterWorkflows(r)
 	r.RegisterActivity(&activities.Catalog{Store: s})
-	r.RegisterActivity(&activities.Fulfilment{})
+	r.RegisterActivity(&activities.Fulfilment{Store: s, Files: opts.Files})
 	r.RegisterActivity(&activities.Directory{Store: s})
 	r.RegisterActivity(&activities.Projection{Store: s})
 	r.RegisterActivity(&activities.DirectoryChanges{Store: s})

@@ -114,12 +114,19 @@ const callBudget = 5 * time.Minute
 
 // callOutWithin is callOut with a bound on all the attempts of a local call (0: one attempt's).
 func callOutWithin(ctx workflow.Context, call catalog.Rendered, key, what string, local bool, within time.Duration) (activities.CallResult, error) {
+	return callOutFiles(ctx, call, key, what, local, within, nil)
+}
+
+// callOutFiles is callOutWithin whose answer's files become attachments where files says
+// (activities.CallInput.Files). The input of a local activity is not in the history, so
+// setting it changes no command.
+func callOutFiles(ctx workflow.Context, call catalog.Rendered, key, what string, local bool, within time.Duration, files *activities.CallFiles) (activities.CallResult, error) {
 	summary := fmt.Sprintf("%s: %s %s", what, call.Method, call.URL)
 	var f *activities.Fulfilment
 	var res activities.CallResult
 	// A deep copy: a local activity reads its input on a goroutine of its own, and a body may
 	// hold the form's (or an earlier task's outputs') maps and lists.
-	in := activities.CallInput{Call: call.Clone(), IdempotencyKey: key}
+	in := activities.CallInput{Call: call.Clone(), IdempotencyKey: key, Files: files}
 	if local {
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: callTimeout, ScheduleToCloseTimeout: within, RetryPolicy: callRetry(), Summary: summary})
 		err := workflow.ExecuteLocalActivity(lctx, f.Call, in).Get(ctx, &res)
@@ -128,6 +135,16 @@ func callOutWithin(ctx workflow.Context, call catalog.Rendered, key, what string
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: callTimeout, RetryPolicy: callRetry(), Summary: summary})
 	err := workflow.ExecuteActivity(actx, f.Call, in).Get(ctx, &res)
 	return res, err
+}
+
+// cloneAttachments is a deep copy of an attachments block (nil for nil).
+func cloneAttachments(a *catalog.Attachments) *catalog.Attachments {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	c.Required, c.Optional, c.Types = slices.Clone(a.Required), slices.Clone(a.Optional), slices.Clone(a.Types)
+	return &c
 }
 
 // callTimeout is how long one attempt of a call may take: a call that hangs (or a worker that
@@ -343,7 +360,10 @@ func (w *requestWorkflow) openTask(ctx workflow.Context, i int) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { w.running--; w.taskChanges++ }()
 		// A local activity, retried with the same idempotency key; its summary names the task.
-		res, err := callOutWithin(ctx, call, IdempotencyKey(w.state.ID, id), fmt.Sprintf("%s (task %s)", spec.Name, id), true, callBudget)
+		// The answer's files become the task's attached outputs; their rules are the pinned
+		// definition's (copied: the activity reads them on a goroutine of its own).
+		res, err := callOutFiles(ctx, call, IdempotencyKey(w.state.ID, id), fmt.Sprintf("%s (task %s)", spec.Name, id), true, callBudget,
+			&activities.CallFiles{Request: w.state.ID, Task: id, Rules: cloneAttachments(w.in.Definition.Attachments)})
 		t := w.task(id)
 		now := workflow.Now(ctx).UTC()
 		switch {

@@ -5,6 +5,7 @@
 package hooks
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -30,7 +31,9 @@ func New() *Receiver {
 }
 
 // ServeHTTP answers POST /hooks/<kind> with {"id": "<kind>-<n>", ...} and DELETE
-// /hooks/<kind>/<id> with 204.
+// /hooks/<kind>/<id> with 204. POST /hooks/signed-letters also carries a file, as a document
+// service would: {"files": [{"name": "letter.pdf", "kind": "signed_letter", "content_base64":
+// ...}]}, a small PDF naming the idempotency key (SignedLetter).
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	parts := strings.Split(strings.Trim(strings.TrimPrefix(req.URL.Path, "/hooks"), "/"), "/")
 	key := req.Header.Get("Idempotency-Key")
@@ -56,6 +59,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		_ = json.NewDecoder(req.Body).Decode(&body)
 		r.next++
 		answer = map[string]any{"id": fmt.Sprintf("%s-%04d", parts[0], r.next), "received": body}
+		if parts[0] == "signed-letters" {
+			answer["files"] = []any{map[string]any{"name": "letter.pdf", "kind": "signed_letter",
+				"content_base64": base64.StdEncoding.EncodeToString(SignedLetter(key))}}
+		}
 	case http.MethodDelete:
 		if len(parts) < 2 {
 			http.Error(w, `{"error":"DELETE /hooks/<kind>/<id>"}`, http.StatusBadRequest)
@@ -70,6 +77,11 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.applied[key]++
 	r.answers[key] = answer
 	writeJSON(w, http.StatusCreated, answer)
+}
+
+// SignedLetter is the PDF POST /hooks/signed-letters answers for an idempotency key.
+func SignedLetter(key string) []byte {
+	return []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% Letter " + key + ", signed by the demo document service\ntrailer << /Root 1 0 R >>\n%%EOF\n")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
