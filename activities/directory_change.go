@@ -48,8 +48,10 @@ type EndDelegationsInput struct {
 	At     time.Time
 }
 
-// EndDelegations ends every delegation the person gave or received that runs past At and
-// answers how many (0 the second time).
+// EndDelegations ends every delegation the person gave or received that was made by At and runs
+// past it, and answers how many (0 the second time). One made after At is not the leaver's: the
+// id may have been provisioned again for someone new before a late change was applied
+// (store.EndDelegations).
 func (d *DirectoryChanges) EndDelegations(ctx context.Context, in EndDelegationsInput) (int, error) {
 	return d.Store.EndDelegations(ctx, in.Person, in.At)
 }

@@ -484,11 +484,14 @@ func (s *Store) MarkChangeStarted(ctx context.Context, key string, now time.Time
 	return nil
 }
 
-// EndDelegations ends, at now, every delegation the person gave or received that has not
-// ended; it answers how many. Running it again ends nothing more.
-func (s *Store) EndDelegations(ctx context.Context, person string, now time.Time) (int, error) {
-	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE delegations SET ends_at = ? WHERE (person_id = ? OR delegate_id = ?) AND ends_at > ?`),
-		now.UTC(), person, person, now.UTC())
+// EndDelegations ends, at at (a leaver's change's instant), every delegation the person gave or
+// received that was created at or before at and runs past it; it answers how many. Running it
+// again ends nothing more. One created after at is left alone: the change may be applied late
+// (its workflow started by the sweep), after the id was provisioned again for someone new
+// (PutPerson's revived), whose delegations are theirs (issue 22).
+func (s *Store) EndDelegations(ctx context.Context, person string, at time.Time) (int, error) {
+	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE delegations SET ends_at = ? WHERE (person_id = ? OR delegate_id = ?) AND ends_at > ? AND created_at <= ?`),
+		at.UTC(), person, person, at.UTC(), at.UTC())
 	if err != nil {
 		return 0, fmt.Errorf("end delegations of %s: %w", person, err)
 	}
