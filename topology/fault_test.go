@@ -23,6 +23,7 @@ import (
 	"time"
 
 	_ "github.com/lib/pq"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -517,6 +518,25 @@ func TestFault(t *testing.T) {
 		}
 		return out
 	}
+	// A resolved request's workflow completes once its last notification is sent (revision 5),
+	// and a notification whose sent-log write met the database outage waits for its retry (up to
+	// notifyRetry's 5 minutes apart): wait for every request's workflow to close before comparing
+	// it with the read model, and say how long that took.
+	settle := time.Now()
+	wctx, wcancel := context.WithTimeout(ctx, 6*time.Minute)
+	for _, f := range run.Flows {
+		for id := range f.IDs {
+			for wctx.Err() == nil {
+				d, err := tc.DescribeWorkflowExecution(wctx, workflows.RequestWorkflowID(id), "")
+				if err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+					break
+				}
+				time.Sleep(time.Second)
+			}
+		}
+	}
+	wcancel()
+	t.Logf("every request's workflow closed %s after the load (its last notifications sent)", time.Since(settle).Round(time.Second))
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	for _, f := range run.Flows {
