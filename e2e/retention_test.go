@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -79,7 +80,15 @@ func TestRetentionDeletesFiles(t *testing.T) {
 			if d.Status != http.StatusGone {
 				t.Fatalf("download after retention: %d %s", d.Status, d.Raw)
 			}
-			desc, err := e.tc.DescribeWorkflowExecution(t.Context(), workflows.RetentionWorkflowID(id), "")
+			// The activity deleted the files and wrote the event; the workflow completes in the
+			// task after it: wait for that, rather than describe it at once (a CI run caught the
+			// completing task still started).
+			wctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			if err := e.tc.GetWorkflow(wctx, workflows.RetentionWorkflowID(id), "").Get(wctx, nil); err != nil {
+				t.Fatalf("retention workflow: %v", err)
+			}
+			desc, err := e.tc.DescribeWorkflowExecution(wctx, workflows.RetentionWorkflowID(id), "")
 			if err != nil || desc.WorkflowExecutionInfo.Status.String() != "Completed" {
 				t.Fatalf("retention workflow: %v %v", desc, err)
 			}
